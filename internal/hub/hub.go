@@ -1,0 +1,308 @@
+// Package hub is the embedded management plane that hcp up runs on one machine:
+// etcd, kube-apiserver and kube-controller-manager from the release payload, on
+// loopback with TLS and RBAC, with hcp's and Cluster API's CRDs installed and a
+// default StorageClass. Its state lives in a data directory and survives
+// restarts, including a crash.
+//
+// A test or program starts one with Start and ends it with Stop:
+//
+//	h, err := hub.Start(ctx, hub.Options{DataDir: dir, Release: rel})
+//	...
+//	defer h.Stop()
+//	c, err := client.New(h.RESTConfig(), client.Options{})
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+
+	"github.com/hcp-dev/hcp/internal/kubeconfig"
+	"github.com/hcp-dev/hcp/internal/pki"
+	"github.com/hcp-dev/hcp/internal/probe"
+	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/supervisor"
+)
+
+const (
+	// serviceCIDR is the management plane's service network.
+	serviceCIDR = "10.96.0.0/16"
+	serviceIP   = "10.96.0.1"
+
+	// KubeconfigFile is the admin kubeconfig's name in the data directory.
+	KubeconfigFile = "kubeconfig"
+
+	startTimeout = 2 * time.Minute
+)
+
+// Options configure a management plane.
+type Options struct {
+	// DataDir holds all state: etcd data, certificates, logs, kubeconfig.
+	DataDir string
+	// Release provides the etcd, kube-apiserver and kube-controller-manager binaries.
+	Release *release.Release
+	// Port is the management API port; 0 means the one used last time, else
+	// DefaultPort when free, else any free port.
+	Port int
+	// Log receives the management plane's own log lines.
+	Log logr.Logger
+	// Progress, when set, is told each step as it starts.
+	Progress func(step string)
+}
+
+// Hub is a running management plane.
+type Hub struct {
+	opts   Options
+	state  state
+	certs  *certs
+	lock   *os.File
+	procs  []*supervisor.Process
+	cancel context.CancelFunc
+	rest   *rest.Config
+}
+
+// Start brings the management plane up and returns once its API is ready and
+// bootstrapped. On error nothing it started is left running.
+func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("data directory is empty")
+	}
+	if opts.Release == nil {
+		return nil, fmt.Errorf("no release payload given")
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(string) {}
+	}
+	for _, dir := range []string{opts.DataDir, filepath.Join(opts.DataDir, "logs"), filepath.Join(opts.DataDir, "volumes")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	lock, err := lockDir(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	procCtx, cancel := context.WithCancel(context.Background())
+	h := &Hub{opts: opts, lock: lock, cancel: cancel}
+	defer func() {
+		if err != nil {
+			h.Stop()
+		}
+	}()
+
+	statePath := filepath.Join(opts.DataDir, "hub.json")
+	if h.state, err = loadState(statePath); err != nil {
+		return nil, err
+	}
+	if err = h.state.choosePorts(opts.Port); err != nil {
+		return nil, err
+	}
+	if err = h.state.save(statePath); err != nil {
+		return nil, err
+	}
+	opts.Progress("certificates")
+	if h.certs, err = ensureCerts(filepath.Join(opts.DataDir, "pki")); err != nil {
+		return nil, err
+	}
+	if err = h.writeKubeconfigs(); err != nil {
+		return nil, err
+	}
+	ctx, cancelWait := context.WithTimeout(ctx, startTimeout)
+	defer cancelWait()
+
+	check, err := h.prober()
+	if err != nil {
+		return nil, err
+	}
+	opts.Progress("etcd")
+	if err = h.run(procCtx, release.Etcd, h.etcdArgs()); err != nil {
+		return nil, err
+	}
+	if err = probe.Until(ctx, 100*time.Millisecond, "etcd", func(ctx context.Context) error {
+		return check.Check(ctx, h.etcdURL()+"/health")
+	}); err != nil {
+		return nil, h.withLog(release.Etcd, err)
+	}
+	opts.Progress("kube-apiserver")
+	if err = h.run(procCtx, release.KubeAPIServer, h.apiserverArgs()); err != nil {
+		return nil, err
+	}
+	if err = probe.Until(ctx, 100*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
+		return check.Check(ctx, h.Server()+"/readyz")
+	}); err != nil {
+		return nil, h.withLog(release.KubeAPIServer, err)
+	}
+	opts.Progress("kube-controller-manager")
+	if err = h.run(procCtx, release.KubeControllerManager, h.kcmArgs()); err != nil {
+		return nil, err
+	}
+	opts.Progress("CRDs and defaults")
+	if err = bootstrap(ctx, h.RESTConfig(), h.volumeDir()); err != nil {
+		return nil, err
+	}
+	if err = probe.Until(ctx, 100*time.Millisecond, "kube-controller-manager", func(ctx context.Context) error {
+		return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(h.state.KCMPort)+"/healthz")
+	}); err != nil {
+		return nil, h.withLog(release.KubeControllerManager, err)
+	}
+	return h, nil
+}
+
+// Stop ends every process, last started first, and releases the data directory.
+func (h *Hub) Stop() {
+	for i := len(h.procs) - 1; i >= 0; i-- {
+		h.procs[i].Stop(15 * time.Second)
+	}
+	h.procs = nil
+	h.cancel()
+	if h.lock != nil {
+		_ = h.lock.Close()
+		h.lock = nil
+	}
+}
+
+// Server is the management API's URL.
+func (h *Hub) Server() string { return "https://127.0.0.1:" + strconv.Itoa(h.state.APIPort) }
+
+// KubeconfigPath is the admin kubeconfig file.
+func (h *Hub) KubeconfigPath() string { return filepath.Join(h.opts.DataDir, KubeconfigFile) }
+
+// RESTConfig is an admin client configuration.
+func (h *Hub) RESTConfig() *rest.Config { return rest.CopyConfig(h.rest) }
+
+// Processes are the running components.
+func (h *Hub) Processes() []*supervisor.Process { return h.procs }
+
+// LogDir holds one log file per component.
+func (h *Hub) LogDir() string { return filepath.Join(h.opts.DataDir, "logs") }
+
+func (h *Hub) volumeDir() string { return filepath.Join(h.opts.DataDir, "volumes") }
+
+func (h *Hub) etcdURL() string { return "https://127.0.0.1:" + strconv.Itoa(h.state.EtcdClientPort) }
+
+func (h *Hub) run(ctx context.Context, component string, args []string) error {
+	p, err := supervisor.Start(ctx, supervisor.Spec{
+		Name:    component,
+		Path:    h.opts.Release.Binary(component),
+		Args:    args,
+		LogPath: filepath.Join(h.LogDir(), component+".log"),
+	}, h.opts.Log)
+	if err != nil {
+		return err
+	}
+	h.procs = append(h.procs, p)
+	return nil
+}
+
+func (h *Hub) withLog(component string, err error) error {
+	return fmt.Errorf("%w; see %s", err, filepath.Join(h.LogDir(), component+".log"))
+}
+
+func (h *Hub) prober() (*probe.Client, error) {
+	roots, err := pki.CertPool(h.certs.ca.CertPEM)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := tls.X509KeyPair(h.certs.admin.CertPEM, h.certs.admin.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return probe.New(roots, &admin), nil
+}
+
+func (h *Hub) writeKubeconfigs() error {
+	admin := kubeconfig.Config{Server: h.Server(), CA: h.certs.ca.CertPEM,
+		ClientCert: h.certs.admin.CertPEM, ClientKey: h.certs.admin.KeyPEM, Context: "hcp"}
+	h.rest = admin.REST()
+	h.rest.QPS, h.rest.Burst = 200, 400
+	b, err := admin.Bytes()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(h.KubeconfigPath(), b, 0o600); err != nil {
+		return err
+	}
+	kcm := kubeconfig.Config{Server: h.Server(), CA: h.certs.ca.CertPEM,
+		ClientCert: h.certs.kcm.CertPEM, ClientKey: h.certs.kcm.KeyPEM, Context: "kube-controller-manager"}
+	if b, err = kcm.Bytes(); err != nil {
+		return err
+	}
+	return writeFileAtomic(h.certs.path("kube-controller-manager.kubeconfig"), b, 0o600)
+}
+
+func (h *Hub) etcdArgs() []string {
+	c := h.certs
+	peer := "https://127.0.0.1:" + strconv.Itoa(h.state.EtcdPeerPort)
+	return []string{
+		"--name=hub",
+		"--data-dir=" + filepath.Join(h.opts.DataDir, "etcd"),
+		"--listen-client-urls=" + h.etcdURL(),
+		"--advertise-client-urls=" + h.etcdURL(),
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=hub=" + peer,
+		"--initial-cluster-state=new",
+		"--cert-file=" + c.path("etcd.crt"), "--key-file=" + c.path("etcd.key"),
+		"--trusted-ca-file=" + c.path("ca.crt"), "--client-cert-auth=true",
+		"--peer-cert-file=" + c.path("etcd.crt"), "--peer-key-file=" + c.path("etcd.key"),
+		"--peer-trusted-ca-file=" + c.path("ca.crt"), "--peer-client-cert-auth=true",
+		"--snapshot-count=10000",
+		"--quota-backend-bytes=2147483648",
+		"--log-level=warn",
+	}
+}
+
+func (h *Hub) apiserverArgs() []string {
+	c := h.certs
+	return []string{
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(h.state.APIPort),
+		"--advertise-address=127.0.0.1",
+		"--endpoint-reconciler-type=none",
+		"--etcd-servers=" + h.etcdURL(),
+		"--etcd-cafile=" + c.path("ca.crt"),
+		"--etcd-certfile=" + c.path("apiserver-etcd-client.crt"),
+		"--etcd-keyfile=" + c.path("apiserver-etcd-client.key"),
+		"--tls-cert-file=" + c.path("apiserver.crt"),
+		"--tls-private-key-file=" + c.path("apiserver.key"),
+		"--client-ca-file=" + c.path("ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + c.path("sa.pub"),
+		"--service-account-signing-key-file=" + c.path("sa.key"),
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--authorization-mode=RBAC",
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--cert-dir=" + filepath.Join(h.opts.DataDir, "kube-apiserver"),
+	}
+}
+
+func (h *Hub) kcmArgs() []string {
+	c := h.certs
+	kc := c.path("kube-controller-manager.kubeconfig")
+	return []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(h.state.KCMPort),
+		"--tls-cert-file=" + c.path("kube-controller-manager-serving.crt"),
+		"--tls-private-key-file=" + c.path("kube-controller-manager-serving.key"),
+		"--leader-elect=false",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + c.path("sa.key"),
+		"--root-ca-file=" + c.path("ca.crt"),
+		"--cluster-signing-cert-file=" + c.path("ca.crt"),
+		"--cluster-signing-key-file=" + c.path("ca.key"),
+		"--cluster-name=hcp-management",
+		"--controllers=*",
+		"--profiling=false",
+	}
+}

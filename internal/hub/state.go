@@ -1,0 +1,129 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// DefaultPort is the management API port on first start when it is free.
+const DefaultPort = 7443
+
+// state is what a data directory remembers between runs.
+type state struct {
+	APIPort        int `json:"apiPort"`
+	EtcdClientPort int `json:"etcdClientPort"`
+	EtcdPeerPort   int `json:"etcdPeerPort"`
+	KCMPort        int `json:"kcmPort"`
+}
+
+func loadState(path string) (state, error) {
+	var s state
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("reading %s: %w (remove it to start with new ports)", path, err)
+	}
+	return s, nil
+}
+
+func (s state) save(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// choosePorts fills in the ports: the one asked for, else the remembered one
+// while it is free, else the default (for the API) or any free port.
+func (s *state) choosePorts(apiPort int) error {
+	var err error
+	if apiPort != 0 {
+		if !portFree(apiPort) {
+			return fmt.Errorf("port %d for the management API is in use; choose another with --port", apiPort)
+		}
+		s.APIPort = apiPort
+	} else if s.APIPort, err = keepOrPick(s.APIPort, DefaultPort); err != nil {
+		return err
+	}
+	for _, p := range []*int{&s.EtcdClientPort, &s.EtcdPeerPort, &s.KCMPort} {
+		if *p, err = keepOrPick(*p, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keepOrPick(remembered, preferred int) (int, error) {
+	if remembered != 0 && portFree(remembered) {
+		return remembered, nil
+	}
+	if preferred != 0 && portFree(preferred) {
+		return preferred, nil
+	}
+	return FreePort()
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that is free now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+// lockDir takes the data directory's lock, so that one hcp up uses it at a time.
+// The lock is released by the kernel when the process dies, however it dies.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "hub.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		_ = f.Close()
+		holder := strings.TrimSpace(string(b))
+		if holder == "" {
+			holder = "another process"
+		} else {
+			holder = "process " + holder
+		}
+		return nil, fmt.Errorf("data directory %s is in use by %s (another hcp up?); stop it first or choose another --data-dir", dir, holder)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

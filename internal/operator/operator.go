@@ -1,0 +1,108 @@
+// Package operator is the hcp operator: one controller-runtime manager with every
+// hcp controller, its health endpoints, metrics and leader election. The hcp-operator
+// command runs it against a management cluster; hcp up runs it in-process.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+)
+
+// LeaderElectionID names the Lease the operator replicas compete for.
+const LeaderElectionID = "hcp-operator"
+
+// Options configure the operator.
+type Options struct {
+	// Config reaches the management API.
+	Config *rest.Config
+	// MetricsAddr is where Prometheus metrics are served; "0" turns them off.
+	MetricsAddr string
+	// HealthAddr is where /healthz and /readyz are served; "0" turns them off.
+	HealthAddr string
+	// LeaderElection makes only one replica active at a time.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the leader Lease.
+	LeaderElectionNamespace string
+	// Log is the operator's logger.
+	Log logr.Logger
+}
+
+// Scheme has every type the operator reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme,
+		clusterv1.AddToScheme,
+		hyperv1.AddToScheme,
+		agentv1.AddToScheme,
+		capiproviderv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// New builds the operator's manager with all its controllers.
+func New(opts Options) (manager.Manager, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        opts.Log,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.HealthAddr,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the operator manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("informers", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("informer caches are not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Run runs the operator until ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	mgr, err := New(opts)
+	if err != nil {
+		return err
+	}
+	// The namespace type is read by every controller; starting its informer
+	// now makes readiness mean "caches are warm".
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
+		return fmt.Errorf("watching namespaces: %w", err)
+	}
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,79 @@
+// Package probe checks the health endpoints of control plane components
+// (kube-apiserver /readyz, etcd /health, /healthz of the others) over TLS.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client checks health endpoints with one TLS configuration.
+type Client struct {
+	http *http.Client
+}
+
+// New returns a Client that trusts roots and presents cert (when not nil).
+func New(roots *x509.CertPool, cert *tls.Certificate) *Client {
+	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &Client{http: &http.Client{
+		Timeout:   3 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true},
+	}}
+}
+
+// Check GETs url and returns nil on a 200 answer. For etcd's /health it also
+// requires {"health":"true"}.
+func (c *Client) Check(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %d: %s", url, resp.StatusCode, strings.TrimSpace(lastLines(string(body), 3)))
+	}
+	if strings.HasSuffix(url, "/health") && !strings.Contains(string(body), `"health":"true"`) {
+		return fmt.Errorf("%s is unhealthy: %s", url, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// Until calls check every interval until it returns nil or ctx ends; then it
+// returns the last error, wrapped with what was waited for.
+func Until(ctx context.Context, interval time.Duration, what string, check func(context.Context) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last error
+	for {
+		if last = check(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

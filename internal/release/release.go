@@ -1,0 +1,145 @@
+// Package release finds release payloads: directories of component binaries with
+// a release.json that names the release by an image reference and lists its
+// component versions. A HostedCluster's spec.release.image resolves through a
+// Store; an unknown reference is an error, never a substitute.
+package release
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// MetadataFile is the name of a payload's metadata file.
+const MetadataFile = "release.json"
+
+// Component binary names.
+const (
+	Etcd                  = "etcd"
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+	Kubectl               = "kubectl"
+	KonnectivityServer    = "konnectivity-server"
+	KonnectivityAgent     = "konnectivity-agent"
+)
+
+// Release is one release payload.
+type Release struct {
+	// Name is the release version, e.g. 1.37.2.
+	Name string `json:"name"`
+	// Image is the image reference that names the release.
+	Image string `json:"image"`
+	// Components maps component names to their versions.
+	Components map[string]string `json:"components"`
+	// Dir is the directory holding the binaries.
+	Dir string `json:"-"`
+}
+
+// Binary is the path of a component's executable.
+func (r *Release) Binary(component string) string { return filepath.Join(r.Dir, component) }
+
+// KubernetesVersion is the release's Kubernetes version, e.g. v1.37.2.
+func (r *Release) KubernetesVersion() string { return r.Components["kubernetes"] }
+
+// Store is a directory of release payloads, one subdirectory each.
+type Store struct {
+	Dir string
+}
+
+// ErrNotFound says a release image is not in the store.
+var ErrNotFound = errors.New("release not found")
+
+// List returns the releases in the store, newest name last.
+func (s Store) List() ([]*Release, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading release store %s: %w", s.Dir, err)
+	}
+	var out []*Release
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		r, err := Load(filepath.Join(s.Dir, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Resolve finds the release named by an image reference. A digest reference
+// (image@sha256:...) matches the release of the same repository and tag-less name
+// only when the store holds exactly that reference.
+func (s Store) Resolve(image string) (*Release, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(all))
+	for _, r := range all {
+		if r.Image == image {
+			return r, nil
+		}
+		names = append(names, r.Image)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: %s (the release store %s is empty; build it with make release)", ErrNotFound, image, s.Dir)
+	}
+	return nil, fmt.Errorf("%w: %s (available: %s)", ErrNotFound, image, strings.Join(names, ", "))
+}
+
+// Default returns the newest release in the store.
+func (s Store) Default() (*Release, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: the release store %s is empty; build it with make release", ErrNotFound, s.Dir)
+	}
+	return all[len(all)-1], nil
+}
+
+// Load reads the release in dir.
+func Load(dir string) (*Release, error) {
+	b, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Release
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, MetadataFile), err)
+	}
+	if r.Name == "" || r.Image == "" {
+		return nil, fmt.Errorf("%s: name and image are required", filepath.Join(dir, MetadataFile))
+	}
+	r.Dir = dir
+	return &r, nil
+}
+
+// DefaultDir is where the release store is looked for: $HCP_RELEASE_DIR, else
+// release/ beside the running executable (bin/release for a source build).
+func DefaultDir() string {
+	if d := os.Getenv("HCP_RELEASE_DIR"); d != "" {
+		return d
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "release"
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Join(filepath.Dir(exe), "release")
+}
