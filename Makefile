@@ -1,0 +1,57 @@
+# hcp: hosted control planes.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/hcp-dev/hcp/internal/version.Version=$(VERSION)
+CONTROLLER_GEN := $(BIN)/tools/controller-gen
+CONTROLLER_GEN_VERSION := v0.23.0
+GO_TEST_FLAGS ?=
+
+.PHONY: all build release generate verify-generate quickstart test unit e2e bench lint clean
+
+all: build
+
+## build: the hcp, hcp-operator and hcp-agent binaries and the release payload
+build: release
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/hcp ./cmd/hcp-operator ./cmd/hcp-agent
+
+## release: the component binaries (built once, reused until the pins change)
+release:
+	bash release/build.sh
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN)/tools $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+## generate: deepcopy functions, CRDs, and Cluster API's CRDs from the pinned module
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	bash hack/copy-capi-crds.sh
+
+## verify-generate: fail when generated files are stale
+verify-generate: generate
+	@git diff --exit-code -- api config/crd || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config/crd)" || { git status --porcelain -- api config/crd; echo "generated files are not committed: run make generate and commit" >&2; exit 1; }
+
+## quickstart: build and run the embedded management plane in the foreground
+quickstart: build
+	$(BIN)/hcp up
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out" >&2; exit 1; }
+	$(GO) vet ./...
+	cd release/kube && $(GO) vet ./...
+	cd release/konnectivity && $(GO) vet ./...
+
+## test: lint, generated files, unit, integration and end-to-end tests
+test: build lint verify-generate
+	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
+
+## bench: measured numbers, each next to its baseline from the same run
+bench: build
+	HCP_BIN=$(BIN) $(GO) run ./test/bench
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,51 @@
+// Command hcp-operator runs the hcp operator against a management cluster.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/hcp-dev/hcp/internal/operator"
+)
+
+func main() {
+	var (
+		kubeconfig string
+		opts       = operator.Options{}
+		logConfig  = textlogger.NewConfig()
+	)
+	flag.StringVar(&kubeconfig, "kubeconfig", "", "management cluster kubeconfig (default: in-cluster, or $KUBECONFIG)")
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `metrics address ("0" turns metrics off)`)
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz address")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "run one active replica at a time")
+	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "hcp-system", "namespace of the leader Lease")
+	logConfig.AddFlags(flag.CommandLine)
+	flag.Parse()
+
+	log := textlogger.NewLogger(logConfig)
+	klog.SetLogger(log)
+	ctrl.SetLogger(log)
+	opts.Log = log
+
+	if kubeconfig != "" {
+		if err := os.Setenv("KUBECONFIG", kubeconfig); err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(1)
+		}
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error: management cluster:", err)
+		os.Exit(1)
+	}
+	opts.Config = cfg
+	if err := operator.Run(ctrl.SetupSignalHandler(), opts); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/hcp-dev/hcp/internal/hub"
+	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/probe"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// UpOptions configure hcp up.
+type UpOptions struct {
+	DataDir      string
+	ReleaseDir   string
+	ReleaseImage string
+	Port         int
+	MetricsAddr  string
+	HealthAddr   string
+	Verbosity    int
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("HCP_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".hcp"
+	}
+	return filepath.Join(home, ".hcp")
+}
+
+func newUpCommand() *cobra.Command {
+	o := UpOptions{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir()}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the embedded management plane on this machine (in the foreground)",
+		Long: `Run the embedded management plane: etcd, kube-apiserver and kube-controller-manager
+from the release payload on loopback with TLS and RBAC, hcp's and Cluster API's CRDs,
+a default StorageClass "local", and the hcp operator. State is kept in --data-dir, so
+running hcp up again brings back every object. Stop it with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return RunUp(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for all state (etcd data, certificates, logs, kubeconfig)")
+	f.StringVar(&o.ReleaseDir, "release-dir", o.ReleaseDir, "directory of release payloads")
+	f.StringVar(&o.ReleaseImage, "release-image", "", "release payload the management plane runs (default: the newest in --release-dir)")
+	f.IntVar(&o.Port, "port", 0, fmt.Sprintf("management API port on 127.0.0.1 (default: the one used last time, else %d when free, else any free port)", hub.DefaultPort))
+	f.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:0", `operator metrics address ("0" turns metrics off; port 0 picks a free port)`)
+	f.StringVar(&o.HealthAddr, "health-probe-bind-address", "127.0.0.1:0", `operator /healthz and /readyz address (port 0 picks a free port)`)
+	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity")
+	return cmd
+}
+
+// RunUp runs the management plane until ctx ends or the process is signalled.
+func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("--port %d: must be between 1 and 65535, or 0 to choose one", o.Port)
+	}
+	var err error
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	if o.MetricsAddr, err = pickPort("--metrics-bind-address", o.MetricsAddr); err != nil {
+		return err
+	}
+	if o.HealthAddr, err = pickPort("--health-probe-bind-address", o.HealthAddr); err != nil {
+		return err
+	}
+	store := release.Store{Dir: o.ReleaseDir}
+	var rel *release.Release
+	if o.ReleaseImage == "" {
+		rel, err = store.Default()
+	} else {
+		rel, err = store.Resolve(o.ReleaseImage)
+	}
+	if err != nil {
+		return fmt.Errorf("release payload: %w (set --release-dir or HCP_RELEASE_DIR to a directory built by make release)", err)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.Verbosity), textlogger.Output(os.Stderr)))
+	klog.SetLogger(log)
+	ctrl.SetLogger(log)
+
+	started := time.Now()
+	fmt.Fprintf(out, "Starting the hcp management plane (release %s) in %s\n", rel.Name, o.DataDir)
+	h, err := hub.Start(ctx, hub.Options{
+		DataDir: o.DataDir,
+		Release: rel,
+		Port:    o.Port,
+		Log:     log.WithName("hub"),
+		Progress: func(step string) {
+			fmt.Fprintf(out, "  %-26s %5.1fs\n", step, time.Since(started).Seconds())
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "Stopping the management plane...")
+		h.Stop()
+		fmt.Fprintln(out, "Stopped. State is kept in", o.DataDir)
+	}()
+
+	fmt.Fprintf(out, "  %-26s %5.1fs\n", "operator", time.Since(started).Seconds())
+	opErr := make(chan error, 1)
+	opCtx, stopOperator := context.WithCancel(ctx)
+	defer func() { stopOperator(); <-opErr }()
+	go func() {
+		opErr <- operator.Run(opCtx, operator.Options{
+			Config:                  h.RESTConfig(),
+			MetricsAddr:             o.MetricsAddr,
+			HealthAddr:              o.HealthAddr,
+			LeaderElection:          true,
+			LeaderElectionNamespace: hub.Namespace,
+			Log:                     log.WithName("operator"),
+		})
+	}()
+	if err := waitOperatorReady(ctx, o.HealthAddr, opErr); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, `
+The management plane is ready (%.1fs).
+  API server:  %s
+  operator:    http://%s/readyz   metrics: http://%s/metrics
+  logs:        %s
+
+Use it with kubectl:
+  export KUBECONFIG=%s
+  kubectl get crd
+
+Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
+`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, h.LogDir(), h.KubeconfigPath(), o.DataDir)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-opErr:
+		opErr <- err
+		if err != nil {
+			return fmt.Errorf("operator stopped: %w", err)
+		}
+		return errors.New("operator stopped")
+	}
+}
+
+func waitOperatorReady(ctx context.Context, healthAddr string, opErr chan error) error {
+	check := probe.New(nil, nil)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return probe.Until(ctx, 50*time.Millisecond, "the operator to be ready", func(ctx context.Context) error {
+		select {
+		case err := <-opErr:
+			opErr <- err
+			return fmt.Errorf("operator stopped: %v", err)
+		default:
+		}
+		return check.Check(ctx, "http://"+healthAddr+"/readyz")
+	})
+}
+
+// pickPort turns a host:0 address into one with a free port, so it can be printed.
+func pickPort(flag, addr string) (string, error) {
+	if addr == "0" {
+		return addr, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: must be host:port, e.g. 127.0.0.1:8080, or 0 to turn it off", flag, addr)
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", flag, addr, err)
+	}
+	defer l.Close()
+	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+}
+
