@@ -200,4 +200,3 @@ func pickPort(flag, addr string) (string, error) {
 	defer l.Close()
 	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
 }
-

@@ -53,8 +53,8 @@ type Process struct {
 	cmd    *exec.Cmd
 	starts int
 	grace  time.Duration
-	exited   chan struct{} // closed when the current child exits
-	done     chan struct{} // closed when supervision ends
+	exited chan struct{} // closed when the current child exits
+	done   chan struct{} // closed when supervision ends
 }
 
 // Start starts the process and keeps it running until Stop is called or ctx ends.

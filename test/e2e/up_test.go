@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The CRDs hcp up installs: hcp's own and Cluster API's core ones.
+var wantCRDs = []string{
+	"hostedclusters.hypershift.openshift.io",
+	"nodepools.hypershift.openshift.io",
+	"hostedcontrolplanes.hypershift.openshift.io",
+	"infraenvs.agent-install.openshift.io",
+	"agents.agent-install.openshift.io",
+	"agentclusters.capi-provider.agent-install.openshift.io",
+	"agentmachines.capi-provider.agent-install.openshift.io",
+	"agentmachinetemplates.capi-provider.agent-install.openshift.io",
+	"clusters.cluster.x-k8s.io",
+	"machinedeployments.cluster.x-k8s.io",
+	"machinesets.cluster.x-k8s.io",
+	"machines.cluster.x-k8s.io",
+	"machinehealthchecks.cluster.x-k8s.io",
+}
+
+func TestUpServesCRDsAndStopsCleanly(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+
+	crds := up.mustKubectl("", "get", "crd", "-o", "name")
+	for _, name := range wantCRDs {
+		if !strings.Contains(crds, "customresourcedefinition.apiextensions.k8s.io/"+name+"\n") {
+			t.Errorf("CRD %s is not installed; installed:\n%s", name, crds)
+		}
+	}
+	sc := up.mustKubectl("", "get", "storageclass", "local", "-o", `jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class} {.parameters.path}`)
+	if want := "true " + filepath.Join(dataDir, "volumes", "local"); sc != want {
+		t.Errorf("StorageClass local: got %q, want %q", sc, want)
+	}
+	if v := up.mustKubectl("", "version", "-o", "json"); !strings.Contains(v, `"gitVersion": "v1.37.2"`) {
+		t.Errorf("server does not report v1.37.2:\n%s", v)
+	}
+	// RBAC is on: an unknown user is denied.
+	if out, err := up.kubectl("", "get", "ns", "--as", "someone"); err == nil || !strings.Contains(out, "forbidden") {
+		t.Errorf("impersonated user without RBAC was not forbidden: %v\n%s", err, out)
+	}
+	// The operator leads through its Lease.
+	eventually(t, 30*time.Second, "operator leader lease", func() error {
+		out, err := up.kubectl("", "-n", "hcp-system", "get", "lease", "hcp-operator", "-o", "jsonpath={.spec.holderIdentity}")
+		if err != nil || out == "" {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		return nil
+	})
+
+	// A second hcp up on the same directory says it is in use, and changes nothing.
+	second, err := exec.Command(filepath.Join(binDir, "hcp"), "up", "--data-dir", dataDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(second), "is in use by process") {
+		t.Errorf("second hcp up on a used data dir: err=%v\n%s", err, second)
+	}
+	up.mustKubectl("", "get", "ns", "default")
+
+	up.stop()
+	if code := up.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("hcp up exited %d after Ctrl-C:\n%s", code, up.output())
+	}
+	if !strings.Contains(up.output(), "Stopped. State is kept in") {
+		t.Errorf("hcp up did not say it stopped:\n%s", up.output())
+	}
+	if pids := processesUsing(dataDir); len(pids) != 0 {
+		t.Errorf("processes still running after Ctrl-C: %v", pids)
+	}
+}
+
+func TestUpKeepsEveryObjectAcrossKill9(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+	up.mustKubectl("", "create", "namespace", "clusters")
+	up.mustKubectl("", "create", "namespace", "clusters-example")
+	up.mustKubectl(readTestdata(t, "hostedcluster.yaml"), "apply", "-f", "-")
+	up.mustKubectl(readTestdata(t, "nodepool.yaml"), "apply", "-f", "-")
+	for i := range 20 {
+		up.mustKubectl("", "-n", "clusters", "create", "configmap", fmt.Sprintf("cm-%d", i), "--from-literal=i="+fmt.Sprint(i))
+	}
+
+	up.kill()
+	eventually(t, 10*time.Second, "component processes to die with hcp up", func() error {
+		if pids := processesUsing(dataDir); len(pids) != 0 {
+			return fmt.Errorf("still running: %v", pids)
+		}
+		return nil
+	})
+
+	up = startUp(t, dataDir)
+	if out := up.mustKubectl("", "-n", "clusters", "get", "hostedcluster", "example", "-o", "jsonpath={.spec.controllerAvailabilityPolicy}"); out != "HighlyAvailable" {
+		t.Errorf("HostedCluster after restart: %q", out)
+	}
+	if out := up.mustKubectl("", "-n", "clusters", "get", "nodepool", "example", "-o", "jsonpath={.spec.replicas}"); out != "2" {
+		t.Errorf("NodePool after restart: %q", out)
+	}
+	out := up.mustKubectl("", "-n", "clusters", "get", "configmap", "-o", "name")
+	for i := range 20 {
+		if !strings.Contains(out, fmt.Sprintf("configmap/cm-%d\n", i)) {
+			t.Errorf("configmap cm-%d lost across kill -9", i)
+		}
+	}
+}
