@@ -1,0 +1,250 @@
+// Command bench measures hcp and prints each figure next to a baseline measured in
+// the same run, ending with the ratio, so runs on different machines compare.
+//
+//	go run ./test/bench [-runs 3] [-settle 10s]
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hcp-dev/hcp/internal/pki"
+	"github.com/hcp-dev/hcp/internal/probe"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+type sample struct {
+	ready time.Duration
+	rss   int64
+}
+
+func main() {
+	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
+	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
+	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
+	flag.Parse()
+	if *bin == "" {
+		*bin = "bin"
+	}
+	if err := run(*bin, *runs, *settle); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, runs int, settle time.Duration) error {
+	bin, _ = filepath.Abs(bin)
+	rel, err := release.Store{Dir: filepath.Join(bin, "release")}.Default()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# hcp benchmarks\nmachine: %d CPUs, %s; release %s; %d runs, median; memory read after %s idle\n\n",
+		numCPU(), memTotal(), rel.Name, runs, settle)
+
+	var bare, up []sample
+	for i := range runs {
+		s, err := bareControlPlane(rel, settle)
+		if err != nil {
+			return fmt.Errorf("baseline run %d: %w", i+1, err)
+		}
+		bare = append(bare, s)
+		s, err = hcpUp(bin, settle)
+		if err != nil {
+			return fmt.Errorf("hcp up run %d: %w", i+1, err)
+		}
+		up = append(up, s)
+	}
+	b, u := median(bare), median(up)
+	fmt.Printf("| management plane | ready | resident memory |\n|---|---|---|\n")
+	fmt.Printf("| baseline: bare etcd + kube-apiserver | %.2fs | %d MiB |\n", b.ready.Seconds(), b.rss>>20)
+	fmt.Printf("| hcp up (etcd, kube-apiserver, kube-controller-manager, CRDs, operator) | %.2fs | %d MiB |\n\n", u.ready.Seconds(), u.rss>>20)
+	fmt.Printf("management plane (hcp up) vs bare etcd+kube-apiserver: ready %.2fx (%.2fs/%.2fs), memory %.2fx (%d/%d MiB)\n",
+		ratio(u.ready.Seconds(), b.ready.Seconds()), u.ready.Seconds(), b.ready.Seconds(),
+		ratio(float64(u.rss), float64(b.rss)), u.rss>>20, b.rss>>20)
+	return nil
+}
+
+// bareControlPlane starts etcd and kube-apiserver with the fewest flags that give
+// a TLS API server, and measures from the first exec to /readyz answering 200.
+func bareControlPlane(rel *release.Release, settle time.Duration) (sample, error) {
+	dir, err := os.MkdirTemp("", "bench-bare-")
+	if err != nil {
+		return sample{}, err
+	}
+	defer os.RemoveAll(dir)
+	ca, err := pki.NewCA("bench-ca")
+	if err != nil {
+		return sample{}, err
+	}
+	local := []net.IP{net.ParseIP("127.0.0.1")}
+	serving, err := ca.Issue(pki.CertSpec{CommonName: "localhost", IPs: local, DNSNames: []string{"localhost"}, Usage: pki.ServerAuth | pki.ClientAuth})
+	if err != nil {
+		return sample{}, err
+	}
+	admin, err := ca.Issue(pki.CertSpec{CommonName: "admin", Organization: []string{"system:masters"}, Usage: pki.ClientAuth})
+	if err != nil {
+		return sample{}, err
+	}
+	saKey, saPub, err := pki.NewSigningKey()
+	if err != nil {
+		return sample{}, err
+	}
+	files := map[string][]byte{"ca.crt": ca.CertPEM, "tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM, "sa.key": saKey, "sa.pub": saPub}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return sample{}, err
+		}
+	}
+	p := func(n string) string { return filepath.Join(dir, n) }
+	etcdPort, peerPort, apiPort := freePort(), freePort(), freePort()
+	etcdURL := "https://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "https://127.0.0.1:" + strconv.Itoa(peerPort)
+
+	start := time.Now()
+	etcd, err := spawn(dir, rel.Binary(release.Etcd), "--data-dir="+p("etcd"), "--name=bench",
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL, "--initial-cluster=bench="+peerURL,
+		"--cert-file="+p("tls.crt"), "--key-file="+p("tls.key"), "--trusted-ca-file="+p("ca.crt"), "--client-cert-auth",
+		"--peer-cert-file="+p("tls.crt"), "--peer-key-file="+p("tls.key"), "--peer-trusted-ca-file="+p("ca.crt"))
+	if err != nil {
+		return sample{}, err
+	}
+	defer stopProcess(etcd)
+	api, err := spawn(dir, rel.Binary(release.KubeAPIServer), "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+		"--etcd-servers="+etcdURL, "--etcd-cafile="+p("ca.crt"), "--etcd-certfile="+p("tls.crt"), "--etcd-keyfile="+p("tls.key"),
+		"--tls-cert-file="+p("tls.crt"), "--tls-private-key-file="+p("tls.key"), "--client-ca-file="+p("ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+p("sa.pub"),
+		"--service-account-signing-key-file="+p("sa.key"), "--service-cluster-ip-range=10.0.0.0/24",
+		"--authorization-mode=RBAC", "--endpoint-reconciler-type=none", "--cert-dir="+p("certs"))
+	if err != nil {
+		return sample{}, err
+	}
+	defer stopProcess(api)
+
+	roots, _ := pki.CertPool(ca.CertPEM)
+	cert, _ := tls.X509KeyPair(admin.CertPEM, admin.KeyPEM)
+	check := probe.New(roots, &cert)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := probe.Until(ctx, 20*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
+		return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(apiPort)+"/readyz")
+	}); err != nil {
+		return sample{}, err
+	}
+	ready := time.Since(start)
+	time.Sleep(settle)
+	return sample{ready: ready, rss: treeRSS(etcd.Process.Pid) + treeRSS(api.Process.Pid)}, nil
+}
+
+// hcpUp runs hcp up and measures from exec to its "ready" line.
+func hcpUp(bin string, settle time.Duration) (sample, error) {
+	dir, err := os.MkdirTemp("", "bench-up-")
+	if err != nil {
+		return sample{}, err
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(bin, "hcp"), "up", "--data-dir", dir, "--port", strconv.Itoa(freePort()))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return sample{}, err
+	}
+	cmd.Stderr = nil
+	if err := cmd.Start(); err != nil {
+		return sample{}, err
+	}
+	defer stopProcess(cmd)
+	sc := bufio.NewScanner(out)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.HasPrefix(sc.Text(), "The management plane is ready") {
+			ready := time.Since(start)
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			time.Sleep(settle)
+			return sample{ready: ready, rss: treeRSS(cmd.Process.Pid)}, nil
+		}
+	}
+	return sample{}, fmt.Errorf("hcp up ended before it was ready:\n%s", strings.Join(lines, "\n"))
+}
+
+func spawn(dir, path string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(dir, filepath.Base(path)+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, cmd.Start()
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func median(s []sample) sample {
+	r := make([]time.Duration, len(s))
+	m := make([]int64, len(s))
+	for i, x := range s {
+		r[i], m[i] = x.ready, x.rss
+	}
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
+	return sample{ready: r[len(r)/2], rss: m[len(m)/2]}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	return "unknown memory"
+}
