@@ -1,0 +1,326 @@
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// Ports on each replica's host.
+const (
+	EtcdClientPort      = 2379
+	EtcdPeerPort        = 2380
+	KubeAPIServerPort   = 8443
+	KCMPort             = 10257
+	SchedulerPort       = 10259
+	KonnServerPort      = 8090
+	KonnAgentPort       = 8091
+	KonnAdminPort       = 8092
+	KonnHealthPort      = 8093
+	defaultServiceCIDR  = "172.31.0.0/16"
+	defaultClusterCIDR  = "10.132.0.0/14"
+	defaultEtcdSize     = "8Gi"
+	egressSelectorFile  = "egress-selector.yaml"
+	defaultIssuerURL    = "https://kubernetes.default.svc"
+	kubeconfigVolume    = "kubeconfig"
+	localhostKubeconfig = "localhost-kubeconfig"
+)
+
+// Input is what a control plane is built from.
+type Input struct {
+	HCP     *hyperv1.HostedControlPlane
+	Release *release.Release
+	// Hosts are the replica hosts, as many as the largest component has replicas.
+	Hosts []string
+	// StorageClass is etcd's resolved StorageClass.
+	StorageClass string
+}
+
+// Replicas returns how many replicas of each kind a policy runs: etcd and
+// kube-apiserver, then the leader-elected components.
+func Replicas(policy hyperv1.AvailabilityPolicy) (quorum, others int) {
+	if policy == hyperv1.HighlyAvailable {
+		return 3, 2
+	}
+	return 1, 1
+}
+
+// ServiceCIDR is the cluster's service network.
+func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string {
+	if n := hcp.Spec.Networking.ServiceNetwork; len(n) > 0 {
+		return string(n[0].CIDR)
+	}
+	return defaultServiceCIDR
+}
+
+// ClusterCIDR is the cluster's pod network.
+func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string {
+	if n := hcp.Spec.Networking.ClusterNetwork; len(n) > 0 {
+		return string(n[0].CIDR)
+	}
+	return defaultClusterCIDR
+}
+
+// FirstServiceIP is the kubernetes Service's address: the first of the service network.
+func FirstServiceIP(cidr string) (string, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return "", fmt.Errorf("service network %q: %w", cidr, err)
+	}
+	ip := n.IP.To16()
+	ip[len(ip)-1]++
+	return ip.String(), nil
+}
+
+// Build returns the control plane's components in start order.
+func Build(in Input) (*ControlPlane, error) {
+	quorum, others := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
+	if len(in.Hosts) < quorum {
+		return nil, fmt.Errorf("%d hosts for %d replicas", len(in.Hosts), quorum)
+	}
+	cp := &ControlPlane{Namespace: in.HCP.Namespace}
+	cp.Components = []Component{
+		etcd(in, quorum),
+		konnectivityServer(in, quorum),
+		kubeAPIServer(in, quorum),
+		kubeControllerManager(in, others),
+		kubeScheduler(in, others),
+	}
+	cp.Published = []PublishedService{
+		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: KubeAPIServerPort, Port: publishedPort(in.HCP, hyperv1.APIServer)},
+		{Service: string(hyperv1.Konnectivity), Component: KonnectivityServer, TargetPort: KonnAgentPort, Port: publishedPort(in.HCP, hyperv1.Konnectivity)},
+	}
+	return cp, nil
+}
+
+func publishedPort(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) int {
+	for _, s := range hcp.Spec.Services {
+		if s.Service == svc && s.Type == hyperv1.NodePort && s.NodePort != nil {
+			return int(s.NodePort.Port)
+		}
+	}
+	return 0
+}
+
+func file(volume, key string) string { return MountRoot + "/" + volume + "/" + key }
+
+func url(host string, port int) string {
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+func etcd(in Input, replicas int) Component {
+	var members []string
+	for i := range replicas {
+		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Hosts[i], EtcdPeerPort)))
+	}
+	c := Component{
+		Name:          Etcd,
+		Binary:        release.Etcd,
+		Volumes:       []Volume{{Name: "server", Secret: SecretEtcdServer}},
+		Persistent:    true,
+		StorageClass:  in.StorageClass,
+		StorageSize:   defaultEtcdSize,
+		Probe:         Probe{Port: EtcdClientPort, Path: "/health", Secret: SecretEtcdClient},
+		PriorityClass: PriorityEtcd,
+		Resources:     Resources{CPU: "100m", Memory: "64Mi"},
+		Env:           []string{"GOMEMLIMIT=96MiB"},
+	}
+	if pv := in.HCP.Spec.Etcd.Managed; pv != nil && pv.Storage.PersistentVolume != nil && pv.Storage.PersistentVolume.Size != nil {
+		c.StorageSize = pv.Storage.PersistentVolume.Size.String()
+	}
+	for i := range replicas {
+		h := in.Hosts[i]
+		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
+			fmt.Sprintf("--name=etcd-%d", i),
+			"--data-dir=" + DataRoot + "/" + Etcd,
+			"--listen-client-urls=" + url(h, EtcdClientPort),
+			"--advertise-client-urls=" + url(h, EtcdClientPort),
+			"--listen-peer-urls=" + url(h, EtcdPeerPort),
+			"--initial-advertise-peer-urls=" + url(h, EtcdPeerPort),
+			"--initial-cluster=" + strings.Join(members, ","),
+			"--initial-cluster-state=new",
+			"--initial-cluster-token=" + in.HCP.Namespace,
+			"--cert-file=" + file("server", KeyCert), "--key-file=" + file("server", KeyKey),
+			"--trusted-ca-file=" + file("server", KeyCA), "--client-cert-auth=true",
+			"--peer-cert-file=" + file("server", KeyCert), "--peer-key-file=" + file("server", KeyKey),
+			"--peer-trusted-ca-file=" + file("server", KeyCA), "--peer-client-cert-auth=true",
+			"--quota-backend-bytes=4294967296",
+			"--snapshot-count=10000",
+			"--log-level=warn",
+		}})
+	}
+	return c
+}
+
+func konnectivityServer(in Input, replicas int) Component {
+	c := Component{
+		Name:           KonnectivityServer,
+		Binary:         release.KonnectivityServer,
+		Volumes:        []Volume{{Name: "server", Secret: SecretKonnServer}, {Name: "cluster", Secret: SecretKonnCluster}},
+		PriorityClass:  PriorityAPICritical,
+		RequestServing: true,
+		Resources:      Resources{CPU: "10m", Memory: "32Mi"},
+		Env:            []string{"GOMEMLIMIT=48MiB"},
+		Probe:          Probe{Port: KonnHealthPort, Path: "/healthz"},
+	}
+	for i := range replicas {
+		h := in.Hosts[i]
+		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
+			"--mode=http-connect",
+			"--server-bind-address=" + h,
+			"--server-port=" + strconv.Itoa(KonnServerPort),
+			"--server-cert=" + file("server", KeyCert), "--server-key=" + file("server", KeyKey),
+			"--server-ca-cert=" + file("server", KeyCA),
+			"--agent-bind-address=" + h,
+			"--agent-port=" + strconv.Itoa(KonnAgentPort),
+			"--cluster-cert=" + file("cluster", KeyCert), "--cluster-key=" + file("cluster", KeyKey),
+			"--cluster-ca-cert=" + file("cluster", KeyCA),
+			"--admin-bind-address=" + h,
+			"--admin-port=" + strconv.Itoa(KonnAdminPort),
+			"--health-bind-address=" + h,
+			"--health-port=" + strconv.Itoa(KonnHealthPort),
+			"--server-count=" + strconv.Itoa(replicas),
+			"--server-id=" + fmt.Sprintf("konnectivity-server-%d", i),
+			"--v=1",
+		}})
+	}
+	return c
+}
+
+func kubeAPIServer(in Input, replicas int) Component {
+	var etcdServers []string
+	quorum, _ := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
+	for i := range quorum {
+		etcdServers = append(etcdServers, url(in.Hosts[i], EtcdClientPort))
+	}
+	issuer := in.HCP.Spec.IssuerURL
+	if issuer == "" {
+		issuer = defaultIssuerURL
+	}
+	c := Component{
+		Name:   KubeAPIServer,
+		Binary: release.KubeAPIServer,
+		Volumes: []Volume{
+			{Name: "server", Secret: SecretKASServing},
+			{Name: "etcd-client", Secret: SecretEtcdClient},
+			{Name: "sa", Secret: SecretServiceAccount},
+			{Name: "konnectivity-client", Secret: SecretKonnClient},
+		},
+		Probe:          Probe{Port: KubeAPIServerPort, Path: "/readyz", Secret: SecretAdminClient},
+		PriorityClass:  PriorityAPICritical,
+		RequestServing: true,
+		Resources:      Resources{CPU: "200m", Memory: "256Mi"},
+		Env:            []string{"GOMEMLIMIT=200MiB"},
+	}
+	for i := range replicas {
+		h := in.Hosts[i]
+		c.Replicas = append(c.Replicas, Replica{Host: h, Files: map[string]string{egressSelectorFile: EgressSelectorConfig(h)}, Args: []string{
+			"--bind-address=" + h,
+			"--secure-port=" + strconv.Itoa(KubeAPIServerPort),
+			"--advertise-address=" + h,
+			"--endpoint-reconciler-type=none",
+			"--etcd-servers=" + strings.Join(etcdServers, ","),
+			"--etcd-cafile=" + file("etcd-client", KeyCA),
+			"--etcd-certfile=" + file("etcd-client", KeyCert),
+			"--etcd-keyfile=" + file("etcd-client", KeyKey),
+			"--tls-cert-file=" + file("server", KeyCert),
+			"--tls-private-key-file=" + file("server", KeyKey),
+			"--client-ca-file=" + file("server", KeyCA),
+			"--service-account-issuer=" + issuer,
+			"--service-account-key-file=" + file("sa", KeySAPublic),
+			"--service-account-signing-key-file=" + file("sa", KeySAPrivate),
+			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
+			"--authorization-mode=Node,RBAC",
+			"--enable-bootstrap-token-auth=true",
+			"--allow-privileged=true",
+			"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
+			"--profiling=false",
+			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
+			"--default-watch-cache-size=20",
+			"--event-ttl=1h",
+		}})
+	}
+	return c
+}
+
+func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string, port, replicas int, extra func(host string) []string) Component {
+	c := Component{
+		Name:          name,
+		Binary:        binary,
+		Volumes:       []Volume{{Name: kubeconfigVolume, Secret: kubeconfigSecret}, {Name: "serving", Secret: clientSecret}},
+		Probe:         Probe{Port: port, Path: "/healthz"},
+		PriorityClass: PriorityControlPlane,
+		Resources:     Resources{CPU: "50m", Memory: "64Mi"},
+		Env:           []string{"GOMEMLIMIT=96MiB"},
+	}
+	kc := file(kubeconfigVolume, KeyKubeconfig)
+	for i := range replicas {
+		h := in.Hosts[i]
+		args := []string{
+			"--kubeconfig=" + kc,
+			"--authentication-kubeconfig=" + kc,
+			"--authorization-kubeconfig=" + kc,
+			// Each replica talks to the API server on its own host.
+			"--master=" + url(h, KubeAPIServerPort),
+			"--bind-address=" + h,
+			"--secure-port=" + strconv.Itoa(port),
+			"--tls-cert-file=" + file("serving", KeyCert),
+			"--tls-private-key-file=" + file("serving", KeyKey),
+			fmt.Sprintf("--leader-elect=%t", replicas > 1),
+			"--profiling=false",
+		}
+		c.Replicas = append(c.Replicas, Replica{Host: h, Args: append(args, extra(h)...)})
+	}
+	return c
+}
+
+func kubeControllerManager(in Input, replicas int) Component {
+	c := leaderElected(in, KubeControllerManager, release.KubeControllerManager, SecretKCMKubeconfig, SecretKCMClient, KCMPort, replicas, func(string) []string {
+		return []string{
+			"--use-service-account-credentials=true",
+			"--service-account-private-key-file=" + file("sa", KeySAPrivate),
+			"--root-ca-file=" + file("ca", KeyCA),
+			"--cluster-signing-cert-file=" + file("ca", KeyCA),
+			"--cluster-signing-key-file=" + file("ca", KeyCAKey),
+			"--cluster-name=" + in.HCP.Spec.InfraID,
+			"--cluster-cidr=" + ClusterCIDR(in.HCP),
+			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
+			"--controllers=*,bootstrapsigner,tokencleaner",
+		}
+	})
+	c.Volumes = append(c.Volumes, Volume{Name: "sa", Secret: SecretServiceAccount}, Volume{Name: "ca", Secret: SecretRootCA})
+	return c
+}
+
+func kubeScheduler(in Input, replicas int) Component {
+	return leaderElected(in, KubeScheduler, release.KubeScheduler, SecretSchedKubeconfig, SecretSchedulerClient, SchedulerPort, replicas, func(string) []string { return nil })
+}
+
+// EgressSelectorConfig routes the API server's traffic to the cluster's nodes
+// through its konnectivity server (the reverse tunnel that agents open).
+func EgressSelectorConfig(host string) string {
+	return `apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      tcp:
+        url: ` + url(host, KonnServerPort) + `
+        tlsConfig:
+          caBundle: ` + file("konnectivity-client", KeyCA) + `
+          clientCert: ` + file("konnectivity-client", KeyCert) + `
+          clientKey: ` + file("konnectivity-client", KeyKey) + `
+- name: controlplane
+  connection:
+    proxyProtocol: Direct
+- name: etcd
+  connection:
+    proxyProtocol: Direct
+`
+}

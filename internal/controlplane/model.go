@@ -1,0 +1,138 @@
+// Package controlplane describes a hosted control plane as data: its PKI and
+// kubeconfigs (as Secrets) and a runtime-neutral list of components, each with
+// replicas, command, arguments, files, ports, probes, resources, priority and
+// placement. Runtimes (internal/runtime/local, internal/runtime/kubernetes)
+// interpret that description; nothing here starts anything.
+//
+// Arguments name files under MountRoot (one directory per volume) and data under
+// DataRoot; a runtime maps those roots to where it keeps them.
+package controlplane
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Roots of the paths used in component arguments.
+const (
+	// MountRoot holds one directory per volume: MountRoot/<volume>/<key>.
+	MountRoot = "/etc/hcp"
+	// DataRoot holds a component's persistent data: DataRoot/<component>.
+	DataRoot = "/var/lib/hcp"
+)
+
+// Component names.
+const (
+	Etcd                  = "etcd"
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+	KonnectivityServer    = "konnectivity-server"
+)
+
+// Priority classes, from the documentation of hosted control planes.
+const (
+	PriorityEtcd         = "hypershift-etcd"
+	PriorityAPICritical  = "hypershift-api-critical"
+	PriorityControlPlane = "hypershift-control-plane"
+)
+
+// ControlPlane is everything a runtime needs to run one hosted control plane.
+type ControlPlane struct {
+	// Namespace is the control plane namespace.
+	Namespace string
+	// Components in start order: a component may depend on the ones before it.
+	Components []Component
+	// Published are the services reachable from outside the control plane.
+	Published []PublishedService
+}
+
+// Component is one control plane program and its replicas.
+type Component struct {
+	// Name is the component's name, e.g. kube-apiserver.
+	Name string
+	// Binary is the release payload's executable for it.
+	Binary string
+	// Replicas are the instances; each has its own arguments and host.
+	Replicas []Replica
+	// Volumes are Secrets mounted as files under MountRoot/<volume name>.
+	Volumes []Volume
+	// Persistent marks a component whose DataRoot/<name> survives restarts
+	// (etcd); its storage comes from StorageClass.
+	Persistent bool
+	// StorageClass and StorageSize describe the persistent volume.
+	StorageClass string
+	StorageSize  string
+	// Probe says how readiness is checked.
+	Probe Probe
+	// PriorityClass is the scheduling priority of the component's pods.
+	PriorityClass string
+	// RequestServing marks components that serve requests from outside.
+	RequestServing bool
+	// Resources are the requests of one replica.
+	Resources Resources
+	// Env is added to the environment (e.g. GOMEMLIMIT).
+	Env []string
+}
+
+// Replica is one instance of a component.
+type Replica struct {
+	// Host is the address the replica listens on.
+	Host string
+	// Args are its command-line arguments.
+	Args []string
+	// Files are configuration files of this replica only, mounted as
+	// MountRoot/ReplicaVolume/<name>.
+	Files map[string]string
+}
+
+// ReplicaVolume is the volume holding a replica's own Files.
+const ReplicaVolume = "replica"
+
+// Volume mounts one Secret's keys as files.
+type Volume struct {
+	// Name is the directory under MountRoot.
+	Name string
+	// Secret is the Secret in the control plane namespace.
+	Secret string
+}
+
+// Probe is a readiness check over HTTPS with a client certificate.
+type Probe struct {
+	// Port on the replica's host.
+	Port int
+	// Path, e.g. /readyz or /health.
+	Path string
+	// Secret holds the CA (ca.crt) and client certificate (tls.crt, tls.key)
+	// used to probe.
+	Secret string
+}
+
+// Resources are resource requests.
+type Resources struct {
+	CPU    string
+	Memory string
+}
+
+// PublishedService is a service exposed outside the control plane: clients
+// reach Port on the runtime's public address, which forwards to TargetPort on
+// the hosts of Component's replicas.
+type PublishedService struct {
+	// Service is the HostedCluster service type (APIServer, Konnectivity, ...).
+	Service string
+	// Component serves it.
+	Component string
+	// TargetPort is the port on the component's hosts.
+	TargetPort int
+	// Port is the requested public port; 0 lets the runtime choose.
+	Port int
+}
+
+// Hash is a stable digest of a component's specification: a runtime restarts
+// replicas when it changes.
+func (c Component) Hash() string {
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
