@@ -26,7 +26,8 @@ $(CONTROLLER_GEN):
 ## generate: deepcopy functions, CRDs, and Cluster API's CRDs from the pinned module
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) crd paths="./api/hypershift/...;./api/agent/...;./api/capiprovider/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) crd paths=./api/config/... output:crd:artifacts:config=config/crd/guest
 	bash hack/copy-capi-crds.sh
 
 ## verify-generate: fail when generated files are stale

@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 func main() {
@@ -24,6 +25,8 @@ func main() {
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz address")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "run one active replica at a time")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "hcp-system", "namespace of the leader Lease")
+	flag.StringVar(&opts.DataDir, "data-dir", "/var/lib/hcp", "directory for control plane data, files and logs (local runtime)")
+	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
 	logConfig.AddFlags(flag.CommandLine)
 	flag.Parse()
 

@@ -135,6 +135,9 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 			LeaderElection:          true,
 			LeaderElectionNamespace: hub.Namespace,
 			Log:                     log.WithName("operator"),
+			DataDir:                 o.DataDir,
+			ReleaseDir:              o.ReleaseDir,
+			StopControlPlanesOnExit: true,
 		})
 	}()
 	if err := waitOperatorReady(ctx, o.HealthAddr, opErr); err != nil {

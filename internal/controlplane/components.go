@@ -165,7 +165,7 @@ func konnectivityServer(in Input, replicas int) Component {
 		RequestServing: true,
 		Resources:      Resources{CPU: "10m", Memory: "32Mi"},
 		Env:            []string{"GOMEMLIMIT=48MiB"},
-		Probe:          Probe{Port: KonnHealthPort, Path: "/healthz"},
+		Probe:          Probe{Scheme: "http", Port: KonnHealthPort, Path: "/healthz"},
 	}
 	for i := range replicas {
 		h := in.Hosts[i]
@@ -240,7 +240,6 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
 			"--profiling=false",
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
-			"--default-watch-cache-size=20",
 			"--event-ttl=1h",
 		}})
 	}

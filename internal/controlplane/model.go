@@ -98,8 +98,11 @@ type Volume struct {
 	Secret string
 }
 
-// Probe is a readiness check over HTTPS with a client certificate.
+// Probe is a readiness check: an HTTPS GET (trusting the root CA, with the
+// client certificate of Secret when set), or HTTP when Scheme says so.
 type Probe struct {
+	// Scheme is https (the default) or http.
+	Scheme string
 	// Port on the replica's host.
 	Port int
 	// Path, e.g. /readyz or /health.
@@ -128,6 +131,9 @@ type PublishedService struct {
 	// Port is the requested public port; 0 lets the runtime choose.
 	Port int
 }
+
+// Endpoints are the published ports of a control plane, by service type.
+type Endpoints map[string]int
 
 // Hash is a stable digest of a component's specification: a runtime restarts
 // replicas when it changes.

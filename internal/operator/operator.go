@@ -21,6 +21,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
+	configv1 "github.com/hcp-dev/hcp/api/config/v1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 )
 
@@ -41,6 +42,14 @@ type Options struct {
 	LeaderElectionNamespace string
 	// Log is the operator's logger.
 	Log logr.Logger
+	// DataDir holds the local runtime's control planes (files, logs, processes).
+	DataDir string
+	// ReleaseDir is the release payload store.
+	ReleaseDir string
+	// StopControlPlanesOnExit stops every control plane process when the
+	// operator stops (hcp up); otherwise they keep serving and the next operator
+	// adopts them.
+	StopControlPlanesOnExit bool
 }
 
 // Scheme has every type the operator reads or writes.
@@ -52,6 +61,7 @@ func Scheme() (*runtime.Scheme, error) {
 		hyperv1.AddToScheme,
 		agentv1.AddToScheme,
 		capiproviderv1.AddToScheme,
+		configv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, err
@@ -78,6 +88,9 @@ func New(opts Options) (manager.Manager, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the operator manager: %w", err)
+	}
+	if err := addControllers(mgr, opts); err != nil {
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err

@@ -77,3 +77,50 @@ func TestMissingExecutableIsAnError(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the executable", err)
 	}
 }
+
+func TestDetachedProcessIsAdoptedNotStartedTwice(t *testing.T) {
+	dir := t.TempDir()
+	spec := Spec{Name: "sleep", Path: "/bin/sleep", Args: []string{"60"}, LogPath: filepath.Join(dir, "log"),
+		Detach: true, StateFile: filepath.Join(dir, "state.json"), Hash: "a"}
+	first, err := Start(context.Background(), spec, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := first.Pid()
+	first.Release()
+	if !alive(pid) {
+		t.Fatal("detached process died when released")
+	}
+
+	second, err := Start(context.Background(), spec, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Adopted() || second.Pid() != pid || second.Starts() != 0 {
+		t.Fatalf("adopted=%v pid=%d (want %d) starts=%d", second.Adopted(), second.Pid(), pid, second.Starts())
+	}
+	// An adopted process that dies is restarted.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restart of the adopted process", func() bool { return second.Starts() == 1 && alive(second.Pid()) })
+	second.Release()
+
+	// A changed specification replaces the running process.
+	spec.Hash = "b"
+	third, err := Start(context.Background(), spec, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Adopted() || third.Starts() != 1 {
+		t.Fatalf("changed spec: adopted=%v starts=%d", third.Adopted(), third.Starts())
+	}
+	old := second.Pid()
+	waitFor(t, "old process to be replaced", func() bool { return !alive(old) })
+	p := third.Pid()
+	third.Stop(2 * time.Second)
+	waitFor(t, "stop", func() bool { return !alive(p) })
+	if _, err := os.Stat(spec.StateFile); !os.IsNotExist(err) {
+		t.Fatalf("state file left after Stop: %v", err)
+	}
+}

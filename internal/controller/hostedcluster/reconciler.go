@@ -1,0 +1,353 @@
+// Package hostedcluster reconciles HostedClusters: it validates them, creates
+// the control plane namespace and the HostedControlPlane, copies status back,
+// and publishes the admin kubeconfig as <name>-admin-kubeconfig.
+package hostedcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// Finalizer holds a HostedCluster until its control plane is gone.
+const Finalizer = "hypershift.openshift.io/finalizer"
+
+// CreatedNamespaceAnnotation marks a control plane namespace that hcp created
+// (and so deletes with the cluster); a namespace the user made is left in place.
+const CreatedNamespaceAnnotation = "hypershift.openshift.io/created-by-hostedcluster"
+
+// Names of the Secrets copied into the control plane namespace.
+const (
+	PullSecretName = "pull-secret"
+	SSHKeyName     = "ssh-key"
+)
+
+// copiedConditions are the HostedControlPlane conditions a HostedCluster shows.
+var copiedConditions = []string{
+	hyperv1.ConditionAvailable, hyperv1.ConditionProgressing, hyperv1.ConditionDegraded,
+	hyperv1.ConditionEtcdAvailable, hyperv1.ConditionKubeAPIServerAvailable, hyperv1.ConditionInfrastructureReady,
+}
+
+// Reconciler reconciles HostedClusters.
+type Reconciler struct {
+	Client   client.Client
+	Releases release.Store
+	// SupportedPublishing lists the publishing strategies the runtime serves;
+	// nil allows all.
+	SupportedPublishing map[hyperv1.PublishingStrategyType]bool
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&hyperv1.HostedCluster{}).
+		Watches(&hyperv1.HostedControlPlane{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			ns, name, ok := strings.Cut(o.GetAnnotations()[hyperv1.HostedClusterAnnotation], "/")
+			if !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+		})).
+		Complete(r)
+}
+
+// Reconcile brings one HostedCluster to its desired state.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	hc := &hyperv1.HostedCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, hc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !hc.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, hc)
+	}
+	if controllerutil.AddFinalizer(hc, Finalizer) {
+		if err := r.Client.Update(ctx, hc); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if hc.Spec.InfraID == "" || hc.Spec.ClusterID == "" {
+		if hc.Spec.InfraID == "" {
+			hc.Spec.InfraID = hc.Name + "-" + utilrand.String(5)
+		}
+		if hc.Spec.ClusterID == "" {
+			hc.Spec.ClusterID = string(uuid.NewUUID())
+		}
+		if err := r.Client.Update(ctx, hc); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	before := hc.DeepCopy()
+	defer func() {
+		if err := r.Client.Status().Patch(ctx, hc, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, fmt.Errorf("updating status: %w", err))
+		}
+	}()
+	return r.reconcileNormal(ctx, hc)
+}
+
+func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedCluster) (ctrl.Result, error) {
+	problems, _, err := r.validate(ctx, hc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	setValidationConditions(hc, problems)
+
+	cpns := ControlPlaneNamespace(hc)
+	hcp := &hyperv1.HostedControlPlane{}
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Name}, hcp)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if len(problems) > 0 && !exists {
+		// Nothing is created for an invalid cluster; look again later, since
+		// what was missing may appear.
+		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionAvailable, Status: metav1.ConditionFalse,
+			Reason: problems[0].reason, Message: problems[0].message, ObservedGeneration: hc.Generation})
+		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionProgressing, Status: metav1.ConditionFalse,
+			Reason: "Blocked", Message: "Fix the configuration: " + problems[0].message, ObservedGeneration: hc.Generation})
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+
+	if err := r.ensureNamespace(ctx, hc, cpns); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.copySecrets(ctx, hc, cpns); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.copyStatus(ctx, hc, hcp); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) reconcileDelete(ctx context.Context, hc *hyperv1.HostedCluster) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(hc, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	cpns := ControlPlaneNamespace(hc)
+	hcp := &hyperv1.HostedControlPlane{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Name}, hcp)
+	if err == nil {
+		if hcp.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, hcp); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: 500 * time.Millisecond}, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	ns := &corev1.Namespace{}
+	err = r.Client.Get(ctx, client.ObjectKey{Name: cpns}, ns)
+	switch {
+	case err == nil && ns.Annotations[CreatedNamespaceAnnotation] == hc.Namespace+"/"+hc.Name:
+		if ns.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: 500 * time.Millisecond}, nil
+	case err == nil:
+		// A namespace the user made (for example the agent namespace) stays;
+		// only hcp's marks on it go.
+		if ns.Labels[hyperv1.HostedControlPlaneNamespaceLabel] != "" || ns.Annotations[hyperv1.HostedClusterAnnotation] != "" {
+			delete(ns.Labels, hyperv1.HostedControlPlaneNamespaceLabel)
+			delete(ns.Annotations, hyperv1.HostedClusterAnnotation)
+			if err := r.Client.Update(ctx, ns); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	case !apierrors.IsNotFound(err):
+		return ctrl.Result{}, err
+	}
+	kc := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hc.Namespace, Name: AdminKubeconfigName(hc)}}
+	if err := r.Client.Delete(ctx, kc); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	controllerutil.RemoveFinalizer(hc, Finalizer)
+	return ctrl.Result{}, r.Client.Update(ctx, hc)
+}
+
+// AdminKubeconfigName is the Secret in the HostedCluster's namespace holding its
+// admin kubeconfig (key kubeconfig).
+func AdminKubeconfigName(hc *hyperv1.HostedCluster) string { return hc.Name + "-admin-kubeconfig" }
+
+func (r *Reconciler) ensureNamespace(ctx context.Context, hc *hyperv1.HostedCluster, name string) error {
+	ns := &corev1.Namespace{}
+	err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ns)
+	owner := hc.Namespace + "/" + hc.Name
+	if apierrors.IsNotFound(err) {
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+			Labels:      map[string]string{hyperv1.HostedControlPlaneNamespaceLabel: "true"},
+			Annotations: map[string]string{hyperv1.HostedClusterAnnotation: owner, CreatedNamespaceAnnotation: owner}}}
+		return r.Client.Create(ctx, ns)
+	}
+	if err != nil {
+		return err
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return fmt.Errorf("namespace %s is being deleted; wait for it to go", name)
+	}
+	if ns.Labels[hyperv1.HostedControlPlaneNamespaceLabel] == "true" && ns.Annotations[hyperv1.HostedClusterAnnotation] == owner {
+		return nil
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	if ns.Annotations == nil {
+		ns.Annotations = map[string]string{}
+	}
+	ns.Labels[hyperv1.HostedControlPlaneNamespaceLabel] = "true"
+	ns.Annotations[hyperv1.HostedClusterAnnotation] = owner
+	return r.Client.Update(ctx, ns)
+}
+
+// copySecrets copies the pull secret and ssh key into the control plane namespace.
+func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster, cpns string) error {
+	pairs := [][2]string{{hc.Spec.PullSecret.Name, PullSecretName}}
+	if hc.Spec.SSHKey.Name != "" {
+		pairs = append(pairs, [2]string{hc.Spec.SSHKey.Name, SSHKeyName})
+	}
+	for _, p := range pairs {
+		src := &corev1.Secret{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: p[0]}, src); err != nil {
+			return fmt.Errorf("reading secret %s/%s: %w", hc.Namespace, p[0], err)
+		}
+		dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: p[1]}}
+		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dst, func() error {
+			if dst.Labels == nil {
+				dst.Labels = map[string]string{}
+			}
+			dst.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+			dst.Type, dst.Data = src.Type, src.Data
+			return nil
+		}); err != nil {
+			return fmt.Errorf("copying secret %s: %w", p[0], err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane, cpns string) error {
+	hcp.Namespace, hcp.Name = cpns, hc.Name
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, hcp, func() error {
+		if hcp.Annotations == nil {
+			hcp.Annotations = map[string]string{}
+		}
+		hcp.Annotations[hyperv1.HostedClusterAnnotation] = hc.Namespace + "/" + hc.Name
+		hcp.Spec = specFor(hc)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("HostedControlPlane %s/%s: %w", cpns, hc.Name, err)
+	}
+	return nil
+}
+
+// specFor is the HostedControlPlane spec of a HostedCluster.
+func specFor(hc *hyperv1.HostedCluster) hyperv1.HostedControlPlaneSpec {
+	s := hc.Spec
+	spec := hyperv1.HostedControlPlaneSpec{
+		ReleaseImage:                     s.Release.Image,
+		PullSecret:                       corev1.LocalObjectReference{Name: PullSecretName},
+		IssuerURL:                        s.IssuerURL,
+		ClusterID:                        s.ClusterID,
+		InfraID:                          s.InfraID,
+		Platform:                         s.Platform,
+		DNS:                              s.DNS,
+		Networking:                       s.Networking,
+		ControllerAvailabilityPolicy:     s.ControllerAvailabilityPolicy,
+		InfrastructureAvailabilityPolicy: s.InfrastructureAvailabilityPolicy,
+		Etcd:                             s.Etcd,
+		Services:                         s.Services,
+		ImageContentSources:              s.ImageContentSources,
+		NodeSelector:                     s.NodeSelector,
+		Tolerations:                      s.Tolerations,
+		PausedUntil:                      s.PausedUntil,
+	}
+	if s.SSHKey.Name != "" {
+		spec.SSHKey = corev1.LocalObjectReference{Name: SSHKeyName}
+	}
+	return spec
+}
+
+// copyStatus copies the control plane's conditions, version and endpoint, and
+// publishes its admin kubeconfig in the HostedCluster's namespace.
+func (r *Reconciler) copyStatus(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane) error {
+	for _, t := range copiedConditions {
+		c := meta.FindStatusCondition(hcp.Status.Conditions, t)
+		if c == nil {
+			meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionUnknown,
+				Reason: "StatusUnknown", Message: "The control plane has not reported yet", ObservedGeneration: hc.Generation})
+			continue
+		}
+		copied := *c
+		copied.ObservedGeneration = hc.Generation
+		meta.SetStatusCondition(&hc.Status.Conditions, copied)
+	}
+	hc.Status.Version = hcp.Status.VersionStatus.DeepCopy()
+	hc.Status.ControlPlaneEndpoint = hcp.Status.ControlPlaneEndpoint
+	if hcp.Status.KubeConfig == nil {
+		return nil
+	}
+	src := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hcp.Namespace, Name: hcp.Status.KubeConfig.Name}, src); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hc.Namespace, Name: AdminKubeconfigName(hc)}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dst, func() error {
+		dst.Data = map[string][]byte{controlplane.KeyKubeconfig: src.Data[hcp.Status.KubeConfig.Key]}
+		return controllerutil.SetControllerReference(hc, dst, r.Client.Scheme())
+	}); err != nil {
+		return fmt.Errorf("publishing the admin kubeconfig: %w", err)
+	}
+	hc.Status.KubeConfig = &corev1.LocalObjectReference{Name: dst.Name}
+	return nil
+}
+
+// setValidationConditions sets ValidConfiguration, ValidReleaseImage and
+// SupportedHostedCluster from the problems found.
+func setValidationConditions(hc *hyperv1.HostedCluster, problems []problem) {
+	for _, t := range []string{hyperv1.ConditionValidConfiguration, hyperv1.ConditionValidReleaseImage, hyperv1.ConditionSupportedHostedCluster} {
+		var msgs []string
+		reason := ""
+		for _, p := range problems {
+			if p.condition == t {
+				msgs = append(msgs, p.message)
+				if reason == "" {
+					reason = p.reason
+				}
+			}
+		}
+		c := metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "AsExpected", Message: "OK", ObservedGeneration: hc.Generation}
+		if len(msgs) > 0 {
+			c.Status, c.Reason, c.Message = metav1.ConditionFalse, reason, strings.Join(msgs, "; ")
+		}
+		meta.SetStatusCondition(&hc.Status.Conditions, c)
+	}
+}

@@ -1,0 +1,123 @@
+package hostedcluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// ManagedClusterLabel marks a namespace that belongs to a managed cluster of a
+// multicluster hub; hosted clusters must not be created in one.
+const ManagedClusterLabel = "cluster.open-cluster-management.io/managedCluster"
+
+// ReservedName is the default namespace of hosted clusters, which the
+// documentation forbids as a cluster name.
+const ReservedName = "clusters"
+
+// problem is a validation failure: the condition it falsifies and what to do.
+type problem struct {
+	condition string
+	reason    string
+	message   string
+}
+
+// ControlPlaneNamespace is the namespace of a HostedCluster's control plane.
+func ControlPlaneNamespace(hc *hyperv1.HostedCluster) string {
+	return hc.Namespace + "-" + hc.Name
+}
+
+// validate checks what the API server cannot: names against other objects,
+// referenced objects, and the release. It returns every problem found.
+func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([]problem, *release.Release, error) {
+	var out []problem
+	bad := func(cond, reason, format string, args ...any) {
+		out = append(out, problem{cond, reason, fmt.Sprintf(format, args...)})
+	}
+	if hc.Name == ReservedName {
+		bad(hyperv1.ConditionValidConfiguration, "InvalidName", "metadata.name %q is reserved (it is the default namespace of hosted clusters); delete this HostedCluster and create it with another name", hc.Name)
+	}
+	cpns := ControlPlaneNamespace(hc)
+	if errs := validation.IsDNS1123Label(cpns); len(errs) > 0 {
+		bad(hyperv1.ConditionValidConfiguration, "InvalidName", "the control plane namespace %q (<namespace>-<name>) is not a valid namespace name: %s; use a shorter name", cpns, strings.Join(errs, "; "))
+	}
+
+	all := &hyperv1.HostedClusterList{}
+	if err := r.Client.List(ctx, all); err != nil {
+		return nil, nil, err
+	}
+	for _, other := range all.Items {
+		if other.Name != hc.Name || other.Namespace == hc.Namespace {
+			continue
+		}
+		if other.CreationTimestamp.Before(&hc.CreationTimestamp) ||
+			(other.CreationTimestamp.Equal(&hc.CreationTimestamp) && other.Namespace < hc.Namespace) {
+			bad(hyperv1.ConditionValidConfiguration, "DuplicateName", "a HostedCluster named %q already exists in namespace %q; hosted cluster names must be unique across the management cluster, so delete this one and choose another name", hc.Name, other.Namespace)
+		}
+	}
+
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: hc.Namespace}, ns); err == nil {
+		if v, ok := ns.Labels[ManagedClusterLabel]; ok {
+			bad(hyperv1.ConditionSupportedHostedCluster, "ManagedClusterNamespace", "namespace %q belongs to managed cluster %q; create the HostedCluster in another namespace (e.g. clusters)", hc.Namespace, v)
+		}
+	}
+
+	if hc.Spec.Platform.Type == hyperv1.AgentPlatform && hc.Spec.Platform.Agent != nil {
+		agentNS := hc.Spec.Platform.Agent.AgentNamespace
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: agentNS}, &corev1.Namespace{}); apierrors.IsNotFound(err) {
+			bad(hyperv1.ConditionValidConfiguration, "AgentNamespaceNotFound", "spec.platform.agent.agentNamespace %q does not exist; create it (kubectl create namespace %s) or name an existing one", agentNS, agentNS)
+		} else if err != nil {
+			return nil, nil, err
+		}
+	}
+
+	ps := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: hc.Spec.PullSecret.Name}, ps); apierrors.IsNotFound(err) {
+		bad(hyperv1.ConditionValidConfiguration, "PullSecretNotFound", "spec.pullSecret: secret %q does not exist in namespace %q; create it with key .dockerconfigjson", hc.Spec.PullSecret.Name, hc.Namespace)
+	} else if err != nil {
+		return nil, nil, err
+	} else if len(ps.Data[corev1.DockerConfigJsonKey]) == 0 {
+		bad(hyperv1.ConditionValidConfiguration, "InvalidPullSecret", "spec.pullSecret: secret %q has no key .dockerconfigjson", hc.Spec.PullSecret.Name)
+	}
+
+	scName := ""
+	if m := hc.Spec.Etcd.Managed; m != nil && m.Storage.PersistentVolume != nil && m.Storage.PersistentVolume.StorageClassName != nil {
+		scName = *m.Storage.PersistentVolume.StorageClassName
+	}
+	if _, err := hostedcontrolplane.ResolveStorageClass(ctx, r.Client, scName); err != nil {
+		bad(hyperv1.ConditionValidConfiguration, "StorageClassNotFound", "%s", err.Error())
+	}
+
+	for _, s := range hc.Spec.Services {
+		if r.SupportedPublishing != nil && !r.SupportedPublishing[s.Type] {
+			bad(hyperv1.ConditionValidConfiguration, "UnsupportedPublishingStrategy", "spec.services[%s]: publishing strategy %s is not supported by this management cluster's runtime; use NodePort", s.Service, s.Type)
+		}
+	}
+	if !hasService(hc, hyperv1.APIServer) {
+		bad(hyperv1.ConditionValidConfiguration, "MissingService", "spec.services must publish APIServer (e.g. type NodePort with nodePort.address set to the API address)")
+	}
+
+	rel, err := r.Releases.Resolve(hc.Spec.Release.Image)
+	if err != nil {
+		bad(hyperv1.ConditionValidReleaseImage, "ReleaseImageNotFound", "spec.release.image: %v; use one of the available releases (hcp version lists them)", err)
+	}
+	return out, rel, nil
+}
+
+func hasService(hc *hyperv1.HostedCluster, svc hyperv1.ServiceType) bool {
+	for _, s := range hc.Spec.Services {
+		if s.Service == svc {
+			return true
+		}
+	}
+	return false
+}

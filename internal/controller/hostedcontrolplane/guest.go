@@ -1,0 +1,176 @@
+package hostedcontrolplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	configv1 "github.com/hcp-dev/hcp/api/config/v1"
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/config/crd"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// guestClients caches one client per hosted cluster, keyed by the kubeconfig it
+// was made from, and remembers whether the guest CRDs are installed.
+type guestClients struct {
+	mu      sync.Mutex
+	clients map[string]*guestClient
+}
+
+type guestClient struct {
+	key     [32]byte
+	client  client.Client
+	crdsSet bool
+}
+
+func (g *guestClients) get(namespace string, kubeconfig []byte) (*guestClient, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := sha256.Sum256(kubeconfig)
+	if c := g.clients[namespace]; c != nil && c.key == key {
+		return c, nil
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{apiextensionsv1.AddToScheme, configv1.AddToScheme, corev1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	if g.clients == nil {
+		g.clients = map[string]*guestClient{}
+	}
+	gc := &guestClient{key: key, client: c}
+	g.clients[namespace] = gc
+	return gc, nil
+}
+
+func (g *guestClients) forget(namespace string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.clients, namespace)
+}
+
+// syncGuest keeps, inside the hosted cluster, one ClusterOperator per control
+// plane component with its real health, and the ClusterVersion.
+func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPlane, secrets map[string]*corev1.Secret,
+	components []hyperv1.ComponentStatus, rel *release.Release) error {
+	kc := secrets[controlplane.SecretLocalhostKubecfg]
+	if kc == nil {
+		return fmt.Errorf("secret %s is missing", controlplane.SecretLocalhostKubecfg)
+	}
+	gc, err := r.guests.get(hcp.Namespace, kc.Data[controlplane.KeyKubeconfig])
+	if err != nil {
+		return err
+	}
+	c := gc.client
+	if !gc.crdsSet {
+		crds, err := crd.Guest()
+		if err != nil {
+			return err
+		}
+		for _, o := range crds {
+			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("installing CRD %s in the hosted cluster: %w", o.Name, err)
+			}
+		}
+		gc.crdsSet = true
+	}
+	for _, comp := range components {
+		co := &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: comp.Name}}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(co), co); apierrors.IsNotFound(err) {
+			if err := c.Create(ctx, co); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		before := co.DeepCopy()
+		co.Status.Versions = []configv1.OperandVersion{{Name: "operator", Version: rel.Name}, {Name: comp.Name, Version: rel.Components[comp.Name]}}
+		co.Status.RelatedObjects = []configv1.ObjectReference{{Group: "hypershift.openshift.io", Resource: "hostedcontrolplanes", Namespace: hcp.Namespace, Name: hcp.Name}}
+		ready := comp.ReadyReplicas > 0
+		full := comp.ReadyReplicas == comp.Replicas
+		msg := fmt.Sprintf("%d of %d replicas are ready", comp.ReadyReplicas, comp.Replicas)
+		setGuestCondition(&co.Status.Conditions, configv1.OperatorAvailable, ready, reason(ready, "AsExpected", "NoReplicasReady"), msg)
+		setGuestCondition(&co.Status.Conditions, configv1.OperatorProgressing, false, "AsExpected", msg)
+		setGuestCondition(&co.Status.Conditions, configv1.OperatorDegraded, !full, reason(!full, "UnavailableReplicas", "AsExpected"), degradedMessage(comp))
+		if err := c.Status().Patch(ctx, co, client.MergeFrom(before)); err != nil {
+			return err
+		}
+	}
+	cv := &configv1.ClusterVersion{ObjectMeta: metav1.ObjectMeta{Name: "version"}}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(cv), cv); apierrors.IsNotFound(err) {
+		cv.Spec.ClusterID = hcp.Spec.ClusterID
+		if err := c.Create(ctx, cv); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	before := cv.DeepCopy()
+	cv.Status.Desired = configv1.Release{Version: rel.Name, Image: rel.Image}
+	if vs := hcp.Status.VersionStatus; vs != nil {
+		cv.Status.History = nil
+		for _, h := range vs.History {
+			cv.Status.History = append(cv.Status.History, configv1.UpdateHistory{State: string(h.State), StartedTime: h.StartedTime,
+				CompletionTime: h.CompletionTime, Version: h.Version, Image: h.Image, Verified: h.Verified})
+		}
+	}
+	done := allReady(components)
+	setGuestCondition(&cv.Status.Conditions, configv1.OperatorAvailable, true, "AsExpected", "Done applying "+rel.Name)
+	setGuestCondition(&cv.Status.Conditions, configv1.OperatorProgressing, !done, reason(!done, "Rollout", "AsExpected"),
+		map[bool]string{true: "Cluster version is " + rel.Name, false: "Working towards " + rel.Name}[done])
+	setGuestCondition(&cv.Status.Conditions, configv1.OperatorFailing, false, "AsExpected", "")
+	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
+}
+
+func degradedMessage(c hyperv1.ComponentStatus) string {
+	if c.ReadyReplicas == c.Replicas {
+		return ""
+	}
+	return c.Message
+}
+
+func reason(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+func setGuestCondition(conds *[]configv1.ClusterOperatorStatusCondition, t string, ok bool, reason, msg string) {
+	status := configv1.ConditionFalse
+	if ok {
+		status = configv1.ConditionTrue
+	}
+	for i := range *conds {
+		c := &(*conds)[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = metav1.Now()
+		}
+		c.Status, c.Reason, c.Message = status, reason, msg
+		return
+	}
+	*conds = append(*conds, configv1.ClusterOperatorStatusCondition{Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now()})
+}

@@ -1,0 +1,337 @@
+// Package hostedcontrolplane reconciles HostedControlPlanes: it keeps the PKI and
+// kubeconfigs as Secrets in the control plane namespace, builds the component
+// model, hands it to a runtime, and reports health as conditions.
+package hostedcontrolplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// Finalizer holds a HostedControlPlane until its runtime has removed everything.
+const Finalizer = "hypershift.openshift.io/hostedcontrolplane"
+
+// ManagedLabel marks Secrets that hcp made in a control plane namespace.
+const ManagedLabel = "hypershift.openshift.io/hosted-control-plane"
+
+// Runtime runs control planes; local and kubernetes runtimes implement it.
+type Runtime interface {
+	// Hosts returns n replica hosts of a control plane.
+	Hosts(namespace string, n int) ([]string, error)
+	// Apply makes the control plane run as described.
+	Apply(ctx context.Context, cp *controlplane.ControlPlane, rel *release.Release) (controlplane.Endpoints, error)
+	// Status is the latest readiness of each component.
+	Status(namespace string) []hyperv1.ComponentStatus
+	// Delete removes everything of a control plane, data included.
+	Delete(ctx context.Context, namespace string) error
+}
+
+// StorageResolver checks that a StorageClass can hold etcd's data.
+type StorageResolver func(ctx context.Context, name string) error
+
+// Reconciler reconciles HostedControlPlanes.
+type Reconciler struct {
+	Client   client.Client
+	Runtime  Runtime
+	Releases release.Store
+	// Changes receives the namespace of a control plane whose health changed.
+	Changes <-chan string
+
+	guests guestClients
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	events := make(chan event.TypedGenericEvent[*hyperv1.HostedControlPlane], 64)
+	if r.Changes != nil {
+		go func() {
+			for ns := range r.Changes {
+				list := &hyperv1.HostedControlPlaneList{}
+				if err := mgr.GetClient().List(context.Background(), list, client.InNamespace(ns)); err != nil {
+					continue
+				}
+				for i := range list.Items {
+					events <- event.TypedGenericEvent[*hyperv1.HostedControlPlane]{Object: &list.Items[i]}
+				}
+			}
+		}()
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&hyperv1.HostedControlPlane{}).
+		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*hyperv1.HostedControlPlane]{})).
+		Complete(r)
+}
+
+// Reconcile brings one HostedControlPlane to its desired state.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	log := ctrl.LoggerFrom(ctx)
+	hcp := &hyperv1.HostedControlPlane{}
+	if err := r.Client.Get(ctx, req.NamespacedName, hcp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !hcp.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, hcp)
+	}
+	if controllerutil.AddFinalizer(hcp, Finalizer) {
+		if err := r.Client.Update(ctx, hcp); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	before := hcp.DeepCopy()
+	defer func() {
+		if err := r.Client.Status().Patch(ctx, hcp, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, fmt.Errorf("updating status: %w", err))
+		}
+	}()
+	res, err := r.reconcileNormal(ctx, hcp)
+	if err != nil {
+		log.Error(err, "reconciling", "hostedControlPlane", klog.KObj(hcp))
+	}
+	return res, err
+}
+
+func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedControlPlane) (ctrl.Result, error) {
+	gen := hcp.Generation
+	rel, err := r.Releases.Resolve(hcp.Spec.ReleaseImage)
+	if err != nil {
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage,
+			Status: metav1.ConditionFalse, Reason: ReasonReleaseNotFound, Message: err.Error(), ObservedGeneration: gen})
+		return ctrl.Result{}, nil
+	}
+	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage,
+		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Release " + rel.Image + " is available", ObservedGeneration: gen})
+
+	quorum, _ := controlplane.Replicas(hcp.Spec.ControllerAvailabilityPolicy)
+	hosts, err := r.Runtime.Hosts(hcp.Namespace, quorum)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	secrets, err := r.ensureSecrets(ctx, hcp, hosts)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	storageClass, err := ResolveStorageClass(ctx, r.Client, StorageClassName(hcp))
+	if err != nil {
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
+			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
+		return ctrl.Result{}, nil
+	}
+	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
+		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Configuration is valid", ObservedGeneration: gen})
+	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Hosts: hosts, StorageClass: storageClass})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	endpoints, err := r.Runtime.Apply(ctx, cp, rel)
+	if err != nil {
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionInfrastructureReady,
+			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
+		return ctrl.Result{}, err
+	}
+	port := endpoints[string(hyperv1.APIServer)]
+	host := PublishedAddress(hcp, hyperv1.APIServer)
+	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionInfrastructureReady,
+		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, ObservedGeneration: gen,
+		Message: fmt.Sprintf("The API server is published on %s", net.JoinHostPort(host, strconv.Itoa(port)))})
+	hcp.Status.ControlPlaneEndpoint = hyperv1.APIEndpoint{Host: host, Port: int32(port)}
+	if err := r.ensureAdminKubeconfig(ctx, hcp, "https://"+net.JoinHostPort(host, strconv.Itoa(port)), secrets); err != nil {
+		return ctrl.Result{}, err
+	}
+	hcp.Status.KubeConfig = &hyperv1.KubeconfigSecretRef{Name: controlplane.SecretAdminKubeconfig, Key: controlplane.KeyKubeconfig}
+	hcp.Status.ExternalManagedControlPlane = ptrTo(true)
+
+	components := r.Runtime.Status(hcp.Namespace)
+	for i := range components {
+		components[i].Version = rel.Components[components[i].Name]
+	}
+	hcp.Status.Components = components
+	setHealthConditions(hcp, components)
+	available := meta.IsStatusConditionTrue(hcp.Status.Conditions, hyperv1.ConditionAvailable)
+	hcp.Status.Ready = available
+	if available {
+		hcp.Status.Initialized = true
+	}
+	setVersion(hcp, rel, allReady(components))
+
+	if available {
+		if err := r.syncGuest(ctx, hcp, secrets, components, rel); err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", err.Error())
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
+	}
+	return ctrl.Result{RequeueAfter: time.Minute}, nil
+}
+
+func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedControlPlane) error {
+	if !controllerutil.ContainsFinalizer(hcp, Finalizer) {
+		return nil
+	}
+	r.guests.forget(hcp.Namespace)
+	if err := r.Runtime.Delete(ctx, hcp.Namespace); err != nil {
+		return fmt.Errorf("removing the control plane: %w", err)
+	}
+	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+		return fmt.Errorf("removing control plane secrets: %w", err)
+	}
+	controllerutil.RemoveFinalizer(hcp, Finalizer)
+	return r.Client.Update(ctx, hcp)
+}
+
+// ensureSecrets creates or updates the PKI and kubeconfig Secrets and returns
+// all of them by name.
+func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedControlPlane, hosts []string) (map[string]*corev1.Secret, error) {
+	list := &corev1.SecretList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+		return nil, err
+	}
+	existing := map[string]*corev1.Secret{}
+	for i := range list.Items {
+		existing[list.Items[i].Name] = &list.Items[i]
+	}
+	serviceIP, err := controlplane.FirstServiceIP(controlplane.ServiceCIDR(hcp))
+	if err != nil {
+		return nil, err
+	}
+	names := []string{serviceIP, PublishedAddress(hcp, hyperv1.APIServer)}
+	if hcp.Spec.DNS.BaseDomain != "" {
+		names = append(names, "api."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain, "api-int."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain)
+	}
+	desired, err := controlplane.PKI(controlplane.PKIInput{Namespace: hcp.Namespace, Hosts: hosts, APIServerNames: names}, existing)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*corev1.Secret{}
+	for _, s := range desired {
+		if err := r.applySecret(ctx, hcp, s); err != nil {
+			return nil, err
+		}
+		out[s.Name] = s
+	}
+	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, hosts, out)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range kubeconfigs {
+		if err := r.applySecret(ctx, hcp, s); err != nil {
+			return nil, err
+		}
+		out[s.Name] = s
+	}
+	return out, nil
+}
+
+func (r *Reconciler) ensureAdminKubeconfig(ctx context.Context, hcp *hyperv1.HostedControlPlane, server string, secrets map[string]*corev1.Secret) error {
+	b, err := controlplane.AdminKubeconfig(server, hcp.Namespace, secrets)
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hcp.Namespace, Name: controlplane.SecretAdminKubeconfig},
+		Data: map[string][]byte{controlplane.KeyKubeconfig: b}}
+	return r.applySecret(ctx, hcp, s)
+}
+
+// applySecret creates the Secret or updates its data, labelled as ours.
+func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControlPlane, want *corev1.Secret) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels[ManagedLabel] = hcp.Name
+		s.Data = want.Data
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("secret %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	want.ResourceVersion = s.ResourceVersion
+	return nil
+}
+
+// StorageClassName is the StorageClass the spec names for etcd ("" for the default).
+func StorageClassName(hcp *hyperv1.HostedControlPlane) string {
+	if m := hcp.Spec.Etcd.Managed; m != nil && m.Storage.PersistentVolume != nil && m.Storage.PersistentVolume.StorageClassName != nil {
+		return *m.Storage.PersistentVolume.StorageClassName
+	}
+	return ""
+}
+
+// ResolveStorageClass returns name when that StorageClass exists, or the
+// default StorageClass when name is empty.
+func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (string, error) {
+	if name != "" {
+		sc := &storagev1.StorageClass{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("StorageClass %q does not exist; set spec.etcd.managed.storage.persistentVolume.storageClassName to an existing one (kubectl get storageclass)", name)
+			}
+			return "", err
+		}
+		return name, nil
+	}
+	list := &storagev1.StorageClassList{}
+	if err := c.List(ctx, list); err != nil {
+		return "", err
+	}
+	for _, sc := range list.Items {
+		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return sc.Name, nil
+		}
+	}
+	return "", fmt.Errorf("no StorageClass is named for etcd and there is no default StorageClass; set spec.etcd.managed.storage.persistentVolume.storageClassName")
+}
+
+// PublishedAddress is the address clients use for a service: the NodePort
+// strategy's address, else 127.0.0.1.
+func PublishedAddress(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) string {
+	for _, s := range hcp.Spec.Services {
+		if s.Service == svc && s.NodePort != nil && s.NodePort.Address != "" {
+			return s.NodePort.Address
+		}
+	}
+	return "127.0.0.1"
+}
+
+// setVersion keeps status.versionStatus: the desired release and a history
+// entry that completes when every component is ready.
+func setVersion(hcp *hyperv1.HostedControlPlane, rel *release.Release, complete bool) {
+	vs := hcp.Status.VersionStatus
+	if vs == nil {
+		vs = &hyperv1.ClusterVersionStatus{}
+		hcp.Status.VersionStatus = vs
+	}
+	vs.Desired = hyperv1.Release{Image: rel.Image}
+	vs.ObservedGeneration = hcp.Generation
+	vs.Components = rel.Components
+	if len(vs.History) == 0 || vs.History[0].Image != rel.Image {
+		vs.History = append([]hyperv1.UpdateHistory{{State: hyperv1.PartialUpdate, StartedTime: metav1.Now(),
+			Version: rel.Name, Image: rel.Image}}, vs.History...)
+	}
+	if complete && vs.History[0].State != hyperv1.CompletedUpdate {
+		now := metav1.Now()
+		vs.History[0].State, vs.History[0].CompletionTime = hyperv1.CompletedUpdate, &now
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

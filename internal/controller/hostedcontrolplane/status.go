@@ -1,0 +1,99 @@
+package hostedcontrolplane
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+)
+
+// Condition reasons.
+const (
+	ReasonAsExpected          = "AsExpected"
+	ReasonWaitingForEtcd      = "EtcdQuorumUnavailable"
+	ReasonWaitingForAPIServer = "KubeAPIServerUnavailable"
+	ReasonUnavailableReplicas = "UnavailableReplicas"
+	ReasonDeploying           = "Deploying"
+	ReasonReleaseNotFound     = "ReleaseImageNotFound"
+	ReasonInvalidConfig       = "InvalidConfiguration"
+)
+
+func component(components []hyperv1.ComponentStatus, name string) hyperv1.ComponentStatus {
+	for _, c := range components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return hyperv1.ComponentStatus{Name: name}
+}
+
+// setHealthConditions sets EtcdAvailable, KubeAPIServerAvailable, Available,
+// Progressing and Degraded from the components' readiness. It reads nothing but
+// its arguments.
+func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.ComponentStatus) {
+	gen := hcp.Generation
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	etcd := component(components, controlplane.Etcd)
+	kas := component(components, controlplane.KubeAPIServer)
+	etcdOK := etcd.Replicas > 0 && etcd.ReadyReplicas > etcd.Replicas/2
+	kasOK := kas.ReadyReplicas > 0
+	if etcdOK {
+		set(hyperv1.ConditionEtcdAvailable, true, "QuorumAvailable", fmt.Sprintf("%d of %d etcd members are ready", etcd.ReadyReplicas, etcd.Replicas))
+	} else {
+		set(hyperv1.ConditionEtcdAvailable, false, ReasonWaitingForEtcd, fmt.Sprintf("%d of %d etcd members are ready; a quorum needs %d", etcd.ReadyReplicas, etcd.Replicas, etcd.Replicas/2+1))
+	}
+	if kasOK {
+		set(hyperv1.ConditionKubeAPIServerAvailable, true, ReasonAsExpected, fmt.Sprintf("%d of %d kube-apiservers are ready", kas.ReadyReplicas, kas.Replicas))
+	} else {
+		set(hyperv1.ConditionKubeAPIServerAvailable, false, ReasonWaitingForAPIServer, "no kube-apiserver answers /readyz yet")
+	}
+	switch {
+	case etcdOK && kasOK:
+		set(hyperv1.ConditionAvailable, true, ReasonAsExpected, "The hosted control plane is available")
+	case !etcdOK:
+		set(hyperv1.ConditionAvailable, false, ReasonWaitingForEtcd, "Waiting for etcd to reach quorum")
+	default:
+		set(hyperv1.ConditionAvailable, false, ReasonWaitingForAPIServer, "Waiting for kube-apiserver to be ready")
+	}
+	var short []string
+	for _, c := range components {
+		if c.ReadyReplicas < c.Replicas {
+			short = append(short, fmt.Sprintf("%s %d/%d ready", c.Name, c.ReadyReplicas, c.Replicas))
+		}
+	}
+	initialized := hcp.Status.Initialized || (etcdOK && kasOK)
+	switch {
+	case len(short) == 0:
+		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "All components are ready")
+		set(hyperv1.ConditionDegraded, false, ReasonAsExpected, "All components are ready")
+	case !initialized:
+		set(hyperv1.ConditionProgressing, true, ReasonDeploying, "Starting: "+strings.Join(short, ", "))
+		set(hyperv1.ConditionDegraded, false, ReasonAsExpected, "The control plane is starting")
+	default:
+		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "The control plane is deployed")
+		set(hyperv1.ConditionDegraded, true, ReasonUnavailableReplicas, strings.Join(short, ", "))
+	}
+}
+
+// allReady reports whether every replica of every component is ready.
+func allReady(components []hyperv1.ComponentStatus) bool {
+	if len(components) == 0 {
+		return false
+	}
+	for _, c := range components {
+		if c.ReadyReplicas < c.Replicas {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,130 @@
+package local
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/probe"
+)
+
+// healthLoop probes every replica of a control plane: every 300ms until all are
+// ready, then every 2s, and calls notify when readiness changes.
+type healthLoop struct {
+	notify  func()
+	roots   *x509.CertPool
+	secrets map[string]*corev1.Secret
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu      sync.Mutex
+	cp      *controlplane.ControlPlane
+	clients map[string]*probe.Client
+	last    []hyperv1.ComponentStatus
+}
+
+func startHealth(cp *controlplane.ControlPlane, roots *x509.CertPool, secrets map[string]*corev1.Secret, notify func()) *healthLoop {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &healthLoop{notify: notify, roots: roots, secrets: secrets, cancel: cancel, done: make(chan struct{}),
+		cp: cp, clients: map[string]*probe.Client{}}
+	go h.run(ctx)
+	return h
+}
+
+func (h *healthLoop) update(cp *controlplane.ControlPlane) {
+	h.mu.Lock()
+	h.cp = cp
+	h.mu.Unlock()
+}
+
+func (h *healthLoop) stop() {
+	h.cancel()
+	<-h.done
+}
+
+func (h *healthLoop) status() []hyperv1.ComponentStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hyperv1.ComponentStatus(nil), h.last...)
+}
+
+func (h *healthLoop) client(secret string) *probe.Client {
+	if c := h.clients[secret]; c != nil {
+		return c
+	}
+	c := probe.New(h.roots, tlsPair(h.secrets[secret]))
+	h.clients[secret] = c
+	return c
+}
+
+func (h *healthLoop) run(ctx context.Context) {
+	defer close(h.done)
+	for {
+		now := h.probeAll(ctx)
+		h.mu.Lock()
+		changed := !reflect.DeepEqual(now, h.last)
+		h.last = now
+		h.mu.Unlock()
+		if changed {
+			h.notify()
+		}
+		interval := 2 * time.Second
+		for _, c := range now {
+			if c.ReadyReplicas < c.Replicas {
+				interval = 300 * time.Millisecond
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
+	h.mu.Lock()
+	cp := h.cp
+	h.mu.Unlock()
+	out := make([]hyperv1.ComponentStatus, len(cp.Components))
+	var wg sync.WaitGroup
+	for ci, c := range cp.Components {
+		errs := make([]error, len(c.Replicas))
+		h.mu.Lock()
+		client := h.client(c.Probe.Secret)
+		h.mu.Unlock()
+		for i, rep := range c.Replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				scheme := c.Probe.Scheme
+				if scheme == "" {
+					scheme = "https"
+				}
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				errs[i] = client.Check(pctx, scheme+"://"+net.JoinHostPort(rep.Host, strconv.Itoa(c.Probe.Port))+c.Probe.Path)
+			}()
+		}
+		wg.Wait()
+		st := hyperv1.ComponentStatus{Name: c.Name, Replicas: int32(len(c.Replicas))}
+		for i, err := range errs {
+			if err == nil {
+				st.ReadyReplicas++
+			} else if st.Message == "" {
+				st.Message = fmt.Sprintf("replica %d is not ready", i)
+			}
+		}
+		out[ci] = st
+	}
+	return out
+}
