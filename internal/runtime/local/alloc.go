@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"strconv"
@@ -11,14 +12,21 @@ import (
 
 // blocks hands out loopback blocks: control plane k gets 127.<1+k/256>.<k%256>.0/24,
 // and replica i of every component listens on 127.<..>.<..>.<i+1>. The table is
-// kept in a file so that addresses survive restarts.
+// kept in a file so that addresses survive restarts. Several runtimes on one
+// machine (several data directories) start their search at different blocks and
+// skip blocks whose addresses are in use.
 type blocks struct {
 	path  string
+	start int
 	table map[string]int
 }
 
-func loadBlocks(path string) (*blocks, error) {
-	b := &blocks{path: path, table: map[string]int{}}
+const blockCount = 254 * 256
+
+func loadBlocks(path, seed string) (*blocks, error) {
+	h := fnv.New32a()
+	h.Write([]byte(seed))
+	b := &blocks{path: path, start: int(h.Sum32() % blockCount), table: map[string]int{}}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return b, nil
@@ -40,9 +48,15 @@ func (b *blocks) hosts(namespace string, n int) ([]string, error) {
 		for _, v := range b.table {
 			used[v] = true
 		}
-		for k = 0; used[k]; k++ {
+		found := false
+		for n := range blockCount {
+			k = (b.start + n) % blockCount
+			if !used[k] && blockFree(k) {
+				found = true
+				break
+			}
 		}
-		if k >= 254*256 {
+		if !found {
 			return nil, fmt.Errorf("no loopback block left for %s", namespace)
 		}
 		b.table[namespace] = k
@@ -52,9 +66,25 @@ func (b *blocks) hosts(namespace string, n int) ([]string, error) {
 	}
 	out := make([]string, n)
 	for i := range n {
-		out[i] = fmt.Sprintf("127.%d.%d.%d", 1+k/256, k%256, i+1)
+		out[i] = blockHost(k, i)
 	}
 	return out, nil
+}
+
+func blockHost(k, replica int) string {
+	return fmt.Sprintf("127.%d.%d.%d", 1+k/256, k%256, replica+1)
+}
+
+// blockFree says whether nothing listens on the block's first hosts.
+func blockFree(k int) bool {
+	for i := range 3 {
+		for _, port := range reservedPorts {
+			if !listenable(blockHost(k, i), port) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (b *blocks) release(namespace string) error {

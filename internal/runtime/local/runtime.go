@@ -94,7 +94,7 @@ func New(opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	b, err := loadBlocks(filepath.Join(opts.Dir, "blocks.json"))
+	b, err := loadBlocks(filepath.Join(opts.Dir, "blocks.json"), opts.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -193,9 +193,12 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 		if p.health != nil {
 			p.health.stop()
 		}
+		// The data goes too, so nothing is worth a graceful shutdown.
+		var wg sync.WaitGroup
 		for _, proc := range p.procs {
-			proc.Stop(10 * time.Second)
+			wg.Go(func() { proc.Stop(0) })
 		}
+		wg.Wait()
 		for _, b := range p.balancers {
 			b.close()
 		}
@@ -203,7 +206,7 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	}
 	records, _ := filepath.Glob(filepath.Join(dir, "*", "process.json"))
 	for _, rec := range records {
-		supervisor.StopRecorded(rec, 10*time.Second)
+		supervisor.StopRecorded(rec, 0)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "volumes.json")); err == nil {
 		var vols []string
@@ -212,6 +215,7 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 			if err := os.RemoveAll(v); err != nil {
 				return fmt.Errorf("removing data %s: %w", v, err)
 			}
+			_ = os.Remove(filepath.Dir(v)) // the namespace's directory, once empty
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -234,18 +238,25 @@ func (r *Runtime) Close() {
 			b.close()
 		}
 		for _, proc := range p.procs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				if r.opts.StopOnClose {
 					proc.Stop(10 * time.Second)
 				} else {
 					proc.Release()
 				}
-			}()
+			})
 		}
 	}
 	wg.Wait()
+	if r.opts.StopOnClose {
+		// Processes of control planes not reconciled since the start were never
+		// adopted; they stop too.
+		records, _ := filepath.Glob(filepath.Join(r.opts.Dir, "*", "*", "process.json"))
+		for _, rec := range records {
+			wg.Go(func() { supervisor.StopRecorded(rec, 10*time.Second) })
+		}
+		wg.Wait()
+	}
 	r.planes = map[string]*plane{}
 }
 
