@@ -127,7 +127,7 @@ func etcd(in Input, replicas int) Component {
 		Probe:         Probe{Port: EtcdClientPort, Path: "/health", Secret: SecretEtcdClient},
 		PriorityClass: PriorityEtcd,
 		Resources:     Resources{CPU: "100m", Memory: "64Mi"},
-		Env:           []string{"GOMEMLIMIT=96MiB"},
+		Env:           []string{"GOMEMLIMIT=64MiB"},
 	}
 	if pv := in.HCP.Spec.Etcd.Managed; pv != nil && pv.Storage.PersistentVolume != nil && pv.Storage.PersistentVolume.Size != nil {
 		c.StorageSize = pv.Storage.PersistentVolume.Size.String()
@@ -164,7 +164,7 @@ func konnectivityServer(in Input, replicas int) Component {
 		PriorityClass:  PriorityAPICritical,
 		RequestServing: true,
 		Resources:      Resources{CPU: "10m", Memory: "32Mi"},
-		Env:            []string{"GOMEMLIMIT=48MiB"},
+		Env:            []string{"GOMEMLIMIT=24MiB"},
 		Probe:          Probe{Scheme: "http", Port: KonnHealthPort, Path: "/healthz"},
 	}
 	for i := range replicas {
@@ -214,7 +214,7 @@ func kubeAPIServer(in Input, replicas int) Component {
 		PriorityClass:  PriorityAPICritical,
 		RequestServing: true,
 		Resources:      Resources{CPU: "200m", Memory: "256Mi"},
-		Env:            []string{"GOMEMLIMIT=200MiB"},
+		Env:            []string{"GOMEMLIMIT=150MiB"},
 	}
 	for i := range replicas {
 		h := in.Hosts[i]
@@ -246,15 +246,16 @@ func kubeAPIServer(in Input, replicas int) Component {
 	return c
 }
 
-func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string, port, replicas int, extra func(host string) []string) Component {
+func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string, port, replicas int, memLimit string, extra func(host string) []string) Component {
 	c := Component{
 		Name:          name,
 		Binary:        binary,
 		Volumes:       []Volume{{Name: kubeconfigVolume, Secret: kubeconfigSecret}, {Name: "serving", Secret: clientSecret}},
 		Probe:         Probe{Port: port, Path: "/healthz"},
 		PriorityClass: PriorityControlPlane,
+		StartAfter:    KubeAPIServer,
 		Resources:     Resources{CPU: "50m", Memory: "64Mi"},
-		Env:           []string{"GOMEMLIMIT=96MiB"},
+		Env:           []string{"GOMEMLIMIT=" + memLimit},
 	}
 	kc := file(kubeconfigVolume, KeyKubeconfig)
 	for i := range replicas {
@@ -278,7 +279,7 @@ func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string
 }
 
 func kubeControllerManager(in Input, replicas int) Component {
-	c := leaderElected(in, KubeControllerManager, release.KubeControllerManager, SecretKCMKubeconfig, SecretKCMClient, KCMPort, replicas, func(string) []string {
+	c := leaderElected(in, KubeControllerManager, release.KubeControllerManager, SecretKCMKubeconfig, SecretKCMClient, KCMPort, replicas, "48MiB", func(string) []string {
 		return []string{
 			"--use-service-account-credentials=true",
 			"--service-account-private-key-file=" + file("sa", KeySAPrivate),
@@ -296,7 +297,7 @@ func kubeControllerManager(in Input, replicas int) Component {
 }
 
 func kubeScheduler(in Input, replicas int) Component {
-	return leaderElected(in, KubeScheduler, release.KubeScheduler, SecretSchedKubeconfig, SecretSchedulerClient, SchedulerPort, replicas, func(string) []string { return nil })
+	return leaderElected(in, KubeScheduler, release.KubeScheduler, SecretSchedKubeconfig, SecretSchedulerClient, SchedulerPort, replicas, "32MiB", func(string) []string { return nil })
 }
 
 // EgressSelectorConfig routes the API server's traffic to the cluster's nodes

@@ -74,6 +74,10 @@ type Component struct {
 	Resources Resources
 	// Env is added to the environment (e.g. GOMEMLIMIT).
 	Env []string
+	// StartAfter names a component that must have a ready replica before this
+	// one starts (kube-controller-manager and kube-scheduler wait for
+	// kube-apiserver instead of crash-looping and taking CPU from it).
+	StartAfter string
 }
 
 // Replica is one instance of a component.

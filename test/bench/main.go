@@ -32,19 +32,20 @@ type sample struct {
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
+	clusters := flag.Int("clusters", 5, "hosted clusters created one after another")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
 	if *bin == "" {
 		*bin = "bin"
 	}
-	if err := run(*bin, *runs, *settle); err != nil {
+	if err := run(*bin, *runs, *clusters, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, runs int, settle time.Duration) error {
+func run(bin string, runs, clusters int, settle time.Duration) error {
 	bin, _ = filepath.Abs(bin)
 	rel, err := release.Store{Dir: filepath.Join(bin, "release")}.Default()
 	if err != nil {
@@ -67,13 +68,15 @@ func run(bin string, runs int, settle time.Duration) error {
 		up = append(up, s)
 	}
 	b, u := median(bare), median(up)
+	defer func() {
+		fmt.Printf("management plane (hcp up) vs bare etcd+kube-apiserver: ready %.2fx (%.2fs/%.2fs), memory %.2fx (%d/%d MiB)\n",
+			ratio(u.ready.Seconds(), b.ready.Seconds()), u.ready.Seconds(), b.ready.Seconds(),
+			ratio(float64(u.rss), float64(b.rss)), u.rss>>20, b.rss>>20)
+	}()
 	fmt.Printf("| management plane | ready | resident memory |\n|---|---|---|\n")
 	fmt.Printf("| baseline: bare etcd + kube-apiserver | %.2fs | %d MiB |\n", b.ready.Seconds(), b.rss>>20)
 	fmt.Printf("| hcp up (etcd, kube-apiserver, kube-controller-manager, CRDs, operator) | %.2fs | %d MiB |\n\n", u.ready.Seconds(), u.rss>>20)
-	fmt.Printf("management plane (hcp up) vs bare etcd+kube-apiserver: ready %.2fx (%.2fs/%.2fs), memory %.2fx (%d/%d MiB)\n",
-		ratio(u.ready.Seconds(), b.ready.Seconds()), u.ready.Seconds(), b.ready.Seconds(),
-		ratio(float64(u.rss), float64(b.rss)), u.rss>>20, b.rss>>20)
-	return nil
+	return hostedClusters(bin, rel, clusters, settle, b)
 }
 
 // bareControlPlane starts etcd and kube-apiserver with the fewest flags that give

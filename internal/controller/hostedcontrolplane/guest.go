@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,6 +46,7 @@ func (g *guestClients) get(namespace string, kubeconfig []byte) (*guestClient, e
 	if err != nil {
 		return nil, err
 	}
+	cfg.QPS, cfg.Burst = 50, 100
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{apiextensionsv1.AddToScheme, configv1.AddToScheme, corev1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -112,6 +114,9 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		setGuestCondition(&co.Status.Conditions, configv1.OperatorAvailable, ready, reason(ready, "AsExpected", "NoReplicasReady"), msg)
 		setGuestCondition(&co.Status.Conditions, configv1.OperatorProgressing, false, "AsExpected", msg)
 		setGuestCondition(&co.Status.Conditions, configv1.OperatorDegraded, !full, reason(!full, "UnavailableReplicas", "AsExpected"), degradedMessage(comp))
+		if equality.Semantic.DeepEqual(before.Status, co.Status) {
+			continue
+		}
 		if err := c.Status().Patch(ctx, co, client.MergeFrom(before)); err != nil {
 			return err
 		}
@@ -139,6 +144,9 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 	setGuestCondition(&cv.Status.Conditions, configv1.OperatorProgressing, !done, reason(!done, "Rollout", "AsExpected"),
 		map[bool]string{true: "Cluster version is " + rel.Name, false: "Working towards " + rel.Name}[done])
 	setGuestCondition(&cv.Status.Conditions, configv1.OperatorFailing, false, "AsExpected", "")
+	if equality.Semantic.DeepEqual(before.Status, cv.Status) {
+		return nil
+	}
 	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -79,6 +81,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&hyperv1.HostedControlPlane{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*hyperv1.HostedControlPlane]{})).
 		Complete(r)
 }
@@ -223,9 +226,6 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 	}
 	out := map[string]*corev1.Secret{}
 	for _, s := range desired {
-		if err := r.applySecret(ctx, hcp, s); err != nil {
-			return nil, err
-		}
 		out[s.Name] = s
 	}
 	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, hosts, out)
@@ -233,10 +233,23 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 		return nil, err
 	}
 	for _, s := range kubeconfigs {
-		if err := r.applySecret(ctx, hcp, s); err != nil {
-			return nil, err
-		}
 		out[s.Name] = s
+	}
+	// Written concurrently: a new control plane has some twenty Secrets and
+	// nothing starts before they are all there.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(out))
+	for _, s := range out {
+		wg.Go(func() {
+			if err := r.applySecret(ctx, hcp, s); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return nil, err
 	}
 	return out, nil
 }

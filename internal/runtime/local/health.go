@@ -17,7 +17,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/probe"
 )
 
-// healthLoop probes every replica of a control plane: every 300ms until all are
+// healthLoop probes every replica of a control plane: every 100ms until all are
 // ready, then every 2s, and calls notify when readiness changes.
 type healthLoop struct {
 	notify  func()
@@ -80,7 +80,7 @@ func (h *healthLoop) run(ctx context.Context) {
 		interval := 2 * time.Second
 		for _, c := range now {
 			if c.ReadyReplicas < c.Replicas {
-				interval = 300 * time.Millisecond
+				interval = 100 * time.Millisecond
 			}
 		}
 		select {

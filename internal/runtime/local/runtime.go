@@ -86,6 +86,19 @@ type plane struct {
 	health    *healthLoop
 }
 
+// ready reports whether a component has a ready replica.
+func (p *plane) ready(component string) bool {
+	if p.health == nil {
+		return false
+	}
+	for _, c := range p.health.status() {
+		if c.Name == component {
+			return c.ReadyReplicas > 0
+		}
+	}
+	return false
+}
+
 // New returns a runtime keeping its state in opts.Dir.
 func New(opts Options) (*Runtime, error) {
 	if opts.Notify == nil {
@@ -141,9 +154,13 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 				return nil, err
 			}
 		}
+		waiting := c.StartAfter != "" && !p.ready(c.StartAfter)
 		for i, rep := range c.Replicas {
 			key := fmt.Sprintf("%s-%d", c.Name, i)
 			want[key] = true
+			if waiting && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
+				continue
+			}
 			if err := r.runReplica(ctx, p, c, i, rep, key, dataDir, secrets, rel); err != nil {
 				return nil, err
 			}
@@ -437,6 +454,11 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 	}
 	p.procs[key] = proc
 	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func writeIfChanged(path string, data []byte) error {

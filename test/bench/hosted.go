@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// hostedClusters runs hcp up, creates SingleReplica HostedClusters one after
+// another and measures create→Available and each control plane's idle memory.
+func hostedClusters(bin string, rel *release.Release, n int, settle time.Duration, floor sample) error {
+	dir, err := os.MkdirTemp("", "bench-hc-")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
+	cmd := exec.Command(filepath.Join(bin, "hcp"), "up", "--data-dir", dir, "--port", strconv.Itoa(freePort()))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if os.Getenv("BENCH_KEEP") != "" {
+		if cmd.Stderr, err = os.Create(filepath.Join(dir, "hcp-up.log")); err != nil {
+			return err
+		}
+		cmd.Args = append(cmd.Args, "-v", "4")
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer stopProcess(cmd)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "The management plane is ready") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	time.Sleep(2 * time.Second) // the management plane settles, as it has by the time a user types
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	scheme, err := operator.Scheme()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusters"}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: "pull-secret"},
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}); err != nil {
+		return err
+	}
+	var times []time.Duration
+	for i := range n {
+		name := fmt.Sprintf("bench-%d", i)
+		hc := &hyperv1.HostedCluster{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: name},
+			Spec: hyperv1.HostedClusterSpec{
+				Release:                      hyperv1.Release{Image: rel.Image},
+				PullSecret:                   corev1.LocalObjectReference{Name: "pull-secret"},
+				ControllerAvailabilityPolicy: hyperv1.SingleReplica,
+				Platform:                     hyperv1.PlatformSpec{Type: hyperv1.NonePlatform},
+				Services: []hyperv1.ServicePublishingStrategyMapping{{Service: hyperv1.APIServer,
+					ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort,
+						NodePort: &hyperv1.NodePortPublishingStrategy{Address: "127.0.0.1"}}}},
+			},
+		}
+		start := time.Now()
+		if err := c.Create(ctx, hc); err != nil {
+			return err
+		}
+		deadline := start.Add(3 * time.Minute)
+		for {
+			got := &hyperv1.HostedCluster{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(hc), got); err == nil &&
+				meta.IsStatusConditionTrue(got.Status.Conditions, hyperv1.ConditionAvailable) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not Available within 3 minutes", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		times = append(times, time.Since(start))
+		if os.Getenv("BENCH_VERBOSE") != "" {
+			fmt.Fprintf(os.Stderr, "%s created %s, Available after %.2fs (%s)\n", name, start.Format("15:04:05.000"), time.Since(start).Seconds(), dir)
+		}
+		// The next cluster is created once this one has settled, so each
+		// figure is one create, not a pile-up of startups.
+		for {
+			got := &hyperv1.HostedCluster{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(hc), got); err == nil &&
+				meta.IsStatusConditionFalse(got.Status.Conditions, hyperv1.ConditionProgressing) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s still progressing after 3 minutes", name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	time.Sleep(settle)
+	var mems []int64
+	for i := range n {
+		mems = append(mems, controlPlaneRSS(filepath.Join(dir, "controlplanes", fmt.Sprintf("clusters-bench-%d", i))))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	sort.Slice(mems, func(i, j int) bool { return mems[i] < mems[j] })
+	p50, p90 := times[len(times)/2], times[(len(times)*9)/10]
+	mem := mems[len(mems)/2]
+	fmt.Printf("| hosted control plane (SingleReplica, %d created one after another) | p50 | p90 | idle memory (median) |\n|---|---|---|---|\n", n)
+	fmt.Printf("| create → Available | %.2fs | %.2fs | %d MiB |\n", p50.Seconds(), p90.Seconds(), mem>>20)
+	fmt.Printf("| baseline: bare etcd + kube-apiserver start | %.2fs | | %d MiB |\n\n", floor.ready.Seconds(), floor.rss>>20)
+	fmt.Printf("hosted control plane create→Available p50 vs bare etcd+kube-apiserver start: %.2fx (%.2fs/%.2fs, target ≤1.3x); idle memory %d MiB (target ≤400 MiB, %.2fx the bare pair)\n",
+		ratio(p50.Seconds(), floor.ready.Seconds()), p50.Seconds(), floor.ready.Seconds(), mem>>20, ratio(float64(mem), float64(floor.rss)))
+	return nil
+}
+
+// controlPlaneRSS sums the resident memory of the processes running from dir.
+func controlPlaneRSS(dir string) int64 {
+	var total int64
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), dir+"/") {
+			continue
+		}
+		total += rss(pid)
+	}
+	return total
+}
