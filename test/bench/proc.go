@@ -62,3 +62,20 @@ func rss(pid int) int64 {
 	}
 	return 0
 }
+
+// pss is the proportional set size of one process, in bytes: private memory plus
+// its share of memory mapped by several processes (the component binaries'
+// pages, shared by every control plane running them).
+func pss(pid int) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Pss:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
