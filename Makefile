@@ -35,9 +35,9 @@ verify-generate: generate
 	@git diff --exit-code -- api config/crd || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- api config/crd)" || { git status --porcelain -- api config/crd; echo "generated files are not committed: run make generate and commit" >&2; exit 1; }
 
-## quickstart: build and run the embedded management plane in the foreground
+## quickstart: build, run the embedded management plane in the foreground and create the example hosted cluster
 quickstart: build
-	$(BIN)/hcp up
+	$(BIN)/hcp up --example
 
 ## lint: gofmt and go vet
 lint:

@@ -15,11 +15,14 @@ func NewRoot() *cobra.Command {
 turns hosts that boot its discovery agent into nodes of those clusters.
 
 Start here:
-  hcp up                      run the embedded management plane on this machine
-  export KUBECONFIG=<printed>  talk to it with kubectl`,
+  hcp up                        run the embedded management plane on this machine
+  export KUBECONFIG=<printed>   talk to it with kubectl
+  hcp create cluster agent ...  create a hosted cluster
+  hcp create kubeconfig         get hosted clusters' admin kubeconfigs`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCommand(), newVersionCommand())
+	kubeconfig := root.PersistentFlags().String("kubeconfig", "", "management cluster kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
+	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig))
 	return root
 }

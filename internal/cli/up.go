@@ -17,7 +17,9 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/hub"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/probe"
@@ -33,6 +35,8 @@ type UpOptions struct {
 	MetricsAddr  string
 	HealthAddr   string
 	Verbosity    int
+	// Example creates the example HostedCluster once the management plane is up.
+	Example bool
 }
 
 func defaultDataDir() string {
@@ -68,6 +72,7 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:0", `operator metrics address ("0" turns metrics off; port 0 picks a free port)`)
 	f.StringVar(&o.HealthAddr, "health-probe-bind-address", "127.0.0.1:0", `operator /healthz and /readyz address (port 0 picks a free port)`)
 	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity")
+	f.BoolVar(&o.Example, "example", false, "also create the example hosted cluster (clusters/example, SingleReplica) and wait until it is Available")
 	return cmd
 }
 
@@ -157,6 +162,12 @@ Use it with kubectl:
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 `, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, h.LogDir(), h.KubeconfigPath(), o.DataDir)
 
+	if o.Example {
+		if err := createExample(ctx, o, rel, h.KubeconfigPath(), out); err != nil {
+			fmt.Fprintf(out, "The example cluster was not created: %v\n", err)
+		}
+	}
+
 	select {
 	case <-ctx.Done():
 		return nil
@@ -202,4 +213,48 @@ func pickPort(flag, addr string) (string, error) {
 	}
 	defer l.Close()
 	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+}
+
+// createExample creates the example hosted cluster the way a user would with
+// hcp create cluster agent, with a placeholder pull secret.
+func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubeconfig string, out io.Writer) error {
+	m, err := connect(ctx, kubeconfig)
+	if err != nil {
+		return err
+	}
+	hc := &hyperv1.HostedCluster{}
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: "clusters", Name: "example"}, hc); err == nil {
+		fmt.Fprintln(out, "\nThe example hosted cluster clusters/example exists already.")
+		printExampleHints(out, kubeconfig)
+		return nil
+	}
+	pullSecret := filepath.Join(o.DataDir, "example-pull-secret.json")
+	if _, err := os.Stat(pullSecret); os.IsNotExist(err) {
+		if err := os.WriteFile(pullSecret, []byte(`{"auths":{}}`+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	if err := ensureNamespace(ctx, m.client, "clusters-example"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address 127.0.0.1 \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, rel.Image)
+	co := &ClusterOptions{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example", PullSecretFile: pullSecret,
+		APIServerAddress: "127.0.0.1", ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
+		ReleaseImage: rel.Image, ServiceCIDR: "172.31.0.0/16", ClusterCIDR: "10.132.0.0/14", Wait: true, Timeout: 5 * time.Minute, BaseDomain: "example.hcp.local"}
+	if err := createCluster(ctx, co, kubeconfig, out); err != nil {
+		return err
+	}
+	printExampleHints(out, kubeconfig)
+	return nil
+}
+
+func printExampleHints(out io.Writer, kubeconfig string) {
+	fmt.Fprintf(out, `
+Look at it:
+  export KUBECONFIG=%s
+  kubectl get hostedcluster -n clusters
+  kubectl get hcp -n clusters-example -o yaml
+  hcp create kubeconfig --name example > kubeconfig-example
+  kubectl --kubeconfig kubeconfig-example get clusteroperators
+`, kubeconfig)
 }

@@ -1,15 +1,21 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
-func newVersionCommand() *cobra.Command {
+func newVersionCommand(kubeconfig *string) *cobra.Command {
 	releaseDir := release.DefaultDir()
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -18,6 +24,7 @@ func newVersionCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Client Version: %s\n", version.Version)
+			fmt.Fprintf(out, "Operator Version: %s\n", operatorVersion(cmd.Context(), *kubeconfig))
 			releases, err := release.Store{Dir: releaseDir}.List()
 			if err != nil {
 				fmt.Fprintf(out, "Release payloads: none (%v)\n", err)
@@ -32,4 +39,20 @@ func newVersionCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&releaseDir, "release-dir", releaseDir, "directory of release payloads")
 	return cmd
+}
+
+// operatorVersion reads the version the operator publishes, or says why it
+// cannot.
+func operatorVersion(ctx context.Context, kubeconfig string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := connect(ctx, kubeconfig)
+	if err != nil {
+		return "unknown (no management cluster reached)"
+	}
+	cm := &corev1.ConfigMap{}
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: operator.VersionConfigMap}, cm); err != nil {
+		return "unknown (no operator has reported on " + m.config.Host + ")"
+	}
+	return cm.Data["version"]
 }

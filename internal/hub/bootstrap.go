@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-dev/hcp/config/crd"
+	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/probe"
 )
 
@@ -58,7 +59,7 @@ func bootstrap(ctx context.Context, cfg *rest.Config, volumes string) error {
 		LocalStorageClass(filepath.Join(volumes, StorageClass)),
 	)
 	for _, o := range objs {
-		if err := apply(ctx, c, o); err != nil {
+		if err := apply.Object(ctx, c, o, fieldOwner); err != nil {
 			return err
 		}
 	}
@@ -100,13 +101,3 @@ func LocalStorageClass(dir string) *storagev1.StorageClass {
 	}
 }
 
-func apply(ctx context.Context, c client.Client, obj client.Object) error {
-	u := &unstructuredObject{}
-	if err := u.from(obj); err != nil {
-		return err
-	}
-	if err := c.Patch(ctx, u.Unstructured, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
-	}
-	return nil
-}

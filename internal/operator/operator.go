@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -23,10 +24,19 @@ import (
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	configv1 "github.com/hcp-dev/hcp/api/config/v1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/version"
 )
 
 // LeaderElectionID names the Lease the operator replicas compete for.
 const LeaderElectionID = "hcp-operator"
+
+// DefaultNamespace is the operator's namespace.
+const DefaultNamespace = "hcp-system"
+
+// VersionConfigMap is the ConfigMap (in the leader election namespace) where the
+// leading operator publishes its version.
+const VersionConfigMap = "hcp-operator-version"
 
 // Options configure the operator.
 type Options struct {
@@ -90,6 +100,17 @@ func New(opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("creating the operator manager: %w", err)
 	}
 	if err := addControllers(mgr, opts); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: opts.LeaderElectionNamespace, Name: VersionConfigMap},
+			Data:       map[string]string{"version": version.Version}}
+		if err := apply.Object(ctx, mgr.GetClient(), cm, "hcp-operator"); err != nil {
+			opts.Log.Error(err, "publishing the operator version")
+		}
+		return nil
+	})); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

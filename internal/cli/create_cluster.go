@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+func defaultReleaseImage() string {
+	if r, err := (release.Store{Dir: release.DefaultDir()}).Default(); err == nil {
+		return r.Image
+	}
+	return ""
+}
+
+func newCreateClusterAgentCommand(kubeconfig *string) *cobra.Command {
+	o := &ClusterOptions{
+		Namespace:                      "clusters",
+		ControlPlaneAvailabilityPolicy: string(hyperv1.HighlyAvailable),
+		InfraAvailabilityPolicy:        string(hyperv1.SingleReplica),
+		ReleaseImage:                   defaultReleaseImage(),
+		ServiceCIDR:                    "172.31.0.0/16",
+		ClusterCIDR:                    "10.132.0.0/14",
+		Timeout:                        10 * time.Minute,
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		o.SSHKeyFile = filepath.Join(home, ".ssh", "id_rsa.pub")
+	}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Create a hosted cluster on the Agent platform",
+		Example: `  hcp create cluster agent --name=example --pull-secret=pull-secret.json \
+    --agent-namespace=clusters-example --base-domain=krnl.es \
+    --api-server-address=api.example.krnl.es --etcd-storage-class=local \
+    --ssh-key ~/.ssh/id_rsa.pub --namespace clusters \
+    --control-plane-availability-policy HighlyAvailable \
+    --release-image=hcp.dev/release:1.37.2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.sshKeyDefaulted = !cmd.Flags().Changed("ssh-key")
+			return createCluster(cmd.Context(), o, *kubeconfig, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "name of the hosted cluster (unique across the management cluster; not \"clusters\")")
+	f.StringVar(&o.Namespace, "namespace", o.Namespace, "namespace of the HostedCluster")
+	f.StringVar(&o.PullSecretFile, "pull-secret", "", "file with the pull secret (JSON with an \"auths\" object)")
+	f.StringVar(&o.AgentNamespace, "agent-namespace", "", "namespace where the cluster's Agents are")
+	f.StringVar(&o.BaseDomain, "base-domain", "", "base domain: the API is api.<name>.<base-domain>")
+	f.StringVar(&o.APIServerAddress, "api-server-address", "", "address nodes and clients use for the API server (default: a management node's address, or the local management plane's)")
+	f.StringVar(&o.EtcdStorageClass, "etcd-storage-class", "", "StorageClass of etcd's volumes (default: the default StorageClass)")
+	f.StringVar(&o.EtcdStorageSize, "etcd-storage-size", "", "size of each etcd volume (default 8Gi)")
+	f.StringVar(&o.SSHKeyFile, "ssh-key", o.SSHKeyFile, "file with the public ssh key for user core on the nodes")
+	f.StringVar(&o.ControlPlaneAvailabilityPolicy, "control-plane-availability-policy", o.ControlPlaneAvailabilityPolicy, "SingleReplica or HighlyAvailable")
+	f.StringVar(&o.InfraAvailabilityPolicy, "infra-availability-policy", o.InfraAvailabilityPolicy, "SingleReplica or HighlyAvailable: components on the cluster's nodes")
+	f.StringVar(&o.ReleaseImage, "release-image", o.ReleaseImage, "release image of the cluster (hcp version lists them)")
+	f.StringVar(&o.ImageContentSourcesFile, "image-content-sources", "", "YAML file listing image mirrors: - {source: ..., mirrors: [...]}")
+	f.StringArrayVar(&o.Tolerations, "toleration", nil, "toleration for control plane pods: key=...,operator=...,effect=...[,value=...][,tolerationSeconds=...] (repeatable)")
+	f.Int32Var(&o.NodePoolReplicas, "node-pool-replicas", 0, "nodes in the cluster's NodePool (negative: no NodePool)")
+	f.StringVar(&o.AgentLabelSelector, "agentLabelSelector", "", "label selector of the Agents the NodePool may use")
+	f.StringToStringVar(&o.NodeSelector, "node-selector", nil, "node selector for control plane pods, e.g. node-role.kubernetes.io/infra=")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "service network of the hosted cluster")
+	f.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "pod network of the hosted cluster")
+	f.StringToStringVar(&o.Labels, "labels", nil, "labels for the HostedCluster")
+	f.StringToStringVar(&o.Annotations, "annotations", nil, "annotations for the HostedCluster")
+	f.BoolVar(&o.Render, "render", false, "print the objects as YAML instead of creating them")
+	f.BoolVar(&o.RenderSensitive, "render-sensitive", false, "with --render, include the Secrets")
+	f.BoolVar(&o.Wait, "wait", false, "wait until the cluster is Available, showing progress")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --wait waits")
+	return cmd
+}
+
+// createCluster validates everything, then creates the cluster's objects or
+// renders them. Nothing is created unless everything validated; if creating
+// fails part way, what this run created is removed again.
+func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, out io.Writer) error {
+	in, err := o.validate()
+	if err != nil {
+		return err
+	}
+	var m *management
+	if !o.Render || o.APIServerAddress == "" {
+		if m, err = connect(ctx, kubeconfig); err != nil {
+			if o.Render {
+				return fmt.Errorf("%w (or pass --api-server-address to render without a management cluster)", err)
+			}
+			return err
+		}
+	}
+	if o.APIServerAddress == "" {
+		if o.APIServerAddress, err = m.defaultAPIServerAddress(ctx); err != nil {
+			return err
+		}
+	}
+	objs := clusterObjects(o, in)
+	if o.Render {
+		var render []runtime.Object
+		for _, obj := range objs {
+			if _, secret := obj.(*corev1.Secret); secret && !o.RenderSensitive {
+				continue
+			}
+			render = append(render, obj)
+		}
+		b, err := apply.YAML(render...)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(b)
+		return err
+	}
+	if err := checkAgainstCluster(ctx, m.client, o); err != nil {
+		return err
+	}
+	if err := ensureNamespace(ctx, m.client, o.Namespace); err != nil {
+		return err
+	}
+	if err := applyAll(ctx, m.client, objs); err != nil {
+		return err
+	}
+	for _, obj := range objs {
+		fmt.Fprintf(out, "%s %s/%s applied\n", strings.ToLower(obj.GetObjectKind().GroupVersionKind().Kind), obj.GetNamespace(), obj.GetName())
+	}
+	if !o.Wait {
+		fmt.Fprintf(out, "Watch it with: kubectl -n %s get hostedcluster %s -w\n", o.Namespace, o.Name)
+		return nil
+	}
+	if err := waitAvailable(ctx, m.client, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, o.Timeout, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Get its kubeconfig with: hcp create kubeconfig --namespace %s --name %s > kubeconfig-%s\n", o.Namespace, o.Name, o.Name)
+	return nil
+}
+
+// checkAgainstCluster checks what needs the management cluster: the name is not
+// used in another namespace, the agent namespace and the StorageClass exist.
+func checkAgainstCluster(ctx context.Context, c client.Client, o *ClusterOptions) error {
+	all := &hyperv1.HostedClusterList{}
+	if err := c.List(ctx, all); err != nil {
+		return fmt.Errorf("listing HostedClusters: %w", err)
+	}
+	for _, hc := range all.Items {
+		if hc.Name == o.Name && hc.Namespace != o.Namespace {
+			return flagError("name", fmt.Sprintf("a HostedCluster named %q already exists in namespace %q; names must be unique across the management cluster", o.Name, hc.Namespace), "another-name")
+		}
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: o.AgentNamespace}, &corev1.Namespace{}); apierrors.IsNotFound(err) {
+		return flagError("agent-namespace", fmt.Sprintf("namespace %q does not exist; create it first (kubectl create namespace %s)", o.AgentNamespace, o.AgentNamespace), o.Namespace+"-"+o.Name)
+	} else if err != nil {
+		return err
+	}
+	if o.EtcdStorageClass != "" {
+		sc := &metav1.PartialObjectMetadata{}
+		sc.SetGroupVersionKind(storageClassGVK)
+		if err := c.Get(ctx, client.ObjectKey{Name: o.EtcdStorageClass}, sc); apierrors.IsNotFound(err) {
+			return flagError("etcd-storage-class", fmt.Sprintf("StorageClass %q does not exist (kubectl get storageclass lists them)", o.EtcdStorageClass), "local")
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// applyAll applies objects in order. When one fails, the objects that did not
+// exist before this call are deleted, so nothing half-created stays.
+func applyAll(ctx context.Context, c client.Client, objs []client.Object) error {
+	var created []client.Object
+	for _, obj := range objs {
+		probe := &metav1.PartialObjectMetadata{}
+		probe.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		existed := c.Get(ctx, client.ObjectKeyFromObject(obj), probe) == nil
+		err := apply.Object(ctx, c, obj, fieldOwner)
+		if err == nil {
+			if !existed {
+				created = append(created, obj)
+			}
+			continue
+		}
+		var undo []error
+		for i := len(created) - 1; i >= 0; i-- {
+			if derr := c.Delete(ctx, created[i]); derr != nil && !apierrors.IsNotFound(derr) {
+				undo = append(undo, derr)
+			}
+		}
+		return errors.Join(append([]error{err}, undo...)...)
+	}
+	return nil
+}
+
+// waitAvailable waits for a HostedCluster to be Available, printing each change
+// of what it is waiting for.
+func waitAvailable(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, out io.Writer) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := ""
+	for {
+		hc := &hyperv1.HostedCluster{}
+		err := c.Get(ctx, key, hc)
+		state := ""
+		switch {
+		case err != nil:
+			state = "reading the HostedCluster: " + err.Error()
+		default:
+			if meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable) {
+				fmt.Fprintf(out, "[%5.1fs] HostedCluster %s is Available\n", time.Since(start).Seconds(), key)
+				return nil
+			}
+			for _, t := range []string{hyperv1.ConditionValidConfiguration, hyperv1.ConditionValidReleaseImage, hyperv1.ConditionSupportedHostedCluster} {
+				if c := meta.FindStatusCondition(hc.Status.Conditions, t); c != nil && c.Status == metav1.ConditionFalse {
+					return fmt.Errorf("HostedCluster %s cannot become Available: %s=False: %s", key, t, c.Message)
+				}
+			}
+			state = progress(hc)
+		}
+		if state != last {
+			fmt.Fprintf(out, "[%5.1fs] waiting: %s\n", time.Since(start).Seconds(), state)
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("HostedCluster %s was not Available after %s; last state: %s (inspect it with kubectl -n %s get hostedcluster %s -o yaml)", key, timeout, last, key.Namespace, key.Name)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// progress summarises what a HostedCluster is waiting for.
+func progress(hc *hyperv1.HostedCluster) string {
+	var parts []string
+	for _, t := range []string{hyperv1.ConditionEtcdAvailable, hyperv1.ConditionKubeAPIServerAvailable, hyperv1.ConditionAvailable} {
+		if c := meta.FindStatusCondition(hc.Status.Conditions, t); c != nil {
+			parts = append(parts, fmt.Sprintf("%s=%s", t, c.Status))
+		}
+	}
+	if len(parts) == 0 {
+		return "the operator has not reported on the cluster yet"
+	}
+	if c := meta.FindStatusCondition(hc.Status.Conditions, hyperv1.ConditionAvailable); c != nil && c.Message != "" {
+		parts = append(parts, "("+c.Message+")")
+	}
+	return strings.Join(parts, " ")
+}

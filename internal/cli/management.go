@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hcp-dev/hcp/internal/operator"
+)
+
+// fieldOwner is the server-side apply field manager of the CLI.
+const fieldOwner = "hcp-cli"
+
+// management is a connection to the management cluster.
+type management struct {
+	client     client.Client
+	config     *rest.Config
+	kubeconfig string // the file used, or a description
+}
+
+// connect reaches the management cluster named by --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, and checks that it answers.
+func connect(ctx context.Context, kubeconfigFlag string) (*management, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	source := "$KUBECONFIG or ~/.kube/config"
+	if kubeconfigFlag != "" {
+		rules.ExplicitPath = kubeconfigFlag
+		source = kubeconfigFlag
+	} else if env := os.Getenv("KUBECONFIG"); env != "" {
+		source = env
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("management cluster kubeconfig (%s): %w; pass --kubeconfig, set KUBECONFIG, or start one with hcp up", source, err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.Timeout = 15 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return nil, fmt.Errorf("cannot reach the management cluster at %s (kubeconfig %s): %v; is it running (hcp up)?", cfg.Host, source, err)
+	}
+	cfg.Timeout = 0
+	scheme, err := operator.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	return &management{client: c, config: cfg, kubeconfig: source}, nil
+}
+
+// defaultAPIServerAddress is where hosted API servers are reached when
+// --api-server-address is not given: the first management node's internal
+// address, as HyperShift does, or the management API's host under hcp up,
+// which has no nodes.
+func (m *management) defaultAPIServerAddress(ctx context.Context) (string, error) {
+	nodes := &corev1.NodeList{}
+	if err := m.client.List(ctx, nodes, client.Limit(20)); err == nil {
+		for _, n := range nodes.Items {
+			for _, a := range n.Status.Addresses {
+				if a.Type == corev1.NodeInternalIP {
+					return a.Address, nil
+				}
+			}
+		}
+	}
+	u, err := url.Parse(m.config.Host)
+	if err != nil {
+		return "", err
+	}
+	host := u.Hostname()
+	if host == "" {
+		return "", fmt.Errorf("cannot tell the API server address from %q; pass --api-server-address", m.config.Host)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return "", fmt.Errorf("cannot tell the API server address from %q; pass --api-server-address", m.config.Host)
+	}
+	return host, nil
+}
