@@ -65,7 +65,9 @@ func TestBadInputNamesTheFlag(t *testing.T) {
 		{"toleration bad operator", func(o *ClusterOptions) { o.Tolerations = []string{"key=a,operator=Maybe,effect=NoSchedule"} }, []string{"--toleration", "must be Exists or Equal"}},
 		{"toleration bad effect", func(o *ClusterOptions) { o.Tolerations = []string{"key=a,operator=Exists,effect=Never"} }, []string{"--toleration", "NoSchedule, PreferNoSchedule or NoExecute"}},
 		{"toleration unknown field", func(o *ClusterOptions) { o.Tolerations = []string{"key=a,colour=red"} }, []string{"--toleration", `unknown field "colour"`}},
-		{"toleration seconds without NoExecute", func(o *ClusterOptions) { o.Tolerations = []string{"key=a,operator=Exists,effect=NoSchedule,tolerationSeconds=5"} }, []string{"--toleration", "needs effect=NoExecute"}},
+		{"toleration seconds without NoExecute", func(o *ClusterOptions) {
+			o.Tolerations = []string{"key=a,operator=Exists,effect=NoSchedule,tolerationSeconds=5"}
+		}, []string{"--toleration", "needs effect=NoExecute"}},
 		{"unknown availability policy", func(o *ClusterOptions) { o.ControlPlaneAvailabilityPolicy = "Sometimes" }, []string{"--control-plane-availability-policy", "SingleReplica or HighlyAvailable"}},
 		{"unknown infra availability policy", func(o *ClusterOptions) { o.InfraAvailabilityPolicy = "Twice" }, []string{"--infra-availability-policy"}},
 		{"missing agent namespace", func(o *ClusterOptions) { o.AgentNamespace = "" }, []string{"--agent-namespace: is required"}},

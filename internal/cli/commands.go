@@ -347,4 +347,3 @@ func printDiscovery(ctx context.Context, c client.Client, ie *agentv1.InfraEnv, 
 	fmt.Fprintf(out, "The discovery artifacts are not published yet; they appear in kubectl -n %s get infraenv %s -o jsonpath='{.status.isoDownloadURL}'\n", ie.Namespace, ie.Name)
 	return nil
 }
-

@@ -100,4 +100,3 @@ func LocalStorageClass(dir string) *storagev1.StorageClass {
 		VolumeBindingMode: &binding,
 	}
 }
-
