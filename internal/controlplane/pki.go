@@ -26,6 +26,8 @@ const (
 	SecretKonnCluster      = "konnectivity-cluster"
 	SecretKonnClient       = "konnectivity-client"
 	SecretServiceAccount   = "sa-signing-key"
+	SecretFrontProxyCA     = "front-proxy-ca"
+	SecretFrontProxyClient = "front-proxy-client"
 	SecretKCMKubeconfig    = "kube-controller-manager-kubeconfig"
 	SecretSchedKubeconfig  = "kube-scheduler-kubeconfig"
 	SecretAdminKubeconfig  = "admin-kubeconfig"
@@ -104,6 +106,31 @@ func PKI(in PKIInput, existing map[string]*corev1.Secret) ([]*corev1.Secret, err
 		}
 		out = append(out, secret(in.Namespace, s.name, map[string][]byte{KeyCA: ca.CertPEM, KeyCert: kp.CertPEM, KeyKey: kp.KeyPEM}))
 	}
+
+	// The front proxy has its own CA: a client certificate from it lets the
+	// holder assert any user through request headers, so the root CA must not
+	// be able to make one.
+	fp, err := keep(existing[SecretFrontProxyCA], nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if fp == nil {
+		if fp, err = pki.NewCA("hcp-front-proxy-ca." + in.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	out = append(out, secret(in.Namespace, SecretFrontProxyCA, map[string][]byte{KeyCA: fp.CertPEM, KeyCAKey: fp.KeyPEM}))
+	fpSpec := pki.CertSpec{CommonName: "front-proxy-client", Usage: pki.ClientAuth}
+	fpClient, err := keep(existing[SecretFrontProxyClient], fp, &fpSpec)
+	if err != nil {
+		return nil, err
+	}
+	if fpClient == nil {
+		if fpClient, err = fp.Issue(fpSpec); err != nil {
+			return nil, err
+		}
+	}
+	out = append(out, secret(in.Namespace, SecretFrontProxyClient, map[string][]byte{KeyCA: fp.CertPEM, KeyCert: fpClient.CertPEM, KeyKey: fpClient.KeyPEM}))
 
 	if sa := existing[SecretServiceAccount]; sa != nil && len(sa.Data[KeySAPrivate]) > 0 && len(sa.Data[KeySAPublic]) > 0 {
 		out = append(out, sa)

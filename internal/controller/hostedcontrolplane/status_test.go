@@ -1,0 +1,57 @@
+package hostedcontrolplane
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+)
+
+func TestHealthConditions(t *testing.T) {
+	st := func(name string, ready, replicas int32) hyperv1.ComponentStatus {
+		return hyperv1.ComponentStatus{Name: name, ReadyReplicas: ready, Replicas: replicas}
+	}
+	cases := []struct {
+		name        string
+		initialized bool
+		components  []hyperv1.ComponentStatus
+		want        map[string]string // condition type → status/reason
+		message     string
+	}{
+		{"starting", false, []hyperv1.ComponentStatus{st("etcd", 0, 1), st("kube-apiserver", 0, 1)},
+			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Progressing": "True/Deploying", "Degraded": "False/AsExpected", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "etcd 0/1 ready"},
+		{"etcd up, api server starting", false, []hyperv1.ComponentStatus{st("etcd", 1, 1), st("kube-apiserver", 0, 1)},
+			map[string]string{"Available": "False/KubeAPIServerUnavailable", "EtcdAvailable": "True/QuorumAvailable", "KubeAPIServerAvailable": "False/KubeAPIServerUnavailable"}, ""},
+		{"all ready", false, []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 3, 3), st("kube-scheduler", 2, 2)},
+			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "False/AsExpected"}, ""},
+		{"lost one member of three", true, []hyperv1.ComponentStatus{st("etcd", 2, 3), st("kube-apiserver", 2, 3)},
+			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "True/QuorumAvailable"}, "etcd 2/3 ready"},
+		{"lost etcd quorum", true, []hyperv1.ComponentStatus{st("etcd", 1, 3), st("kube-apiserver", 3, 3)},
+			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "a quorum needs 2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hcp := &hyperv1.HostedControlPlane{}
+			hcp.Status.Initialized = tc.initialized
+			setHealthConditions(hcp, tc.components)
+			var all []string
+			for typ, want := range tc.want {
+				c := meta.FindStatusCondition(hcp.Status.Conditions, typ)
+				if c == nil {
+					t.Fatalf("no %s condition", typ)
+				}
+				if got := string(c.Status) + "/" + c.Reason; got != want {
+					t.Errorf("%s = %s (%s), want %s", typ, got, c.Message, want)
+				}
+			}
+			for _, c := range hcp.Status.Conditions {
+				all = append(all, c.Message)
+			}
+			if tc.message != "" && !strings.Contains(strings.Join(all, " | "), tc.message) {
+				t.Errorf("no condition says %q: %v", tc.message, all)
+			}
+		})
+	}
+}
