@@ -3,11 +3,18 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2/textlogger"
 
+	"github.com/hcp-dev/hcp/internal/agent"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -25,9 +32,47 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "hcp-agent", version.Version)
 		},
-	})
+	}, discoverCommand())
+	// ghw warns on stderr about every missing /sys file; the inventory says what is known.
+	_ = os.Setenv("GHW_DISABLE_WARNINGS", "1")
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
+}
+
+func discoverCommand() *cobra.Command {
+	var o agent.Options
+	var tokenFile string
+	logConfig := textlogger.NewConfig()
+	cmd := &cobra.Command{
+		Use:   "discover",
+		Short: "Register this host with the infrastructure service and report its inventory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				o.Token = strings.TrimSpace(string(b))
+			}
+			o.Log = textlogger.NewLogger(logConfig)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return agent.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ServiceURL, "service-url", "", "infrastructure service URL, https://host:port")
+	f.StringVar(&o.InfraEnvID, "infra-env-id", "", "ID of the InfraEnv this host belongs to")
+	f.StringVar(&o.Token, "token", "", "the InfraEnv's token")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the InfraEnv's token")
+	f.StringVar(&o.CAFile, "ca-file", "", "CA that signed the service's certificate")
+	f.StringVar(&o.DataDir, "data-dir", "/var/lib/hcp-agent", "directory for the host ID (one per host)")
+	f.StringVar(&o.Hostname, "hostname", "", "hostname to report (default: the machine's)")
+	gf := flag.NewFlagSet("log", flag.ContinueOnError)
+	logConfig.AddFlags(gf)
+	f.AddGoFlagSet(gf)
+	return cmd
 }

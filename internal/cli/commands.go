@@ -332,18 +332,14 @@ func printDiscovery(ctx context.Context, c client.Client, ie *agentv1.InfraEnv, 
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		got := &agentv1.InfraEnv{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(ie), got); err == nil && got.Status.ISODownloadURL != "" {
-			fmt.Fprintf(out, "Discovery artifacts:\n  %s\n", got.Status.ISODownloadURL)
-			if u := got.Status.BootArtifacts.DiscoveryIgnitionURL; u != "" {
-				fmt.Fprintf(out, "  Ignition: %s\n", u)
-			}
-			if u := got.Status.BootArtifacts.ScriptURL; u != "" {
-				fmt.Fprintf(out, "  script:   %s\n", u)
-			}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ie), got); err == nil && got.Status.BootArtifacts.ScriptURL != "" {
+			fmt.Fprintf(out, "Discovery artifacts:\n  any Linux host:      curl -fsSk '%s' | sh\n  CoreOS-style hosts:  boot with the Ignition config at %s\n",
+				got.Status.BootArtifacts.ScriptURL, got.Status.BootArtifacts.DiscoveryIgnitionURL)
+			fmt.Fprintf(out, "Hosts appear as Agents: kubectl -n %s get agents\n", ie.Namespace)
 			return nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	fmt.Fprintf(out, "The discovery artifacts are not published yet; they appear in kubectl -n %s get infraenv %s -o jsonpath='{.status.isoDownloadURL}'\n", ie.Namespace, ie.Name)
+	fmt.Fprintf(out, "The discovery artifacts are not published yet; they appear in kubectl -n %s get infraenv %s -o jsonpath='{.status.bootArtifacts}'\n", ie.Namespace, ie.Name)
 	return nil
 }

@@ -14,17 +14,22 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 )
+
+// DefaultInfraPort is the infrastructure service's port when it is free.
+const DefaultInfraPort = 8088
 
 // UpOptions configure hcp up.
 type UpOptions struct {
@@ -37,6 +42,16 @@ type UpOptions struct {
 	Verbosity    int
 	// Example creates the example HostedCluster once the management plane is up.
 	Example bool
+	// InfraPort and InfraHost are where the infrastructure service listens and
+	// how hosts reach it.
+	InfraPort int
+	InfraHost string
+	// Agent settings of the infrastructure service.
+	AgentPollInterval      time.Duration
+	AgentDisconnectTimeout time.Duration
+	AgentMinCPUCores       int64
+	AgentMinMemory         string
+	AgentMinDisk           string
 }
 
 func defaultDataDir() string {
@@ -51,7 +66,9 @@ func defaultDataDir() string {
 }
 
 func newUpCommand() *cobra.Command {
-	o := UpOptions{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir()}
+	o := UpOptions{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir(), InfraHost: "127.0.0.1",
+		AgentPollInterval: 10 * time.Second, AgentDisconnectTimeout: 3 * time.Minute,
+		AgentMinCPUCores: agentctl.DefaultRequirements.CPUCores, AgentMinMemory: "8Gi", AgentMinDisk: "100G"}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the embedded management plane on this machine (in the foreground)",
@@ -72,6 +89,13 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:0", `operator metrics address ("0" turns metrics off; port 0 picks a free port)`)
 	f.StringVar(&o.HealthAddr, "health-probe-bind-address", "127.0.0.1:0", `operator /healthz and /readyz address (port 0 picks a free port)`)
 	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity")
+	f.IntVar(&o.InfraPort, "infra-port", 0, fmt.Sprintf("infrastructure service port (default: the one used last time, else %d when free, else any free port)", DefaultInfraPort))
+	f.StringVar(&o.InfraHost, "infra-host", o.InfraHost, "address hosts use to reach the infrastructure service")
+	f.DurationVar(&o.AgentPollInterval, "agent-poll-interval", o.AgentPollInterval, "how often discovery agents ask for steps")
+	f.DurationVar(&o.AgentDisconnectTimeout, "agent-disconnect-timeout", o.AgentDisconnectTimeout, "how long without a check-in makes a host disconnected")
+	f.Int64Var(&o.AgentMinCPUCores, "agent-min-cpu-cores", o.AgentMinCPUCores, "CPU cores a worker host needs")
+	f.StringVar(&o.AgentMinMemory, "agent-min-memory", o.AgentMinMemory, "memory a worker host needs")
+	f.StringVar(&o.AgentMinDisk, "agent-min-disk", o.AgentMinDisk, "size of the disk a worker host needs")
 	f.BoolVar(&o.Example, "example", false, "also create the example hosted cluster (clusters/example, SingleReplica) and wait until it is Available")
 	return cmd
 }
@@ -90,6 +114,16 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	}
 	if o.HealthAddr, err = pickPort("--health-probe-bind-address", o.HealthAddr); err != nil {
 		return err
+	}
+	req, err := o.requirements()
+	if err != nil {
+		return err
+	}
+	if o.AgentPollInterval < time.Second || o.AgentDisconnectTimeout <= o.AgentPollInterval {
+		return fmt.Errorf("--agent-poll-interval must be at least 1s and shorter than --agent-disconnect-timeout (got %s and %s)", o.AgentPollInterval, o.AgentDisconnectTimeout)
+	}
+	if o.InfraPort < 0 || o.InfraPort > 65535 {
+		return fmt.Errorf("--infra-port %d: must be between 1 and 65535, or 0 to choose one", o.InfraPort)
 	}
 	store := release.Store{Dir: o.ReleaseDir}
 	var rel *release.Release
@@ -128,6 +162,16 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		fmt.Fprintln(out, "Stopped. State is kept in", o.DataDir)
 	}()
 
+	infraPort := o.InfraPort
+	if infraPort == 0 {
+		if infraPort, err = h.Port("infra", DefaultInfraPort); err != nil {
+			return err
+		}
+	}
+	infraURL := "https://" + net.JoinHostPort(o.InfraHost, strconv.Itoa(infraPort))
+	if req != agentctl.DefaultRequirements {
+		fmt.Fprintf(out, "  worker host requirements lowered/changed for this lab: %d CPU cores, %s memory, %s disk\n", req.CPUCores, o.AgentMinMemory, o.AgentMinDisk)
+	}
 	fmt.Fprintf(out, "  %-26s %5.1fs\n", "operator", time.Since(started).Seconds())
 	opErr := make(chan error, 1)
 	opCtx, stopOperator := context.WithCancel(ctx)
@@ -143,6 +187,14 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 			DataDir:                 o.DataDir,
 			ReleaseDir:              o.ReleaseDir,
 			StopControlPlanesOnExit: true,
+			Infra: operator.InfraOptions{
+				Addr:            net.JoinHostPort("0.0.0.0", strconv.Itoa(infraPort)),
+				URL:             infraURL,
+				AgentBinary:     agentBinary(),
+				PollInterval:    o.AgentPollInterval,
+				DisconnectAfter: o.AgentDisconnectTimeout,
+				Requirements:    req,
+			},
 		})
 	}()
 	if err := waitOperatorReady(ctx, o.HealthAddr, opErr); err != nil {
@@ -153,6 +205,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 The management plane is ready (%.1fs).
   API server:  %s
   operator:    http://%s/readyz   metrics: http://%s/metrics
+  infrastructure service: %s
   logs:        %s
 
 Use it with kubectl:
@@ -160,7 +213,7 @@ Use it with kubectl:
   kubectl get crd
 
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
-`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, h.LogDir(), h.KubeconfigPath(), o.DataDir)
+`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
 
 	if o.Example {
 		if err := createExample(ctx, o, rel, h.KubeconfigPath(), out); err != nil {
@@ -257,4 +310,29 @@ Look at it:
   hcp create kubeconfig --name example > kubeconfig-example
   kubectl --kubeconfig kubeconfig-example get clusteroperators
 `, kubeconfig)
+}
+
+// requirements are the worker host requirements the flags set.
+func (o UpOptions) requirements() (agentctl.Requirements, error) {
+	mem, err := resource.ParseQuantity(o.AgentMinMemory)
+	if err != nil {
+		return agentctl.Requirements{}, fmt.Errorf("--agent-min-memory %q: not a size (e.g. 8Gi)", o.AgentMinMemory)
+	}
+	disk, err := resource.ParseQuantity(o.AgentMinDisk)
+	if err != nil {
+		return agentctl.Requirements{}, fmt.Errorf("--agent-min-disk %q: not a size (e.g. 100G)", o.AgentMinDisk)
+	}
+	if o.AgentMinCPUCores < 0 || mem.Sign() < 0 || disk.Sign() < 0 {
+		return agentctl.Requirements{}, fmt.Errorf("--agent-min-*: requirements must not be negative")
+	}
+	return agentctl.Requirements{CPUCores: o.AgentMinCPUCores, MemoryBytes: mem.Value(), DiskBytes: disk.Value()}, nil
+}
+
+// agentBinary is hcp-agent beside the running executable.
+func agentBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "hcp-agent"
+	}
+	return filepath.Join(filepath.Dir(exe), "hcp-agent")
 }

@@ -168,6 +168,30 @@ func (h *Hub) Stop() {
 	}
 }
 
+// Port returns a port for a named service of this machine that listens on
+// all addresses: the one used last time while it is free, else preferred when
+// free, else any free port. It is remembered for the next start.
+func (h *Hub) Port(name string, preferred int) (int, error) {
+	port := 0
+	for _, p := range []int{h.state.Ports[name], preferred} {
+		if p != 0 && portFreeOn("0.0.0.0", p) {
+			port = p
+			break
+		}
+	}
+	if port == 0 {
+		var err error
+		if port, err = FreePort(); err != nil {
+			return 0, err
+		}
+	}
+	if h.state.Ports == nil {
+		h.state.Ports = map[string]int{}
+	}
+	h.state.Ports[name] = port
+	return port, h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+}
+
 // Server is the management API's URL.
 func (h *Hub) Server() string { return "https://127.0.0.1:" + strconv.Itoa(h.state.APIPort) }
 

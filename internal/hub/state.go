@@ -21,6 +21,8 @@ type state struct {
 	EtcdClientPort int `json:"etcdClientPort"`
 	EtcdPeerPort   int `json:"etcdPeerPort"`
 	KCMPort        int `json:"kcmPort"`
+	// Ports are other services' ports, by name.
+	Ports map[string]int `json:"ports,omitempty"`
 }
 
 func loadState(path string) (state, error) {
@@ -86,8 +88,10 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+func portFree(port int) bool { return portFreeOn("127.0.0.1", port) }
+
+func portFreeOn(addr string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
 		return false
 	}

@@ -44,6 +44,9 @@ func addControllers(mgr manager.Manager, opts Options) error {
 	})); err != nil {
 		return err
 	}
+	if err := addInfra(mgr, opts); err != nil {
+		return err
+	}
 	if err := (&hostedcluster.Reconciler{
 		Client:              mgr.GetClient(),
 		Releases:            releases,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,7 @@ import (
 	configv1 "github.com/hcp-dev/hcp/api/config/v1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -60,6 +62,26 @@ type Options struct {
 	// operator stops (hcp up); otherwise they keep serving and the next operator
 	// adopts them.
 	StopControlPlanesOnExit bool
+	// Infra configures the infrastructure service that discovery agents use.
+	Infra InfraOptions
+}
+
+// InfraOptions configure the infrastructure service and the Agent controllers.
+type InfraOptions struct {
+	// Addr is where the service listens, e.g. 0.0.0.0:8090.
+	Addr string
+	// URL is the service's address as hosts reach it, e.g. https://192.0.2.10:8090.
+	URL string
+	// AgentBinary is the hcp-agent executable served to hosts.
+	AgentBinary string
+	// PollInterval is how often agents ask for steps.
+	PollInterval time.Duration
+	// DisconnectAfter is how long without a check-in makes a host disconnected.
+	DisconnectAfter time.Duration
+	// Requirements are the least a worker host must have.
+	Requirements agent.Requirements
+	// TokenTTL is how long the tokens in discovery artifacts are valid.
+	TokenTTL time.Duration
 }
 
 // Scheme has every type the operator reads or writes.

@@ -1,0 +1,236 @@
+// Package agent is the host side of hcp: hcp-agent's discovery mode, which
+// reports the host's inventory to the infrastructure service and runs the steps
+// it is given.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/uuid"
+
+	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/version"
+)
+
+// Options configure discovery.
+type Options struct {
+	ServiceURL string
+	InfraEnvID string
+	Token      string
+	CAFile     string
+	// DataDir keeps the host ID; one per host (several lab hosts on a machine
+	// each have their own).
+	DataDir string
+	// Hostname overrides the machine's hostname.
+	Hostname string
+	Log      logr.Logger
+}
+
+// ErrRejected is a final answer from the service: the agent stops.
+var ErrRejected = errors.New("the infrastructure service rejected this host")
+
+// HostID returns the host's ID, kept in dataDir: a random UUID made on the
+// first run. It stays the same across restarts and differs between hosts even
+// where motherboard serials are missing or duplicated.
+func HostID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "host-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); agentapi.ValidID(id) {
+			return id, nil
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	id := string(uuid.NewUUID())
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return id, os.Rename(tmp, path)
+}
+
+type client struct {
+	http  *http.Client
+	opts  Options
+	host  string
+	token string
+}
+
+// Run registers the host and serves steps until ctx ends or the service
+// rejects the host.
+func Run(ctx context.Context, o Options) error {
+	if o.ServiceURL == "" || o.InfraEnvID == "" || o.Token == "" {
+		return errors.New("--service-url, --infra-env-id and --token (or --token-file) are required")
+	}
+	if !agentapi.ValidID(o.InfraEnvID) {
+		return fmt.Errorf("--infra-env-id %q: must be a UUID", o.InfraEnvID)
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return fmt.Errorf("--ca-file %s: no PEM certificate", o.CAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	id, err := HostID(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("host ID: %w", err)
+	}
+	c := &client{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}},
+		opts: o, host: id, token: o.Token}
+	o.Log.Info("starting discovery", "hostID", id, "service", o.ServiceURL)
+	for {
+		if err := c.register(ctx); err != nil {
+			return err
+		}
+		err := c.poll(ctx)
+		if errors.Is(err, errReregister) {
+			o.Log.Info("the service forgot this host; registering again")
+			continue
+		}
+		return err
+	}
+}
+
+var errReregister = errors.New("re-register")
+
+// register registers the host, retrying with backoff; it gives up only on
+// 401, 403, 404 and 409.
+func (c *client) register(ctx context.Context) error {
+	delay := time.Second
+	for {
+		status, body, err := c.do(ctx, http.MethodPost, c.path(agentapi.RegisterPath), agentapi.HostCreateParams{HostID: c.host, DiscoveryAgentVersion: version.Version})
+		switch {
+		case err == nil && (status == http.StatusCreated || status == http.StatusOK):
+			c.opts.Log.Info("registered", "hostID", c.host)
+			return nil
+		case err == nil && final(status):
+			return fmt.Errorf("%w: %d %s", ErrRejected, status, reason(body))
+		case err != nil:
+			c.opts.Log.Info("registration failed; retrying", "error", err.Error(), "after", delay)
+		default:
+			c.opts.Log.Info("registration failed; retrying", "status", status, "reason", reason(body), "after", delay)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+func final(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound || status == http.StatusConflict
+}
+
+// poll asks for steps and runs them until ctx ends.
+func (c *client) poll(ctx context.Context) error {
+	wait := time.Second
+	for {
+		status, body, err := c.do(ctx, http.MethodGet, c.path(agentapi.InstructionsPath), nil)
+		switch {
+		case err != nil:
+			c.opts.Log.Info("polling failed", "error", err.Error())
+			wait = 5 * time.Second
+		case status == http.StatusNotFound:
+			return errReregister
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return fmt.Errorf("%w: %d %s", ErrRejected, status, reason(body))
+		case status != http.StatusOK:
+			c.opts.Log.Info("polling failed", "status", status, "reason", reason(body))
+			wait = 5 * time.Second
+		default:
+			var steps agentapi.Steps
+			if err := json.Unmarshal(body, &steps); err != nil {
+				c.opts.Log.Error(err, "reading steps")
+				break
+			}
+			for _, s := range steps.Instructions {
+				c.run(ctx, s)
+			}
+			wait = time.Duration(max(steps.NextInstructionSeconds, 1)) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *client) run(ctx context.Context, s agentapi.Step) {
+	reply := agentapi.StepReply{StepType: s.StepType, StepID: s.StepID}
+	switch s.StepType {
+	case agentapi.StepInventory:
+		inv, err := Inventory(c.opts.Hostname)
+		if err != nil {
+			reply.ExitCode, reply.Error = 1, err.Error()
+			break
+		}
+		b, _ := json.Marshal(inv)
+		reply.Output = string(b)
+	default:
+		reply.ExitCode, reply.Error = 1, "unknown step type "+s.StepType
+	}
+	status, body, err := c.do(ctx, http.MethodPost, c.path(agentapi.InstructionsPath), reply)
+	if err != nil || status >= 300 {
+		c.opts.Log.Info("sending a step reply failed", "step", s.StepID, "status", status, "reason", reason(body), "error", fmt.Sprint(err))
+	}
+}
+
+func (c *client) path(p string) string {
+	p = strings.Replace(p, "{infra_env_id}", c.opts.InfraEnvID, 1)
+	return c.opts.ServiceURL + strings.Replace(p, "{host_id}", c.host, 1)
+}
+
+func (c *client) do(ctx context.Context, method, url string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set(agentapi.SecretKeyHeader, c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, nil
+}
+
+func reason(body []byte) string {
+	var e agentapi.Error
+	if json.Unmarshal(body, &e) == nil && e.Reason != "" {
+		return e.Reason
+	}
+	return strings.TrimSpace(string(body))
+}

@@ -1,0 +1,206 @@
+// Package agent reconciles Agents: from a host's inventory and check-ins it
+// computes validations, the host state, conditions and inventory labels.
+package agent
+
+import (
+	"context"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/infra"
+)
+
+// Inventory labels put on Agents so node pools can select by hardware.
+const (
+	LabelCPUCores     = "inventory.agent-install.openshift.io/cpu-cores"
+	LabelCPUArch      = "inventory.agent-install.openshift.io/cpu-architecture"
+	LabelMemoryGiB    = "inventory.agent-install.openshift.io/memory-gib"
+	LabelManufacturer = "inventory.agent-install.openshift.io/host-manufacturer"
+	LabelProduct      = "inventory.agent-install.openshift.io/host-productname"
+	LabelVirtual      = "inventory.agent-install.openshift.io/host-isvirtual"
+)
+
+// Reconciler reconciles Agents.
+type Reconciler struct {
+	Client   client.Client
+	CheckIns *infra.CheckIns
+	// DisconnectAfter is how long without a check-in makes a host disconnected.
+	DisconnectAfter time.Duration
+	Requirements    Requirements
+	// Changes receives Agents whose host just talked to the service.
+	Changes <-chan client.ObjectKey
+	Now     func() time.Time
+
+	started time.Time
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	r.started = r.Now()
+	events := make(chan event.TypedGenericEvent[*agentv1.Agent], 1024)
+	if r.Changes != nil {
+		go func() {
+			for key := range r.Changes {
+				a := &agentv1.Agent{}
+				a.Namespace, a.Name = key.Namespace, key.Name
+				events <- event.TypedGenericEvent[*agentv1.Agent]{Object: a}
+			}
+		}()
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&agentv1.Agent{}).
+		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*agentv1.Agent]{})).
+		Complete(r)
+}
+
+// connected reports whether the host checked in recently. After an operator
+// restart, hosts get DisconnectAfter to check in before they count as gone.
+func (r *Reconciler) connected(a *agentv1.Agent) bool {
+	last, ok := r.CheckIns.Last(client.ObjectKeyFromObject(a))
+	if !ok {
+		last = r.started
+	}
+	return r.Now().Sub(last) < r.DisconnectAfter
+}
+
+// Reconcile computes one Agent's validations, state, conditions and labels.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	a := &agentv1.Agent{}
+	if err := r.Client.Get(ctx, req.NamespacedName, a); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	others := &agentv1.AgentList{}
+	if err := r.Client.List(ctx, others, client.InNamespace(a.Namespace)); err != nil {
+		return ctrl.Result{}, err
+	}
+	names := map[string]bool{}
+	for i := range others.Items {
+		if o := &others.Items[i]; o.Name != a.Name {
+			names[Hostname(o)] = true
+		}
+	}
+	connected := r.connected(a)
+
+	labels := inventoryLabels(a)
+	if !maps.Equal(labels, a.Labels) {
+		a.Labels = labels
+		if err := r.Client.Update(ctx, a); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	before := a.DeepCopy()
+	a.Status.ValidationsInfo = validate(a, connected, r.Requirements, names)
+	setStatus(a, connected)
+	if !equality.Semantic.DeepEqual(before.Status, a.Status) {
+		if err := r.Client.Status().Patch(ctx, a, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	// Look again when the host would count as disconnected.
+	return ctrl.Result{RequeueAfter: max(r.DisconnectAfter/3, time.Second)}, nil
+}
+
+// setStatus sets the host state and the conditions from the validations.
+func setStatus(a *agentv1.Agent, connected bool) {
+	failing, pending := failed(a.Status.ValidationsInfo)
+	state, info := StateKnownUnbound, "Host is ready to be bound to a cluster"
+	switch {
+	case !connected:
+		state, info = StateDisconnectedUnbound, "Host has stopped communicating with the installation service"
+	case a.Status.Inventory.ReportTime == nil:
+		state, info = StateDiscoveringUnbound, "Waiting for the host's inventory"
+	case len(failing) > 0:
+		state, info = StateInsufficientUnbound, "Host does not meet the minimum requirements: "+strings.Join(failing, ", ")
+	}
+	a.Status.DebugInfo = agentv1.DebugInfo{State: state, StateInfo: info}
+	if a.Status.Role == "" {
+		a.Status.Role = agentv1.HostRoleWorker
+	}
+	gen := a.Generation
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	set(agentv1.SpecSyncedCondition, true, "SyncOK", "The Spec has been successfully applied")
+	if connected {
+		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The agent's connection to the installation service is unimpaired")
+	} else {
+		set(agentv1.ConnectedCondition, false, "AgentIsDisconnected", "The agent has not contacted the installation service in some time; the user should check its connectivity")
+	}
+	switch {
+	case len(failing) > 0:
+		set(agentv1.ValidatedCondition, false, "ValidationsFailing", "The agent's validations are failing: "+strings.Join(failing, ", "))
+	case len(pending) > 0:
+		set(agentv1.ValidatedCondition, false, "ValidationsUserPending", "The agent's validations are pending: "+strings.Join(pending, ", "))
+	default:
+		set(agentv1.ValidatedCondition, true, "ValidationsPassing", "The agent's validations are passing")
+	}
+	switch {
+	case !a.Spec.Approved:
+		set(agentv1.RequirementsMetCondition, false, "AgentIsNotApproved", "The agent is not approved; approve it with kubectl patch agent "+a.Name+" --type merge -p '{\"spec\":{\"approved\":true}}'")
+	case state != StateKnownUnbound:
+		set(agentv1.RequirementsMetCondition, false, "AgentNotReady", "The agent is not ready: "+info)
+	default:
+		set(agentv1.RequirementsMetCondition, true, "AgentIsReady", "The agent is ready to be bound")
+	}
+	set(agentv1.InstalledCondition, false, "InstallationNotStarted", "The installation has not yet started")
+	set(agentv1.BoundCondition, false, "Unbound", "The agent is not bound to any cluster")
+}
+
+// inventoryLabels are the Agent's labels with the inventory labels updated.
+func inventoryLabels(a *agentv1.Agent) map[string]string {
+	out := maps.Clone(a.Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	inv := a.Status.Inventory
+	if inv.ReportTime == nil {
+		return out
+	}
+	out[LabelCPUCores] = strconv.FormatInt(inv.Cpu.Count, 10)
+	out[LabelMemoryGiB] = strconv.FormatInt(inv.Memory.PhysicalBytes>>30, 10)
+	out[LabelVirtual] = strconv.FormatBool(inv.SystemVendor.Virtual)
+	for k, v := range map[string]string{LabelCPUArch: inv.Cpu.Architecture, LabelManufacturer: inv.SystemVendor.Manufacturer, LabelProduct: inv.SystemVendor.ProductName} {
+		if v = labelValue(v); v != "" {
+			out[k] = v
+		} else {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// labelValue makes s a valid label value: at most 63 characters of
+// [A-Za-z0-9._-], starting and ending with an alphanumeric.
+func labelValue(s string) string {
+	b := []byte(strings.TrimSpace(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	v := string(b)
+	if len(v) > 63 {
+		v = v[:63]
+	}
+	return strings.Trim(v, "._-")
+}
+

@@ -1,0 +1,76 @@
+package operator
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controller/agent"
+	"github.com/hcp-dev/hcp/internal/controller/infraenv"
+	"github.com/hcp-dev/hcp/internal/infra"
+)
+
+// addInfra registers the infrastructure service and the InfraEnv and Agent
+// controllers. Without an address the service is off.
+func addInfra(mgr manager.Manager, opts Options) error {
+	o := opts.Infra
+	if o.Addr == "" {
+		return nil
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 10 * time.Second
+	}
+	if o.DisconnectAfter == 0 {
+		o.DisconnectAfter = 3 * time.Minute
+	}
+	if o.Requirements == (agent.Requirements{}) {
+		o.Requirements = agent.DefaultRequirements
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = 30 * 24 * time.Hour
+	}
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	creds, err := infra.EnsureCredentials(context.Background(), direct, opts.LeaderElectionNamespace, o.URL)
+	if err != nil {
+		return fmt.Errorf("infrastructure service credentials: %w", err)
+	}
+	signer, err := infra.NewSigner(creds.TokenKey, nil)
+	if err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &agentv1.InfraEnv{}, infra.UIDIndex, func(o client.Object) []string {
+		return []string{string(o.GetUID())}
+	}); err != nil {
+		return err
+	}
+	artifacts := &infra.Artifacts{ServiceURL: o.URL, CA: creds.CA, Signer: signer, TokenTTL: o.TokenTTL, AgentBinary: o.AgentBinary}
+	checkIns := &infra.CheckIns{}
+	changes := make(chan client.ObjectKey, 4096)
+	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,
+		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"),
+		Changed: func(k client.ObjectKey) {
+			select {
+			case changes <- k:
+			default:
+			}
+		}}
+	srv := &http.Server{Addr: o.Addr, Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return infra.Serve(ctx, srv) })); err != nil {
+		return err
+	}
+	if err := (&infraenv.Reconciler{Client: mgr.GetClient(), Artifacts: artifacts}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&agent.Reconciler{Client: mgr.GetClient(), CheckIns: checkIns, DisconnectAfter: o.DisconnectAfter,
+		Requirements: o.Requirements, Changes: changes}).SetupWithManager(mgr)
+}
