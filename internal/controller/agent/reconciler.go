@@ -203,4 +203,3 @@ func labelValue(s string) string {
 	}
 	return strings.Trim(v, "._-")
 }
-
