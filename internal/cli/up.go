@@ -52,6 +52,9 @@ type UpOptions struct {
 	AgentMinCPUCores       int64
 	AgentMinMemory         string
 	AgentMinDisk           string
+	// Agents runs that many lab hosts (discovery agents) on this machine.
+	Agents          int
+	AgentsNamespace string
 }
 
 func defaultDataDir() string {
@@ -96,6 +99,8 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.Int64Var(&o.AgentMinCPUCores, "agent-min-cpu-cores", o.AgentMinCPUCores, "CPU cores a worker host needs")
 	f.StringVar(&o.AgentMinMemory, "agent-min-memory", o.AgentMinMemory, "memory a worker host needs")
 	f.StringVar(&o.AgentMinDisk, "agent-min-disk", o.AgentMinDisk, "size of the disk a worker host needs")
+	f.IntVar(&o.Agents, "agents", 0, "run this many lab hosts: discovery agents on this machine, registered through InfraEnv lab")
+	f.StringVar(&o.AgentsNamespace, "agents-namespace", "clusters-example", "namespace of the lab hosts' InfraEnv and Agents")
 	f.BoolVar(&o.Example, "example", false, "also create the example hosted cluster (clusters/example, SingleReplica) and wait until it is Available")
 	return cmd
 }
@@ -121,6 +126,9 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	}
 	if o.AgentPollInterval < time.Second || o.AgentDisconnectTimeout <= o.AgentPollInterval {
 		return fmt.Errorf("--agent-poll-interval must be at least 1s and shorter than --agent-disconnect-timeout (got %s and %s)", o.AgentPollInterval, o.AgentDisconnectTimeout)
+	}
+	if o.Agents < 0 || o.Agents > 200 {
+		return fmt.Errorf("--agents %d: must be between 0 and 200", o.Agents)
 	}
 	if o.InfraPort < 0 || o.InfraPort > 65535 {
 		return fmt.Errorf("--infra-port %d: must be between 1 and 65535, or 0 to choose one", o.InfraPort)
@@ -215,6 +223,17 @@ Use it with kubectl:
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 `, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
 
+	if o.Agents > 0 {
+		hosts, err := startLabHosts(ctx, h.KubeconfigPath(), o.DataDir, o.AgentsNamespace, o.Agents, log.WithName("lab"), out)
+		defer func() {
+			for _, p := range hosts {
+				p.Stop(5 * time.Second)
+			}
+		}()
+		if err != nil {
+			return fmt.Errorf("lab hosts: %w", err)
+		}
+	}
 	if o.Example {
 		if err := createExample(ctx, o, rel, h.KubeconfigPath(), out); err != nil {
 			fmt.Fprintf(out, "The example cluster was not created: %v\n", err)

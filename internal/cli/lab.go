@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/infra"
+	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/supervisor"
+)
+
+// LabInfraEnv is the InfraEnv lab hosts register through.
+const LabInfraEnv = "lab"
+
+// startLabHosts runs n discovery agents on this machine as separate hosts, each
+// with its own host ID, data directory and hostname (lab-host-<i>), registered
+// through the InfraEnv "lab" (auto-approved) in namespace. They share the
+// machine's network; the inventory each reports is the machine's.
+func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n int, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
+	m, err := connect(ctx, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureNamespace(ctx, m.client, namespace); err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv + "-pull-secret", Labels: map[string]string{ManagedByLabel: managedBy}},
+		Type:       corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}
+	ie := &agentv1.InfraEnv{TypeMeta: metav1.TypeMeta{APIVersion: agentv1.GroupVersion.String(), Kind: "InfraEnv"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv, Labels: map[string]string{ManagedByLabel: managedBy}},
+		Spec: agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
+	if err := applyAll(ctx, m.client, []client.Object{secret, ie}); err != nil {
+		return nil, err
+	}
+	var script string
+	deadline := time.Now().Add(30 * time.Second)
+	for script == "" {
+		got := &agentv1.InfraEnv{}
+		if err := m.client.Get(ctx, client.ObjectKeyFromObject(ie), got); err == nil {
+			ie, script = got, got.Status.BootArtifacts.ScriptURL
+		}
+		if script == "" {
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("InfraEnv %s/%s published no discovery artifacts within 30s", namespace, LabInfraEnv)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	u, err := url.Parse(script)
+	if err != nil {
+		return nil, err
+	}
+	tls := &corev1.Secret{}
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: infra.TLSSecret}, tls); err != nil {
+		return nil, fmt.Errorf("reading the infrastructure service CA: %w", err)
+	}
+	labDir := filepath.Join(dataDir, "lab")
+	if err := os.MkdirAll(labDir, 0o700); err != nil {
+		return nil, err
+	}
+	ca := filepath.Join(labDir, "ca.crt")
+	if err := os.WriteFile(ca, tls.Data["ca.crt"], 0o600); err != nil {
+		return nil, err
+	}
+	token := filepath.Join(labDir, "token")
+	if err := os.WriteFile(token, []byte(u.Query().Get("api_key")), 0o600); err != nil {
+		return nil, err
+	}
+	serviceURL := u.Scheme + "://" + u.Host
+	var procs []*supervisor.Process
+	for i := range n {
+		host := fmt.Sprintf("lab-host-%d", i)
+		dir := filepath.Join(labDir, host)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return procs, err
+		}
+		p, err := supervisor.Start(ctx, supervisor.Spec{
+			Name: host, Path: agentBinary(), LogPath: filepath.Join(dir, "hcp-agent.log"),
+			Args: []string{"discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
+				"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host},
+		}, log)
+		if err != nil {
+			return procs, err
+		}
+		procs = append(procs, p)
+	}
+	fmt.Fprintf(out, "\n%d lab hosts are running discovery (InfraEnv %s/%s, logs in %s):\n  kubectl -n %s get agents\n",
+		n, namespace, LabInfraEnv, labDir, namespace)
+	return procs, nil
+}
+
