@@ -40,7 +40,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		Type:       corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}
 	ie := &agentv1.InfraEnv{TypeMeta: metav1.TypeMeta{APIVersion: agentv1.GroupVersion.String(), Kind: "InfraEnv"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv, Labels: map[string]string{ManagedByLabel: managedBy}},
-		Spec: agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
+		Spec:       agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
 	if err := applyAll(ctx, m.client, []client.Object{secret, ie}); err != nil {
 		return nil, err
 	}
@@ -100,4 +100,3 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		n, namespace, LabInfraEnv, labDir, namespace)
 	return procs, nil
 }
-
