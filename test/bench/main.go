@@ -33,20 +33,34 @@ type sample struct {
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 5, "hosted clusters created one after another")
+	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
+	only := flag.String("only", "management,hosted,agents", "benchmarks to run (comma-separated)")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
 	if *bin == "" {
 		*bin = "bin"
 	}
-	if err := run(*bin, *runs, *clusters, *settle); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	*bin, _ = filepath.Abs(*bin)
+	selected := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		selected[strings.TrimSpace(s)] = true
+	}
+	if selected["management"] || selected["hosted"] {
+		if err := run(*bin, *runs, *clusters, *settle, selected["hosted"]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["agents"] {
+		if err := agents(*bin, *agentCount, 50); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func run(bin string, runs, clusters int, settle time.Duration) error {
-	bin, _ = filepath.Abs(bin)
+func run(bin string, runs, clusters int, settle time.Duration, hosted bool) error {
 	rel, err := release.Store{Dir: filepath.Join(bin, "release")}.Default()
 	if err != nil {
 		return err
@@ -76,6 +90,9 @@ func run(bin string, runs, clusters int, settle time.Duration) error {
 	fmt.Printf("| management plane | ready | resident memory |\n|---|---|---|\n")
 	fmt.Printf("| baseline: bare etcd + kube-apiserver | %.2fs | %d MiB |\n", b.ready.Seconds(), b.rss>>20)
 	fmt.Printf("| hcp up (etcd, kube-apiserver, kube-controller-manager, CRDs, operator) | %.2fs | %d MiB |\n\n", u.ready.Seconds(), u.rss>>20)
+	if !hosted {
+		return nil
+	}
 	return hostedClusters(bin, rel, clusters, settle, b)
 }
 

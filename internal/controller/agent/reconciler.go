@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -31,6 +32,9 @@ const (
 	LabelProduct      = "inventory.agent-install.openshift.io/host-productname"
 	LabelVirtual      = "inventory.agent-install.openshift.io/host-isvirtual"
 )
+
+// hostnameIndex indexes Agents by their hostname, for the hostname-unique validation.
+const hostnameIndex = "agent.hostname"
 
 // Reconciler reconciles Agents.
 type Reconciler struct {
@@ -62,8 +66,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 		}()
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &agentv1.Agent{}, hostnameIndex, func(o client.Object) []string {
+		return []string{Hostname(o.(*agentv1.Agent))}
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&agentv1.Agent{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*agentv1.Agent]{})).
 		Complete(r)
 }
@@ -85,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	others := &agentv1.AgentList{}
-	if err := r.Client.List(ctx, others, client.InNamespace(a.Namespace)); err != nil {
+	if err := r.Client.List(ctx, others, client.InNamespace(a.Namespace), client.MatchingFields{hostnameIndex: Hostname(a)}); err != nil {
 		return ctrl.Result{}, err
 	}
 	names := map[string]bool{}
