@@ -8,7 +8,7 @@ CONTROLLER_GEN := $(BIN)/tools/controller-gen
 CONTROLLER_GEN_VERSION := v0.23.0
 GO_TEST_FLAGS ?=
 
-.PHONY: all build release generate verify-generate quickstart test unit e2e bench lint clean
+.PHONY: all build release generate verify-generate quickstart test unit e2e bench fuzz lint clean
 
 all: build
 
@@ -51,6 +51,12 @@ test: build lint verify-generate
 ## bench: measured numbers, each next to its baseline from the same run
 bench: build
 	HCP_BIN=$(BIN) $(GO) run ./test/bench
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecodeInventory -fuzztime $(FUZZTIME) ./internal/infra/
+	$(GO) test -run XXX -fuzz FuzzStepReply -fuzztime $(FUZZTIME) ./internal/infra/
 
 clean:
 	rm -rf $(BIN)
