@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -10,9 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,12 +18,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
-	"github.com/hcp-dev/hcp/internal/operator"
 )
 
 // agents simulates n discovery agents against the infrastructure service of
@@ -35,41 +29,12 @@ import (
 // `workers` requests in flight. The baseline is the same service's /healthz at
 // the same concurrency: TLS and HTTP with no work behind them.
 func agents(bin string, n, workers int) error {
-	dir, err := os.MkdirTemp("", "bench-agents-")
+	up, err := startUp(bin, "--infra-port", strconv.Itoa(freePort()))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	infraPort := freePort()
-	cmd := exec.Command(filepath.Join(bin, "hcp"), "up", "--data-dir", dir, "--port", strconv.Itoa(freePort()), "--infra-port", strconv.Itoa(infraPort))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer stopProcess(cmd)
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "The management plane is ready") {
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	time.Sleep(2 * time.Second)
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		return err
-	}
-	scheme, _ := operator.Scheme()
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
+	defer up.stop()
+	c, cmd := up.client, up.cmd
 	ctx := context.Background()
 	rssBefore := rss(cmd.Process.Pid)
 	ns := "bench-agents"

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -15,62 +13,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // hostedClusters runs hcp up, creates SingleReplica HostedClusters one after
 // another and measures create→Available and each control plane's idle memory.
 func hostedClusters(bin string, rel *release.Release, n int, settle time.Duration, floor sample) error {
-	dir, err := os.MkdirTemp("", "bench-hc-")
+	up, err := startUp(bin)
 	if err != nil {
 		return err
 	}
-	if os.Getenv("BENCH_KEEP") == "" {
-		defer os.RemoveAll(dir)
-	}
-	cmd := exec.Command(filepath.Join(bin, "hcp"), "up", "--data-dir", dir, "--port", strconv.Itoa(freePort()))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if os.Getenv("BENCH_KEEP") != "" {
-		if cmd.Stderr, err = os.Create(filepath.Join(dir, "hcp-up.log")); err != nil {
-			return err
-		}
-		cmd.Args = append(cmd.Args, "-v", "4")
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer stopProcess(cmd)
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "The management plane is ready") {
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	time.Sleep(2 * time.Second) // the management plane settles, as it has by the time a user types
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		return err
-	}
-	scheme, err := operator.Scheme()
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
+	defer up.stop()
+	c, dir := up.client, up.dir
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusters"}}); err != nil {
 		return err
