@@ -69,6 +69,9 @@ func (a *Artifacts) script(ie *agentv1.InfraEnv, token string) string {
 	b.WriteString("dir=${HCP_AGENT_DIR:-/var/lib/hcp-agent}\nmkdir -p \"$dir\"\numask 077\n")
 	b.WriteString("cat > \"$dir/ca.crt\" <<'HCP_CA'\n" + strings.TrimSpace(string(a.CA)) + "\nHCP_CA\n")
 	b.WriteString("printf '%s' '" + token + "' > \"$dir/token\"\n")
+	for _, kv := range proxyEnv(ie) {
+		b.WriteString("export " + kv + "\n")
+	}
 	b.WriteString(fmt.Sprintf("curl -fsS --cacert \"$dir/ca.crt\" -o \"$dir/hcp-agent.new\" '%s'\n", a.URL(ie, FileAgent)))
 	b.WriteString("chmod 0755 \"$dir/hcp-agent.new\" && mv \"$dir/hcp-agent.new\" \"$dir/hcp-agent\"\n")
 	b.WriteString("exec \"$dir/hcp-agent\" discover " + a.agentArgs(ie, "\"$dir/ca.crt\"", "\"$dir/token\"", "\"$dir\"") + " \"$@\"\n")
@@ -87,13 +90,13 @@ Wants=network-online.target
 After=network-online.target
 
 [Service]
-ExecStart=/usr/local/bin/hcp-agent discover %s
+%sExecStart=/usr/local/bin/hcp-agent discover %s
 Restart=always
 RestartSec=5
 
 [Install]
 WantedBy=multi-user.target
-`, a.agentArgs(ie, "/etc/hcp-agent/ca.crt", "/etc/hcp-agent/token", "/var/lib/hcp-agent"))
+`, environment(ie), a.agentArgs(ie, "/etc/hcp-agent/ca.crt", "/etc/hcp-agent/token", "/var/lib/hcp-agent"))
 	cfg := igntypes.Config{
 		Ignition: igntypes.Ignition{Version: "3.4.0", Security: igntypes.Security{TLS: igntypes.TLS{
 			CertificateAuthorities: []igntypes.Resource{{Source: str(dataurl.EncodeBytes(a.CA))}}}}},
@@ -125,4 +128,40 @@ WantedBy=multi-user.target
 		return nil, fmt.Errorf("discovery Ignition is invalid: %v %s", err, rpt.String())
 	}
 	return b, nil
+}
+
+// proxyEnv is the environment that makes the agent use the InfraEnv's proxy,
+// each value single-quoted for a shell.
+func proxyEnv(ie *agentv1.InfraEnv) []string {
+	p := ie.Spec.Proxy
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, kv := range [][2]string{{"HTTP_PROXY", p.HTTPProxy}, {"HTTPS_PROXY", p.HTTPSProxy}, {"NO_PROXY", p.NoProxy}} {
+		if kv[1] != "" {
+			out = append(out, kv[0]+"='"+strings.ReplaceAll(kv[1], "'", "")+"'")
+		}
+	}
+	return out
+}
+
+func environment(ie *agentv1.InfraEnv) string {
+	var b strings.Builder
+	for _, kv := range proxyEnv(ie) {
+		k, v, _ := strings.Cut(kv, "=")
+		b.WriteString("Environment=\"" + k + "=" + strings.Trim(v, "'") + "\"\n")
+	}
+	return b.String()
+}
+
+// GOARCH returns the Go architecture of an InfraEnv's cpuArchitecture.
+func GOARCH(cpuArchitecture string) string {
+	switch cpuArchitecture {
+	case "", "x86_64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	}
+	return cpuArchitecture
 }

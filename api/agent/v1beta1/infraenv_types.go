@@ -47,7 +47,7 @@ type InfraEnvSpec struct {
 	// +kubebuilder:validation:MaxLength=16384
 	SSHAuthorizedKey string `json:"sshAuthorizedKey,omitempty"`
 
-	// Proxy is the proxy hosts use.
+	// Proxy is the proxy hosts use: the discovery agent runs with it.
 	// +optional
 	Proxy *Proxy `json:"proxy,omitempty"`
 
@@ -65,17 +65,12 @@ type InfraEnvSpec struct {
 	// +kubebuilder:validation:MaxLength=262144
 	IgnitionConfigOverride string `json:"ignitionConfigOverride,omitempty"`
 
-	// CpuArchitecture is the architecture of the hosts.
+	// CpuArchitecture is the architecture of the hosts; the service must have an
+	// hcp-agent for it (ImageCreated says when it has not).
 	// +optional
 	// +kubebuilder:default=x86_64
 	// +kubebuilder:validation:Enum=x86_64;aarch64;arm64;ppc64le;s390x
 	CpuArchitecture string `json:"cpuArchitecture,omitempty"` //nolint:revive // JSON name from assisted-service
-
-	// AdditionalNTPSources are NTP servers hosts use.
-	// +optional
-	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=32
-	AdditionalNTPSources []string `json:"additionalNTPSources,omitempty"`
 }
 
 // Proxy is the proxy configuration of hosts.

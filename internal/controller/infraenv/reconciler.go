@@ -5,6 +5,8 @@ package infraenv
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"runtime"
 	"time"
 
 	ignition "github.com/coreos/ignition/v2/config/v3_4"
@@ -85,6 +87,19 @@ func (r *Reconciler) check(ctx context.Context, ie *agentv1.InfraEnv) string {
 	}
 	if len(s.Data[corev1.DockerConfigJsonKey]) == 0 {
 		return fmt.Sprintf("spec.pullSecretRef: secret %q has no key .dockerconfigjson", s.Name)
+	}
+	if arch := infra.GOARCH(ie.Spec.CpuArchitecture); arch != runtime.GOARCH {
+		return fmt.Sprintf("spec.cpuArchitecture %s: this service has an hcp-agent for %s only", ie.Spec.CpuArchitecture, runtime.GOARCH)
+	}
+	if p := ie.Spec.Proxy; p != nil {
+		for field, v := range map[string]string{"httpProxy": p.HTTPProxy, "httpsProxy": p.HTTPSProxy} {
+			if v == "" {
+				continue
+			}
+			if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+				return fmt.Sprintf("spec.proxy.%s %q: must be an http:// or https:// URL", field, v)
+			}
+		}
 	}
 	if o := ie.Spec.IgnitionConfigOverride; o != "" {
 		if _, rpt, err := ignition.Parse([]byte(o)); err != nil {
