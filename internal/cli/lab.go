@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/infra"
+	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/supervisor"
 )
@@ -25,9 +27,10 @@ const LabInfraEnv = "lab"
 
 // startLabHosts runs n discovery agents on this machine as separate hosts, each
 // with its own host ID, data directory and hostname (lab-host-<i>), registered
-// through the InfraEnv "lab" (auto-approved) in namespace. They share the
-// machine's network; the inventory each reports is the machine's.
-func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n int, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
+// through the InfraEnv "lab" (auto-approved) in namespace. With a lab network
+// each host runs in its own network namespace with its own address; without,
+// they share the machine's network. CPU, memory and disks are the machine's.
+func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n int, lab *labnet.Net, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
 	m, err := connect(ctx, kubeconfig)
 	if err != nil {
 		return nil, err
@@ -86,17 +89,28 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return procs, err
 		}
-		p, err := supervisor.Start(ctx, supervisor.Spec{
-			Name: host, Path: agentBinary(), LogPath: filepath.Join(dir, "hcp-agent.log"),
-			Args: []string{"discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
-				"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host},
-		}, log)
+		argv := []string{agentBinary(), "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
+			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host}
+		if lab != nil {
+			if err := lab.Host(i); err != nil {
+				return procs, fmt.Errorf("lab host %d: %w", i, err)
+			}
+			argv = lab.Exec(i, argv...)
+			if argv[0], err = exec.LookPath(argv[0]); err != nil {
+				return procs, err
+			}
+		}
+		p, err := supervisor.Start(ctx, supervisor.Spec{Name: host, Path: argv[0], Args: argv[1:], LogPath: filepath.Join(dir, "hcp-agent.log")}, log)
 		if err != nil {
 			return procs, err
 		}
 		procs = append(procs, p)
 	}
-	fmt.Fprintf(out, "\n%d lab hosts are running discovery (InfraEnv %s/%s, logs in %s):\n  kubectl -n %s get agents\n",
-		n, namespace, LabInfraEnv, labDir, namespace)
+	where := "sharing this machine's network"
+	if lab != nil {
+		where = fmt.Sprintf("in network namespaces %s.. with addresses %s..", lab.Namespace(0), lab.Address(0))
+	}
+	fmt.Fprintf(out, "\n%d lab hosts are running discovery, %s (InfraEnv %s/%s, logs in %s):\n  kubectl -n %s get agents\n",
+		n, where, namespace, LabInfraEnv, labDir, namespace)
 	return procs, nil
 }

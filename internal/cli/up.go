@@ -23,6 +23,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
+	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -55,6 +56,8 @@ type UpOptions struct {
 	// Agents runs that many lab hosts (discovery agents) on this machine.
 	Agents          int
 	AgentsNamespace string
+
+	infraHostSet bool
 }
 
 func defaultDataDir() string {
@@ -81,6 +84,7 @@ a default StorageClass "local", and the hcp operator. State is kept in --data-di
 running hcp up again brings back every object. Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.infraHostSet = cmd.Flags().Changed("infra-host")
 			return RunUp(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
@@ -170,6 +174,21 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		fmt.Fprintln(out, "Stopped. State is kept in", o.DataDir)
 	}()
 
+	var lab *labnet.Net
+	if o.Agents > 0 {
+		if labnet.Available() {
+			lab = labnet.New(o.DataDir)
+			if err := lab.Up(); err != nil {
+				return fmt.Errorf("lab network: %w", err)
+			}
+			defer lab.Down(o.Agents)
+			if !o.infraHostSet {
+				o.InfraHost = lab.Gateway()
+			}
+		} else {
+			fmt.Fprintln(out, "  network namespaces are not available (root and ip are needed): lab hosts share this machine's network")
+		}
+	}
 	infraPort := o.InfraPort
 	if infraPort == 0 {
 		if infraPort, err = h.Port("infra", DefaultInfraPort); err != nil {
@@ -224,7 +243,7 @@ Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 `, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
 
 	if o.Agents > 0 {
-		hosts, err := startLabHosts(ctx, h.KubeconfigPath(), o.DataDir, o.AgentsNamespace, o.Agents, log.WithName("lab"), out)
+		hosts, err := startLabHosts(ctx, h.KubeconfigPath(), o.DataDir, o.AgentsNamespace, o.Agents, lab, log.WithName("lab"), out)
 		defer func() {
 			for _, p := range hosts {
 				p.Stop(5 * time.Second)

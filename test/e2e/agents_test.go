@@ -222,3 +222,30 @@ func TestInfraServiceRefusesBadTokensAndBodies(t *testing.T) {
 		t.Errorf("agents after the requests: %q", out)
 	}
 }
+
+func TestLabHostsHaveTheirOwnNetworks(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--agents", "2", agentFlags)
+	eventually(t, time.Minute, "two lab hosts known-unbound", func() error {
+		out, err := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o",
+			`jsonpath={range .items[*]}{.status.inventory.hostname}={.status.debugInfo.state}={.status.inventory.interfaces[*].ipV4Addresses[0]} {end}`)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		hosts := strings.Fields(out)
+		if len(hosts) != 2 {
+			return fmt.Errorf("agents: %q", out)
+		}
+		seen := map[string]bool{}
+		for _, h := range hosts {
+			f := strings.Split(h, "=")
+			if len(f) != 3 || !strings.HasPrefix(f[0], "lab-host-") || f[1] != "known-unbound" || !strings.HasPrefix(f[2], "10.231.") || seen[f[2]] {
+				return fmt.Errorf("agents: %q", out)
+			}
+			seen[f[2]] = true
+		}
+		return nil
+	})
+	if !strings.Contains(up.output(), "in network namespaces") {
+		t.Errorf("hcp up does not say where the lab hosts run:\n%s", up.output())
+	}
+}
