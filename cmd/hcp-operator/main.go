@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
@@ -12,9 +13,24 @@ import (
 
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/runtime/local"
 )
 
 func main() {
+	// The local runtime publishes services through this same executable.
+	if len(os.Args) > 1 && os.Args[1] == "balance" {
+		fs := flag.NewFlagSet("balance", flag.ExitOnError)
+		listen := fs.String("listen", "", "address to listen on, host:port")
+		var backends backendList
+		fs.Var(&backends, "backend", "backend address, host:port (repeatable)")
+		_ = fs.Parse(os.Args[2:])
+		ctx := ctrl.SetupSignalHandler()
+		if err := local.Balance(ctx, *listen, backends, textlogger.NewLogger(textlogger.NewConfig())); err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		kubeconfig string
 		opts       = operator.Options{}
@@ -52,3 +68,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+type backendList []string
+
+func (b *backendList) String() string     { return strings.Join(*b, ",") }
+func (b *backendList) Set(v string) error { *b = append(*b, v); return nil }

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -20,12 +21,17 @@ func addControllers(mgr manager.Manager, opts Options) error {
 		return fmt.Errorf("the operator needs a data directory for control planes")
 	}
 	releases := release.Store{Dir: opts.ReleaseDir}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	changes := make(chan string, 256)
 	rt, err := local.New(local.Options{
-		Dir:         filepath.Join(opts.DataDir, "controlplanes"),
-		Client:      mgr.GetAPIReader(),
-		Log:         opts.Log.WithName("runtime"),
-		StopOnClose: opts.StopControlPlanesOnExit,
+		BalancerCommand: []string{exe, "balance"},
+		Dir:             filepath.Join(opts.DataDir, "controlplanes"),
+		Client:          mgr.GetAPIReader(),
+		Log:             opts.Log.WithName("runtime"),
+		StopOnClose:     opts.StopControlPlanesOnExit,
 		Notify: func(ns string) {
 			select {
 			case changes <- ns:

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +145,12 @@ func TestHostedClusterLifecycle(t *testing.T) {
 	if pids := processesUsing(cpDir); len(pids) != 5 {
 		t.Errorf("SingleReplica control plane runs %d processes, want 5", len(pids))
 	}
+	port := up.mustKubectl("", "-n", "clusters", "get", "hc", "example", "-o", "jsonpath={.status.controlPlaneEndpoint.port}")
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "example", "--timeout=2m")
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the published API server port %s still accepts connections after delete", port)
+	}
 	if pids := processesUsing(cpDir); len(pids) != 0 {
 		t.Errorf("processes left after delete: %v", pids)
 	}
@@ -256,6 +262,8 @@ func TestRestartKeepsClustersRunningWithoutDuplicates(t *testing.T) {
 	if after := processesUsing(cpDir); len(after) != 5 {
 		t.Fatalf("control plane processes after the operator died: %v", after)
 	}
+	// ...and keeps serving through its published port while no operator runs.
+	guestKubectl(t, kc, "create", "configmap", "while-the-operator-is-down")
 	up = startUp(t, dataDir)
 	if c := up.condition("hc", "clusters", "example", "Available"); !strings.HasPrefix(c, "True/") {
 		t.Errorf("Available after restart: %q", c)

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -122,4 +123,20 @@ func closeWrite(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
+}
+
+// Balance runs a balancer from listen to backends until ctx ends: the body of
+// the balancer processes that publish services ("hcp balance", "hcp-operator
+// balance").
+func Balance(ctx context.Context, listen string, backends []string, log logr.Logger) error {
+	if len(backends) == 0 {
+		return errors.New("no backends")
+	}
+	b, err := newBalancer(listen, backends, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	b.close()
+	return nil
 }

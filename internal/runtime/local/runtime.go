@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,6 +69,11 @@ type Options struct {
 	StopOnClose bool
 	// PublicAddress is where published services listen; all addresses when empty.
 	PublicAddress string
+	// BalancerCommand runs a published service's balancer as its own detached
+	// process (argv, then --listen and --backend flags are added), so the service
+	// keeps answering while the operator restarts. Empty: balancers run inside
+	// the operator.
+	BalancerCommand []string
 }
 
 // Runtime runs control planes as local processes.
@@ -82,8 +89,10 @@ type plane struct {
 	dir       string
 	procs     map[string]*supervisor.Process
 	balancers map[string]*balancer
-	ports     map[string]int
-	health    *healthLoop
+	// publishers are balancer processes, by service.
+	publishers map[string]*supervisor.Process
+	ports      map[string]int
+	health     *healthLoop
 }
 
 // ready reports whether a component has a ready replica.
@@ -130,7 +139,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	p := r.planes[cp.Namespace]
 	if p == nil {
 		p = &plane{namespace: cp.Namespace, dir: filepath.Join(r.opts.Dir, cp.Namespace),
-			procs: map[string]*supervisor.Process{}, balancers: map[string]*balancer{}, ports: map[string]int{}}
+			procs: map[string]*supervisor.Process{}, balancers: map[string]*balancer{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}}
 		if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o700); err != nil {
 			return nil, err
 		}
@@ -215,6 +224,9 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 		for _, proc := range p.procs {
 			wg.Go(func() { proc.Stop(0) })
 		}
+		for _, proc := range p.publishers {
+			wg.Go(func() { proc.Stop(0) })
+		}
 		wg.Wait()
 		for _, b := range p.balancers {
 			b.close()
@@ -254,7 +266,7 @@ func (r *Runtime) Close() {
 		for _, b := range p.balancers {
 			b.close()
 		}
-		for _, proc := range p.procs {
+		for _, proc := range append(slices.Collect(maps.Values(p.procs)), slices.Collect(maps.Values(p.publishers))...) {
 			wg.Go(func() {
 				if r.opts.StopOnClose {
 					proc.Stop(10 * time.Second)
@@ -349,6 +361,12 @@ func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
 				}
 			}
 		}
+		if len(r.opts.BalancerCommand) > 0 {
+			if err := r.publishProcess(p, svc, backends); err != nil {
+				return err
+			}
+			continue
+		}
 		if b := p.balancers[svc.Service]; b != nil && (svc.Port == 0 || svc.Port == b.port()) {
 			b.setBackends(backends)
 			continue
@@ -369,6 +387,68 @@ func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
 	}
 	data, _ := json.Marshal(p.ports)
 	return writeFile(filepath.Join(p.dir, "ports.json"), data)
+}
+
+// publishProcess runs (or adopts) the balancer process of a published service.
+func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, backends []string) error {
+	dir := filepath.Join(p.dir, "publish-"+strings.ToLower(svc.Service))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	state := filepath.Join(dir, "process.json")
+	port := svc.Port
+	if port != 0 && slices.Contains(reservedPorts, port) {
+		return fmt.Errorf("port %d for %s is reserved for control plane components on this machine; choose another nodePort.port", port, svc.Service)
+	}
+	// Keep the port used before while our balancer (running or to be adopted)
+	// holds it or it is free.
+	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && (exists(state) || listenable(r.opts.PublicAddress, prev)) {
+		port = prev
+	}
+	if port == 0 {
+		var err error
+		if port, err = r.pickPort(svc); err != nil {
+			return err
+		}
+	}
+	args := append(append([]string{}, r.opts.BalancerCommand[1:]...), "--listen", net.JoinHostPort(r.opts.PublicAddress, strconv.Itoa(port)))
+	for _, b := range backends {
+		args = append(args, "--backend", b)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(args, " ")))
+	hash := hex.EncodeToString(sum[:8])
+	if proc := p.publishers[svc.Service]; proc != nil {
+		if proc.Spec().Hash == hash {
+			return nil
+		}
+		proc.Stop(5 * time.Second)
+		delete(p.publishers, svc.Service)
+	}
+	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
+		Name: p.namespace + "/publish-" + svc.Service, Path: r.opts.BalancerCommand[0], Args: args,
+		LogPath: filepath.Join(p.dir, "logs", "publish-"+strings.ToLower(svc.Service)+".log"),
+		Detach:  true, StateFile: state, Hash: hash,
+	}, r.opts.Log)
+	if err != nil {
+		return fmt.Errorf("publishing %s on port %d: %w", svc.Service, port, err)
+	}
+	p.publishers[svc.Service] = proc
+	p.ports[svc.Service] = port
+	return nil
+}
+
+// pickPort picks a free port for a service: 6443 for the API server when free,
+// else one the kernel hands out.
+func (r *Runtime) pickPort(svc controlplane.PublishedService) (int, error) {
+	if svc.Service == string(hyperv1.APIServer) && listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
+		return DefaultAPIServerPort, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(r.opts.PublicAddress, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // choosePort picks a published port: the spec's, else the one used before, else
