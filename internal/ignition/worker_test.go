@@ -1,0 +1,94 @@
+package ignition
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	ignition "github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/vincent-petithory/dataurl"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+)
+
+func TestWorkerConfigValidatesAndCarriesMirrors(t *testing.T) {
+	w := Worker{
+		BootstrapKubeconfig: []byte("apiVersion: v1\nkind: Config\n"),
+		CA:                  []byte("-----BEGIN CERTIFICATE-----\n"),
+		PullSecret:          []byte(`{"auths":{}}`),
+		SSHKey:              "ssh-ed25519 AAAA core@example",
+		ImageContentSources: []hyperv1.ImageContentSource{
+			{Source: "quay.io/openshift-release-dev/ocp-v4.0-art-dev", Mirrors: []string{"registry.example.com:5000/openshift/release"}},
+			{Source: "quay.io/openshift-release-dev/ocp-release", Mirrors: []string{"registry.example.com:5000/openshift/release-images"}},
+		},
+		NodeLabels: map[string]string{"node-role.kubernetes.io/worker": ""},
+		Taints:     []hyperv1.Taint{{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}},
+	}
+	b, err := w.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, rpt, err := ignition.Parse(b)
+	if err != nil || rpt.IsFatal() {
+		t.Fatalf("invalid: %v %s", err, rpt)
+	}
+	files := map[string]string{}
+	for _, f := range cfg.Storage.Files {
+		d, err := dataurl.DecodeString(*f.Contents.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Path] = string(d.Data)
+	}
+	reg := files[RegistriesConfPath]
+	for _, want := range []string{`location = "quay.io/openshift-release-dev/ocp-release"`, `location = "registry.example.com:5000/openshift/release-images"`, `location = "registry.example.com:5000/openshift/release"`} {
+		if !strings.Contains(reg, want) {
+			t.Errorf("registries.conf lacks %s:\n%s", want, reg)
+		}
+	}
+	for _, p := range []string{BootstrapKubeconfigPath, CAPath, PullSecretPath, KubeletConfigPath} {
+		if files[p] == "" {
+			t.Errorf("no %s", p)
+		}
+	}
+	unit := *cfg.Systemd.Units[0].Contents
+	if !strings.Contains(unit, "--node-labels=node-role.kubernetes.io/worker=") || !strings.Contains(unit, "--register-with-taints=dedicated=gpu:NoSchedule") {
+		t.Errorf("kubelet unit:\n%s", unit)
+	}
+	if cfg.Passwd.Users[0].Name != "core" {
+		t.Errorf("users %+v", cfg.Passwd.Users)
+	}
+	ptr, err := Pointer("https://192.0.2.10:8088/ignition", "tok", "clusters/example", []byte("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ptr), `"Bearer tok"`) || !strings.Contains(string(ptr), `"clusters/example"`) {
+		t.Errorf("pointer config: %s", ptr)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var tk Tokens
+	if !tk.Due(now, time.Hour) {
+		t.Fatal("no token yet, not due")
+	}
+	first := tk.Rotate(now)
+	if !first.Valid(first.Current, now, time.Minute) || first.Valid("", now, time.Minute) || first.Valid("forged", now, time.Minute) {
+		t.Fatal("validation of the first token")
+	}
+	second := first.Rotate(now.Add(time.Hour))
+	if !second.Valid(first.Current, now.Add(time.Hour+30*time.Second), time.Minute) {
+		t.Error("previous token refused within the grace period")
+	}
+	if second.Valid(first.Current, now.Add(time.Hour+2*time.Minute), time.Minute) {
+		t.Error("previous token accepted after the grace period")
+	}
+	third := second.Rotate(now.Add(2 * time.Hour))
+	if third.Valid(first.Current, now.Add(2*time.Hour), time.Hour) {
+		t.Error("a token two rotations old was accepted")
+	}
+	if !second.Due(now.Add(2*time.Hour+time.Second), time.Hour) || second.Due(now.Add(61*time.Minute), time.Hour) {
+		t.Error("due")
+	}
+}
