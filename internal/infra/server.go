@@ -68,6 +68,8 @@ type Server struct {
 	Artifacts *Artifacts
 	// PollInterval is how often agents poll for steps.
 	PollInterval time.Duration
+	// Ignition, when set, serves nodes' Ignition at /ignition.
+	Ignition http.Handler
 	// Changed is told the Agent whose state a request changed.
 	Changed func(client.ObjectKey)
 	Log     logr.Logger
@@ -88,6 +90,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentapi.InstructionsPath, s.withInfraEnv(s.reply))
 	mux.HandleFunc("PUT "+agentapi.ProgressPath, s.withInfraEnv(s.progress))
 	mux.HandleFunc("GET "+agentapi.DownloadPath, s.withInfraEnv(s.download))
+	if s.Ignition != nil {
+		mux.Handle("GET /ignition", s.Ignition)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	return mux
 }

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -53,7 +54,12 @@ func addControllers(mgr manager.Manager, opts Options) error {
 	if err := addInfra(mgr, opts); err != nil {
 		return err
 	}
+	ignitionEndpoint := ""
+	if u, err := url.Parse(opts.Infra.URL); err == nil && opts.Infra.Addr != "" {
+		ignitionEndpoint = u.Host
+	}
 	if err := (&hostedcluster.Reconciler{
+		IgnitionEndpoint:    ignitionEndpoint,
 		Client:              mgr.GetClient(),
 		Releases:            releases,
 		SupportedPublishing: map[hyperv1.PublishingStrategyType]bool{hyperv1.NodePort: true},

@@ -13,6 +13,8 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/controller/infraenv"
+	"github.com/hcp-dev/hcp/internal/controller/nodepool"
+	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/infra"
 )
 
@@ -57,6 +59,7 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	changes := make(chan client.ObjectKey, 4096)
 	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,
 		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"),
+		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now, TokenSecret: nodepool.TokenSecret},
 		Changed: func(k client.ObjectKey) {
 			select {
 			case changes <- k:
@@ -69,6 +72,9 @@ func addInfra(mgr manager.Manager, opts Options) error {
 		return err
 	}
 	if err := (&infraenv.Reconciler{Client: mgr.GetClient(), Artifacts: artifacts}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&nodepool.Reconciler{Client: mgr.GetClient(), IgnitionURL: o.URL + ignition.Path, IgnitionCA: creds.CA}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&agent.Reconciler{Client: mgr.GetClient(), CheckIns: checkIns, DisconnectAfter: o.DisconnectAfter,

@@ -38,10 +38,12 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// objectsOf lists the resource versions of what hcp create made for a cluster.
+// objectsOf lists what hcp create made for a cluster, with what changes when
+// the CLI changes them: the generation (spec) and the time of the CLI's last
+// change (its managed fields); status written by controllers does not count.
 func (u *upProcess) objectsOf(name string) string {
 	out, _ := u.kubectl("", "-n", "clusters", "get", "hostedcluster/"+name, "nodepool/"+name, "secret/"+name+"-pull-secret", "secret/"+name+"-ssh-key",
-		"--ignore-not-found", "-o", `jsonpath={range .items[*]}{.kind}/{.metadata.name}@{.metadata.resourceVersion} {end}`)
+		"--ignore-not-found", "-o", `jsonpath={range .items[*]}{.kind}/{.metadata.name}@{.metadata.generation}/{.metadata.managedFields[?(@.manager=="hcp-cli")].time} {end}`)
 	return out
 }
 

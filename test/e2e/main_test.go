@@ -201,3 +201,5 @@ func readTestdata(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

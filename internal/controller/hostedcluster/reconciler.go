@@ -56,6 +56,9 @@ type Reconciler struct {
 	// SupportedPublishing lists the publishing strategies the runtime serves;
 	// nil allows all.
 	SupportedPublishing map[hyperv1.PublishingStrategyType]bool
+	// IgnitionEndpoint is host:port of the ignition server nodes fetch their
+	// Ignition from (path /ignition); empty when none runs.
+	IgnitionEndpoint string
 }
 
 // SetupWithManager registers the controller.
@@ -313,6 +316,14 @@ func (r *Reconciler) copyStatus(ctx context.Context, hc *hyperv1.HostedCluster, 
 		meta.SetStatusCondition(&hc.Status.Conditions, copied)
 	}
 	hc.Status.Version = hcp.Status.VersionStatus.DeepCopy()
+	hc.Status.IgnitionEndpoint = r.IgnitionEndpoint
+	if r.IgnitionEndpoint != "" {
+		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionIgnitionEndpointAvailable, Status: metav1.ConditionTrue,
+			Reason: "AsExpected", Message: "Ignition is served at https://" + r.IgnitionEndpoint + "/ignition", ObservedGeneration: hc.Generation})
+	} else {
+		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionIgnitionEndpointAvailable, Status: metav1.ConditionFalse,
+			Reason: "NoIgnitionServer", Message: "The operator runs no ignition server (start it with an infrastructure service address)", ObservedGeneration: hc.Generation})
+	}
 	hc.Status.ControlPlaneEndpoint = hcp.Status.ControlPlaneEndpoint
 	if hcp.Status.KubeConfig == nil {
 		return nil

@@ -2,17 +2,12 @@ package hostedcontrolplane
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configv1 "github.com/hcp-dev/hcp/api/config/v1"
@@ -22,55 +17,6 @@ import (
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
-// guestClients caches one client per hosted cluster, keyed by the kubeconfig it
-// was made from, and remembers whether the guest CRDs are installed.
-type guestClients struct {
-	mu      sync.Mutex
-	clients map[string]*guestClient
-}
-
-type guestClient struct {
-	key     [32]byte
-	client  client.Client
-	crdsSet bool
-}
-
-func (g *guestClients) get(namespace string, kubeconfig []byte) (*guestClient, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	key := sha256.Sum256(kubeconfig)
-	if c := g.clients[namespace]; c != nil && c.key == key {
-		return c, nil
-	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{apiextensionsv1.AddToScheme, configv1.AddToScheme, corev1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
-	if g.clients == nil {
-		g.clients = map[string]*guestClient{}
-	}
-	gc := &guestClient{key: key, client: c}
-	g.clients[namespace] = gc
-	return gc, nil
-}
-
-func (g *guestClients) forget(namespace string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.clients, namespace)
-}
-
 // syncGuest keeps, inside the hosted cluster, one ClusterOperator per control
 // plane component with its real health, and the ClusterVersion.
 func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPlane, secrets map[string]*corev1.Secret,
@@ -79,12 +25,12 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 	if kc == nil {
 		return fmt.Errorf("secret %s is missing", controlplane.SecretLocalhostKubecfg)
 	}
-	gc, err := r.guests.get(hcp.Namespace, kc.Data[controlplane.KeyKubeconfig])
+	gc, err := r.guests.Get(hcp.Namespace, kc.Data[controlplane.KeyKubeconfig])
 	if err != nil {
 		return err
 	}
-	c := gc.client
-	if !gc.crdsSet {
+	c := gc.Client
+	if !gc.Marked("crds") {
 		crds, err := crd.Guest()
 		if err != nil {
 			return err
@@ -94,7 +40,7 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 				return fmt.Errorf("installing CRD %s in the hosted cluster: %w", o.Name, err)
 			}
 		}
-		gc.crdsSet = true
+		gc.Mark("crds")
 	}
 	for _, comp := range components {
 		co := &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: comp.Name}}

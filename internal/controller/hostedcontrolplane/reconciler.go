@@ -28,6 +28,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/guest"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -60,7 +61,7 @@ type Reconciler struct {
 	// Changes receives the namespace of a control plane whose health changed.
 	Changes <-chan string
 
-	guests guestClients
+	guests guest.Clients
 }
 
 // SetupWithManager registers the controller.
@@ -190,7 +191,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedCon
 	if !controllerutil.ContainsFinalizer(hcp, Finalizer) {
 		return nil
 	}
-	r.guests.forget(hcp.Namespace)
+	r.guests.Forget(hcp.Namespace)
 	if err := r.Runtime.Delete(ctx, hcp.Namespace); err != nil {
 		return fmt.Errorf("removing the control plane: %w", err)
 	}

@@ -1,0 +1,286 @@
+// Package nodepool reconciles NodePools: per NodePool, an ignition token that
+// rotates, a bootstrap token inside the hosted cluster that nodes join with, and
+// the user-data Secret (an Ignition pointer config to the ignition server) that
+// hosts boot with. Binding Agents to machines is not here yet: a NodePool with
+// replicas reports that it waits for machines.
+package nodepool
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/guest"
+	"github.com/hcp-dev/hcp/internal/ignition"
+)
+
+// Finalizer holds a NodePool until its Secrets are gone.
+const Finalizer = "hypershift.openshift.io/nodepool"
+
+// Condition types and reasons of NodePools.
+const (
+	ConditionReady            = "Ready"
+	ConditionAllMachinesReady = "AllMachinesReady"
+	ConditionAllNodesHealthy  = "AllNodesHealthy"
+	ConditionValidPlatform    = "ValidPlatformConfig"
+	ConditionIgnitionToken    = "ValidGeneratedPayload"
+)
+
+// BootstrapGroupPrefix prefixes the group a NodePool's bootstrap token
+// authenticates as: system:bootstrappers:nodepool:<namespace>:<name>.
+const BootstrapGroupPrefix = "system:bootstrappers:nodepool:"
+
+// TokenSecret is the name of a NodePool's token Secret in the control plane namespace.
+func TokenSecret(np string) string { return "token-" + np }
+
+// UserDataSecret is the name of a NodePool's user-data Secret (key "value").
+func UserDataSecret(np string) string { return "user-data-" + np }
+
+// Reconciler reconciles NodePools.
+type Reconciler struct {
+	Client client.Client
+	// IgnitionURL is the ignition server's URL as hosts reach it.
+	IgnitionURL string
+	// IgnitionCA verifies the ignition server.
+	IgnitionCA []byte
+	// TokenRotation is how often ignition and bootstrap tokens are renewed.
+	TokenRotation time.Duration
+	Now           func() time.Time
+
+	guests guest.Clients
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.TokenRotation == 0 {
+		r.TokenRotation = 24 * time.Hour
+	}
+	return ctrl.NewControllerManagedBy(mgr).For(&hyperv1.NodePool{}).Complete(r)
+}
+
+// Reconcile brings one NodePool's tokens and payload up to date.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	np := &hyperv1.NodePool{}
+	if err := r.Client.Get(ctx, req.NamespacedName, np); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	hc := &hyperv1.HostedCluster{}
+	hcErr := r.Client.Get(ctx, client.ObjectKey{Namespace: np.Namespace, Name: np.Spec.ClusterName}, hc)
+	cpns := np.Namespace + "-" + np.Spec.ClusterName
+	if !np.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, np, cpns)
+	}
+	if controllerutil.AddFinalizer(np, Finalizer) {
+		if err := r.Client.Update(ctx, np); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	before := np.DeepCopy()
+	result, err := r.reconcileNormal(ctx, np, hc, hcErr, cpns)
+	if perr := r.Client.Status().Patch(ctx, np, client.MergeFrom(before)); perr != nil && err == nil {
+		err = perr
+	}
+	return result, err
+}
+
+func (r *Reconciler) setCondition(np *hyperv1.NodePool, t string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&np.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: np.Generation})
+}
+
+func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, hcErr error, cpns string) (ctrl.Result, error) {
+	if apierrors.IsNotFound(hcErr) {
+		r.setCondition(np, ConditionReady, false, "HostedClusterNotFound", fmt.Sprintf("HostedCluster %s/%s does not exist; spec.clusterName must name one in this namespace", np.Namespace, np.Spec.ClusterName))
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	} else if hcErr != nil {
+		return ctrl.Result{}, hcErr
+	}
+	if np.Spec.Platform.Type != hc.Spec.Platform.Type {
+		r.setCondition(np, ConditionValidPlatform, false, "PlatformMismatch", fmt.Sprintf("spec.platform.type %s differs from the HostedCluster's %s", np.Spec.Platform.Type, hc.Spec.Platform.Type))
+		return ctrl.Result{}, nil
+	}
+	r.setCondition(np, ConditionValidPlatform, true, "AsExpected", "The platform matches the HostedCluster's")
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: cpns}, &corev1.Namespace{}); err != nil {
+		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The control plane namespace "+cpns+" does not exist yet")
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, client.IgnoreNotFound(err)
+	}
+	tokens, err := r.ensureTokens(ctx, np, hc, cpns)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pointer, err := ignition.Pointer(r.IgnitionURL, tokens.Current, np.Namespace+"/"+np.Name, r.IgnitionCA)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.applySecret(ctx, hc, cpns, UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns)
+
+	requeue := r.TokenRotation / 4
+	available := meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable)
+	if available {
+		if err := r.ensureBootstrapToken(ctx, np, cpns, tokens); err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("bootstrap token in the hosted cluster", "error", err.Error())
+			requeue = 5 * time.Second
+		}
+	} else {
+		requeue = 5 * time.Second
+	}
+	np.Status.Version = hc.Spec.Release.Image
+	if v := hc.Status.Version; v != nil && len(v.History) > 0 {
+		np.Status.Version = v.History[0].Version
+	}
+	np.Status.Replicas = 0
+	want := int32(0)
+	if np.Spec.Replicas != nil {
+		want = *np.Spec.Replicas
+	}
+	if want == 0 {
+		r.setCondition(np, ConditionReady, true, "AsExpected", "The NodePool has no nodes to run")
+		r.setCondition(np, ConditionAllMachinesReady, true, "AsExpected", "No machines are requested")
+		r.setCondition(np, ConditionAllNodesHealthy, true, "AsExpected", "No nodes are requested")
+	} else {
+		msg := fmt.Sprintf("%d nodes requested; machines are not created for Agents yet (binding Agents to NodePools is not implemented)", want)
+		r.setCondition(np, ConditionReady, false, "WaitingForMachines", msg)
+		r.setCondition(np, ConditionAllMachinesReady, false, "WaitingForMachines", msg)
+		r.setCondition(np, ConditionAllNodesHealthy, false, "WaitingForNodes", msg)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// ensureTokens keeps the NodePool's token Secret, rotating it when due.
+func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, cpns string) (ignition.Tokens, error) {
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np.Name)}, s)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ignition.Tokens{}, err
+	}
+	t := ignition.TokensFrom(s)
+	now := r.Now()
+	if !t.Due(now, r.TokenRotation) && len(s.Data[ignition.KeyBootstrapID]) == 6 {
+		return t, nil
+	}
+	t = t.Rotate(now)
+	data := map[string][]byte{
+		ignition.KeyToken: []byte(t.Current), ignition.KeyPreviousToken: []byte(t.Previous),
+		ignition.KeyRotatedAt:   []byte(t.RotatedAt.UTC().Format(time.RFC3339)),
+		ignition.KeyBootstrapID: []byte(ignition.RandomHex(3)), ignition.KeyBootstrapToken: []byte(ignition.RandomHex(8)),
+	}
+	return t, r.applySecret(ctx, hc, cpns, TokenSecret(np.Name), data)
+}
+
+// ensureBootstrapToken puts the NodePool's bootstrap token into the hosted
+// cluster, with the RBAC that lets its nodes request and get client
+// certificates, and removes the NodePool's older tokens.
+func (r *Reconciler) ensureBootstrapToken(ctx context.Context, np *hyperv1.NodePool, cpns string, t ignition.Tokens) error {
+	kc := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: controlplane.SecretLocalhostKubecfg}, kc); err != nil {
+		return err
+	}
+	gc, err := r.guests.Get(cpns, kc.Data[controlplane.KeyKubeconfig])
+	if err != nil {
+		return err
+	}
+	ts := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np.Name)}, ts); err != nil {
+		return err
+	}
+	id := string(ts.Data[ignition.KeyBootstrapID])
+	group := BootstrapGroup(np)
+	bt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "bootstrap-token-" + id}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, gc, bt, func() error {
+		if bt.Labels == nil {
+			bt.Labels = map[string]string{}
+		}
+		bt.Labels[hyperv1.NodePoolLabel] = np.Namespace + "." + np.Name
+		bt.Type = corev1.SecretTypeBootstrapToken
+		bt.StringData = map[string]string{
+			"token-id": id, "token-secret": string(ts.Data[ignition.KeyBootstrapToken]),
+			"usage-bootstrap-authentication": "true", "auth-extra-groups": group,
+			"expiration":  t.RotatedAt.Add(2 * r.TokenRotation).UTC().Format(time.RFC3339),
+			"description": "joins nodes of NodePool " + np.Namespace + "/" + np.Name,
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	old := &corev1.SecretList{}
+	if err := gc.List(ctx, old, client.InNamespace("kube-system"), client.MatchingLabels{hyperv1.NodePoolLabel: np.Namespace + "." + np.Name}); err != nil {
+		return err
+	}
+	for i := range old.Items {
+		if o := &old.Items[i]; o.Name != bt.Name && r.Now().Sub(o.CreationTimestamp.Time) > r.TokenRotation {
+			_ = gc.Delete(ctx, o)
+		}
+	}
+	for _, b := range []struct{ name, role string }{
+		{"hcp:nodepool-bootstrapper:" + np.Namespace + ":" + np.Name, "system:node-bootstrapper"},
+		{"hcp:nodepool-autoapprove:" + np.Namespace + ":" + np.Name, "system:certificates.k8s.io:certificatesigningrequests:nodeclient"},
+	} {
+		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: b.name}}
+		if _, err := controllerutil.CreateOrUpdate(ctx, gc, crb, func() error {
+			crb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.role}
+			crb.Subjects = []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("cluster role binding %s: %w", b.name, err)
+		}
+	}
+	return nil
+}
+
+// BootstrapGroup is the group a NodePool's bootstrap token authenticates as.
+func BootstrapGroup(np *hyperv1.NodePool) string {
+	return strings.ToLower(BootstrapGroupPrefix + np.Namespace + ":" + np.Name)
+}
+
+func (r *Reconciler) applySecret(ctx context.Context, hc *hyperv1.HostedCluster, namespace, name string, data map[string][]byte) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		// Labelled like the control plane's own Secrets, so they go with the cluster.
+		s.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+		s.Data = data
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("secret %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) reconcileDelete(ctx context.Context, np *hyperv1.NodePool, cpns string) error {
+	if !controllerutil.ContainsFinalizer(np, Finalizer) {
+		return nil
+	}
+	for _, name := range []string{TokenSecret(np.Name), UserDataSecret(np.Name)} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name}}
+		if err := r.Client.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	controllerutil.RemoveFinalizer(np, Finalizer)
+	return r.Client.Update(ctx, np)
+}

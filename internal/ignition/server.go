@@ -1,0 +1,100 @@
+package ignition
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/kubeconfig"
+)
+
+// Path is where the ignition server answers.
+const Path = "/ignition"
+
+// Server hands a NodePool's hosts their worker Ignition, for the NodePool's
+// current bearer token (or the previous one within Grace of a rotation).
+// Requests carry "Authorization: Bearer <token>" and "NodePool: <namespace>/<name>".
+type Server struct {
+	Client client.Client
+	Grace  time.Duration
+	Now    func() time.Time
+	// TokenSecret names a NodePool's token Secret in the control plane namespace.
+	TokenSecret func(nodePool string) string
+}
+
+// ServeHTTP answers GET /ignition.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ns, name, okNP := strings.Cut(r.Header.Get("NodePool"), "/")
+	if !ok || token == "" || !okNP || ns == "" || name == "" || len(token) > 256 {
+		deny(w, http.StatusUnauthorized, "an Authorization: Bearer token and a NodePool: <namespace>/<name> header are required")
+		return
+	}
+	np := &hyperv1.NodePool{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, np); err != nil {
+		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
+		return
+	}
+	hc := &hyperv1.HostedCluster{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: np.Spec.ClusterName}, hc); err != nil {
+		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
+		return
+	}
+	cpns := ns + "-" + hc.Name
+	ts := &corev1.Secret{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: s.TokenSecret(name)}, ts); err != nil ||
+		!TokensFrom(ts).Valid(token, s.Now(), s.Grace) {
+		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
+		return
+	}
+	get := func(name string) *corev1.Secret {
+		sec := &corev1.Secret{}
+		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: name}, sec); err != nil {
+			return nil
+		}
+		return sec
+	}
+	ca, pull := get(controlplane.SecretRootCA), get("pull-secret")
+	ep := hc.Status.ControlPlaneEndpoint
+	if ca == nil || pull == nil || ep.Port == 0 {
+		deny(w, http.StatusServiceUnavailable, "the control plane is not ready yet; retry")
+		return
+	}
+	bootstrap, err := kubeconfig.Config{
+		Server:  "https://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))),
+		CA:      ca.Data[controlplane.KeyCA],
+		Token:   string(ts.Data[KeyBootstrapID]) + "." + string(ts.Data[KeyBootstrapToken]),
+		Context: "kubelet-bootstrap",
+	}.Bytes()
+	if err != nil {
+		deny(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	wk := Worker{BootstrapKubeconfig: bootstrap, CA: ca.Data[controlplane.KeyCA], PullSecret: pull.Data[corev1.DockerConfigJsonKey],
+		ImageContentSources: hc.Spec.ImageContentSources, NodeLabels: np.Spec.NodeLabels, Taints: np.Spec.Taints}
+	if key := get("ssh-key"); key != nil {
+		wk.SSHKey = string(key.Data["id_rsa.pub"])
+	}
+	b, err := wk.Config()
+	if err != nil {
+		deny(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func deny(w http.ResponseWriter, status int, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": status, "reason": reason})
+}
