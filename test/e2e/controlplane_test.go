@@ -226,8 +226,17 @@ func TestHighlyAvailableSurvivesLosingAMember(t *testing.T) {
 	}
 	_ = syscall.Kill(etcd1, syscall.SIGKILL)
 	_ = syscall.Kill(kas0, syscall.SIGKILL)
+	// Writes go on. A request in flight when the etcd leader dies may time out
+	// (etcd says so); like any client, retry it.
 	for i := range 10 {
-		guestKubectl(t, kc, "create", "configmap", fmt.Sprintf("after-kill-%d", i))
+		name := fmt.Sprintf("after-kill-%d", i)
+		eventually(t, 20*time.Second, "write "+name, func() error {
+			out, err := runKubectl(kc, "", "create", "configmap", name)
+			if err != nil && !strings.Contains(out, "AlreadyExists") && !strings.Contains(out, "already exists") {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
 	}
 	if out := guestKubectl(t, kc, "get", "configmaps", "-o", "name"); strings.Count(out, "configmap/after-kill-") != 10 {
 		t.Errorf("writes after losing a member:\n%s", out)
