@@ -94,9 +94,12 @@ func TestNodePoolIgnition(t *testing.T) {
 	// The bootstrap kubeconfig's token is accepted by the hosted API server and
 	// may request node client certificates, nothing more.
 	bootstrap := writeFile(t, "kubeconfig-bootstrap", files["/etc/kubernetes/kubeconfig-bootstrap"])
-	if out, err := runKubectl(bootstrap, "", "auth", "can-i", "create", "certificatesigningrequests.certificates.k8s.io"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "yes") {
-		t.Errorf("bootstrap token cannot create CSRs: %v %s", err, out)
-	}
+	eventually(t, 30*time.Second, "the bootstrap token to be accepted", func() error {
+		if out, err := runKubectl(bootstrap, "", "auth", "can-i", "create", "certificatesigningrequests.certificates.k8s.io"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "yes") {
+			return errorf("cannot create CSRs: %v %s", err, out)
+		}
+		return nil
+	})
 	if out, _ := runKubectl(bootstrap, "", "auth", "can-i", "list", "secrets", "-A"); !strings.HasSuffix(strings.TrimSpace(out), "no") {
 		t.Errorf("bootstrap token may list secrets: %s", out)
 	}

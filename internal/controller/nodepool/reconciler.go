@@ -134,17 +134,20 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if err := r.applySecret(ctx, hc, cpns, UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns)
-
+	// The payload is valid once the bootstrap token it carries exists in the
+	// hosted cluster.
 	requeue := r.TokenRotation / 4
-	available := meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable)
-	if available {
-		if err := r.ensureBootstrapToken(ctx, np, cpns, tokens); err != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("bootstrap token in the hosted cluster", "error", err.Error())
-			requeue = 5 * time.Second
-		}
-	} else {
+	switch {
+	case !meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable):
+		r.setCondition(np, ConditionIgnitionToken, false, "WaitingForControlPlane", "The bootstrap token goes into the hosted cluster once it is Available")
 		requeue = 5 * time.Second
+	default:
+		if err := r.ensureBootstrapToken(ctx, np, cpns, tokens); err != nil {
+			r.setCondition(np, ConditionIgnitionToken, false, "BootstrapTokenFailed", "Putting the bootstrap token into the hosted cluster: "+err.Error())
+			requeue = 5 * time.Second
+		} else {
+			r.setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns+" and the bootstrap token is in the hosted cluster")
+		}
 	}
 	np.Status.Version = hc.Spec.Release.Image
 	if v := hc.Status.Version; v != nil && len(v.History) > 0 {
