@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -200,6 +203,12 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		fmt.Fprintf(out, "  worker host requirements lowered/changed for this lab: %d CPU cores, %s memory, %s disk\n", req.CPUCores, o.AgentMinMemory, o.AgentMinDisk)
 	}
 	fmt.Fprintf(out, "  %-26s %5.1fs\n", "operator", time.Since(started).Seconds())
+	// Only this process can run an operator on this data directory (it holds the
+	// directory's lock), so a leader Lease left by a crashed run is stale: drop
+	// it rather than wait for it to expire.
+	if err := dropStaleLease(ctx, h); err != nil {
+		return err
+	}
 	opErr := make(chan error, 1)
 	opCtx, stopOperator := context.WithCancel(ctx)
 	defer func() { stopOperator(); <-opErr }()
@@ -373,4 +382,16 @@ func agentBinary() string {
 		return "hcp-agent"
 	}
 	return filepath.Join(filepath.Dir(exe), "hcp-agent")
+}
+
+func dropStaleLease(ctx context.Context, h *hub.Hub) error {
+	c, err := client.New(h.RESTConfig(), client.Options{})
+	if err != nil {
+		return err
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: hub.Namespace, Name: operator.LeaderElectionID}}
+	if err := c.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the stale operator lease: %w", err)
+	}
+	return nil
 }

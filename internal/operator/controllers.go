@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -17,7 +16,9 @@ import (
 )
 
 // addControllers registers every controller and the control-plane runtime.
-func addControllers(mgr manager.Manager, opts Options) error {
+// closeRuntime is set to the runtime's Close, which Run calls once the manager
+// has stopped, whether or not this operator ever led.
+func addControllers(mgr manager.Manager, opts Options, closeRuntime *func()) error {
 	if opts.DataDir == "" {
 		return fmt.Errorf("the operator needs a data directory for control planes")
 	}
@@ -43,14 +44,7 @@ func addControllers(mgr manager.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The runtime is closed when the manager stops, after the controllers.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		rt.Close()
-		return nil
-	})); err != nil {
-		return err
-	}
+	*closeRuntime = rt.Close
 	if err := addInfra(mgr, opts); err != nil {
 		return err
 	}

@@ -102,8 +102,16 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// New builds the operator's manager with all its controllers.
-func New(opts Options) (manager.Manager, error) {
+// New builds the operator's manager with all its controllers, and the function
+// that releases (or, with StopControlPlanesOnExit, stops) the control plane
+// processes once the manager has stopped.
+func New(opts Options) (manager.Manager, func(), error) {
+	closeRuntime := func() {}
+	mgr, err := newManager(opts, &closeRuntime)
+	return mgr, func() { closeRuntime() }, err
+}
+
+func newManager(opts Options, closeRuntime *func()) (manager.Manager, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -121,7 +129,7 @@ func New(opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the operator manager: %w", err)
 	}
-	if err := addControllers(mgr, opts); err != nil {
+	if err := addControllers(mgr, opts, closeRuntime); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -151,10 +159,11 @@ func New(opts Options) (manager.Manager, error) {
 
 // Run runs the operator until ctx ends.
 func Run(ctx context.Context, opts Options) error {
-	mgr, err := New(opts)
+	mgr, closeRuntime, err := New(opts)
 	if err != nil {
 		return err
 	}
+	defer closeRuntime()
 	// The namespace type is read by every controller; starting its informer
 	// now makes readiness mean "caches are warm".
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {

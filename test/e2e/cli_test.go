@@ -61,12 +61,13 @@ func TestSeedCommands(t *testing.T) {
   - registry.example.com:5000/openshift/release-images
   source: quay.io/openshift-release-dev/ocp-release
 `)
+	// The seed's command, word for word but for the placeholders: HighlyAvailable.
 	seed := func(name string, extra ...string) []string {
 		return append([]string{"create", "cluster", "agent",
 			"--name=" + name, "--pull-secret=" + pull, "--agent-namespace=clusters-" + name,
 			"--base-domain=krnl.es", "--api-server-address=127.0.0.1",
 			"--etcd-storage-class=local", "--ssh-key", key, "--namespace", "clusters",
-			"--control-plane-availability-policy", "SingleReplica",
+			"--control-plane-availability-policy", "HighlyAvailable",
 			"--release-image=" + rel.Image}, extra...)
 	}
 	for _, ns := range []string{"clusters-example", "clusters-mirrored"} {
@@ -85,6 +86,9 @@ func TestSeedCommands(t *testing.T) {
 	if want := "clusters-example krnl.es local example-ssh-key example-pull-secret APIServer OAuthServer Konnectivity Ignition 127.0.0.1"; spec != want {
 		t.Errorf("HostedCluster spec: got %q, want %q", spec, want)
 	}
+	if got := up.mustKubectl("", "-n", "clusters", "get", "hc", "example", "-o", "jsonpath={.spec.controllerAvailabilityPolicy}"); got != "HighlyAvailable" {
+		t.Errorf("controllerAvailabilityPolicy %q", got)
+	}
 	if got := up.mustKubectl("", "-n", "clusters", "get", "secret", "example-ssh-key", "-o", "jsonpath={.data.id_rsa\\.pub}"); got == "" {
 		t.Error("ssh key secret has no id_rsa.pub")
 	}
@@ -99,7 +103,7 @@ func TestSeedCommands(t *testing.T) {
 	}
 
 	// The second seed command, with the mirror registry's ICSP file; --wait.
-	out = up.mustHCP(seed("mirrored", "--image-content-sources", icsp, "--wait")...)
+	out = up.mustHCP(seed("mirrored", "--image-content-sources", icsp, "--wait", "--timeout", "5m")...)
 	if !strings.Contains(out, "waiting:") || !strings.Contains(out, "HostedCluster clusters/mirrored is Available") {
 		t.Errorf("--wait did not show progress and the result:\n%s", out)
 	}
@@ -118,7 +122,7 @@ func TestSeedCommands(t *testing.T) {
 
 	// --render output applies cleanly with kubectl.
 	up.mustKubectl("", "create", "namespace", "clusters-rendered")
-	rendered := up.mustHCP(seed("rendered", "--render", "--render-sensitive")...)
+	rendered := up.mustHCP(seed("rendered", "--render", "--render-sensitive", "--control-plane-availability-policy", "SingleReplica")...)
 	up.mustKubectl(rendered, "apply", "-f", "-")
 	if out := up.objectsOf("rendered"); strings.Count(out, "@") != 4 {
 		t.Errorf("rendered objects not all applied: %s", out)

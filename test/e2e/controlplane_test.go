@@ -291,6 +291,16 @@ func TestRestartKeepsClustersRunningWithoutDuplicates(t *testing.T) {
 	if c := up.condition("hc", "clusters", "example", "Available"); !strings.HasPrefix(c, "True/") {
 		t.Errorf("Available a while after restart: %q", c)
 	}
+	// Ctrl-C of hcp up stops everything, the published port included.
+	port := up.mustKubectl("", "-n", "clusters", "get", "hc", "example", "-o", "jsonpath={.status.controlPlaneEndpoint.port}")
+	up.stop()
+	if pids := processesUsing(cpDir); len(pids) != 0 {
+		t.Errorf("control plane processes left after Ctrl-C: %v", pids)
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the published port %s still accepts connections after Ctrl-C", port)
+	}
 }
 
 func TestInvalidHostedClustersSayWhatToChange(t *testing.T) {
