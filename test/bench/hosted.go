@@ -106,7 +106,8 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 	return nil
 }
 
-// controlPlaneMemory sums the RSS and PSS of the processes running from dir.
+// controlPlaneMemory sums the RSS and PSS of the processes of a control plane:
+// its components and the balancers that publish its services.
 func controlPlaneMemory(dir string) (rssTotal, pssTotal int64) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -114,8 +115,11 @@ func controlPlaneMemory(dir string) (rssTotal, pssTotal int64) {
 		if err != nil {
 			continue
 		}
+		// A component names its directory on its command line; a balancer
+		// publishing a service runs in its directory.
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(b), dir+"/") {
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil || (!strings.Contains(string(b), dir+"/") && !strings.HasPrefix(cwd, dir+"/")) {
 			continue
 		}
 		rssTotal += rss(pid)

@@ -425,7 +425,7 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 		delete(p.publishers, svc.Service)
 	}
 	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
-		Name: p.namespace + "/publish-" + svc.Service, Path: r.opts.BalancerCommand[0], Args: args,
+		Name: p.namespace + "/publish-" + svc.Service, Path: r.opts.BalancerCommand[0], Args: args, Dir: dir,
 		LogPath: filepath.Join(p.dir, "logs", "publish-"+strings.ToLower(svc.Service)+".log"),
 		Detach:  true, StateFile: state, Hash: hash,
 	}, r.opts.Log)
