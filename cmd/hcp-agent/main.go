@@ -71,6 +71,8 @@ func discoverCommand() *cobra.Command {
 	f.StringVar(&o.CAFile, "ca-file", "", "CA that signed the service's certificate")
 	f.StringVar(&o.DataDir, "data-dir", "/var/lib/hcp-agent", "directory for the host ID (one per host)")
 	f.StringVar(&o.Hostname, "hostname", "", "hostname to report (default: the machine's)")
+	f.StringVar(&o.Root, "root", "/", "root directory an installation writes the host's files under")
+	f.IntVar(&o.KubeletPort, "kubelet-port", 0, "port of the node's kubelet endpoint (default 10250, or a free port when taken)")
 	gf := flag.NewFlagSet("log", flag.ContinueOnError)
 	logConfig.AddFlags(gf)
 	f.AddGoFlagSet(gf)

@@ -1,6 +1,7 @@
 // Package agent is the host side of hcp: hcp-agent's discovery mode, which
 // reports the host's inventory to the infrastructure service and runs the steps
-// it is given.
+// it is given; its install step, which applies a NodePool's Ignition; and node
+// mode, which joins the host to the hosted cluster.
 package agent
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +38,12 @@ type Options struct {
 	DataDir string
 	// Hostname overrides the machine's hostname.
 	Hostname string
+	// Root is where an installation writes the host's files: / on a real
+	// host, the host's own directory for lab hosts.
+	Root string
+	// KubeletPort is where the node's kubelet endpoint listens (0: 10250, or
+	// a free port when that is taken).
+	KubeletPort int
 	Log      logr.Logger
 }
 
@@ -78,6 +86,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if !agentapi.ValidID(o.InfraEnvID) {
 		return fmt.Errorf("--infra-env-id %q: must be a UUID", o.InfraEnvID)
+	}
+	if u, err := url.Parse(o.ServiceURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--service-url %q: must be an https:// URL with a host", o.ServiceURL)
+	}
+	if o.Root != "" && !filepath.IsAbs(o.Root) {
+		return fmt.Errorf("--root %q: must be an absolute directory", o.Root)
+	}
+	if o.KubeletPort < 0 || o.KubeletPort > 65535 {
+		return fmt.Errorf("--kubelet-port %d: must be between 1 and 65535 (0 picks 10250 or a free port)", o.KubeletPort)
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
@@ -166,6 +183,9 @@ func (c *client) poll(ctx context.Context) error {
 				break
 			}
 			for _, s := range steps.Instructions {
+				if s.StepType == agentapi.StepInstall {
+					return c.installAndJoin(ctx, s)
+				}
 				c.run(ctx, s)
 			}
 			wait = time.Duration(max(steps.NextInstructionSeconds, 1)) * time.Second
@@ -192,9 +212,74 @@ func (c *client) run(ctx context.Context, s agentapi.Step) {
 	default:
 		reply.ExitCode, reply.Error = 1, "unknown step type "+s.StepType
 	}
-	status, body, err := c.do(ctx, http.MethodPost, c.path(agentapi.InstructionsPath), reply)
+	c.reply(ctx, reply)
+}
+
+// installAndJoin applies the NodePool's Ignition the step carries and runs
+// the host as a node of the cluster, reporting the installation stages. When
+// the cluster deletes the node, the host waits to be booted into discovery
+// again (hcp-agent discover restarted).
+func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
+	log := c.opts.Log
+	c.progress(ctx, agentapi.StageStartingInstallation, "")
+	fail := func(err error) error {
+		log.Error(err, "installation failed")
+		c.reply(ctx, agentapi.StepReply{StepType: s.StepType, StepID: s.StepID, ExitCode: 1, Error: err.Error()})
+		return c.poll(ctx)
+	}
+	if len(s.Args) != 1 {
+		return fail(fmt.Errorf("install step: want the pointer Ignition as its one argument, got %d", len(s.Args)))
+	}
+	root := c.opts.Root
+	if root == "" {
+		root = "/"
+	}
+	c.progress(ctx, agentapi.StageWritingImage, "Applying the NodePool's Ignition under "+root)
+	if _, err := Install(ctx, []byte(s.Args[0]), root); err != nil {
+		return fail(err)
+	}
+	c.reply(ctx, agentapi.StepReply{StepType: s.StepType, StepID: s.StepID})
+	inv, err := Inventory(c.opts.Hostname)
+	if err != nil {
+		return fail(err)
+	}
+	c.progress(ctx, agentapi.StageRebooting, "Starting the node")
+	log.Info("installed; joining the cluster as a node", "root", root)
+	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: "agent://" + c.host, Inventory: inv,
+		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"),
+		Progress: func(stage, info string) { c.progress(ctx, stage, info) }})
+	if errors.Is(err, ErrNodeDeleted) {
+		log.Info("the cluster deleted this node; boot the host into discovery again (restart hcp-agent discover) to reuse it")
+		<-ctx.Done()
+		return nil
+	}
+	if err != nil && ctx.Err() == nil {
+		c.progress(ctx, agentapi.StageFailed, err.Error())
+		return err
+	}
+	return nil
+}
+
+// progress reports an installation stage, retrying briefly.
+func (c *client) progress(ctx context.Context, stage, info string) {
+	for i := 0; i < 5; i++ {
+		status, body, err := c.do(ctx, http.MethodPut, c.path(agentapi.ProgressPath), agentapi.HostProgress{CurrentStage: stage, ProgressInfo: info})
+		if err == nil && status < 300 {
+			return
+		}
+		c.opts.Log.Info("reporting progress failed", "stage", stage, "status", status, "reason", reason(body), "error", fmt.Sprint(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (c *client) reply(ctx context.Context, r agentapi.StepReply) {
+	status, body, err := c.do(ctx, http.MethodPost, c.path(agentapi.InstructionsPath), r)
 	if err != nil || status >= 300 {
-		c.opts.Log.Info("sending a step reply failed", "step", s.StepID, "status", status, "reason", reason(body), "error", fmt.Sprint(err))
+		c.opts.Log.Info("sending a step reply failed", "step", r.StepID, "status", status, "reason", reason(body), "error", fmt.Sprint(err))
 	}
 }
 

@@ -29,6 +29,19 @@ const (
 	StepInstall   = "install"
 )
 
+// Installation stages a host reports through progress, in order.
+const (
+	StageStartingInstallation = "Starting installation"
+	StageWritingImage         = "Writing image to disk"
+	StageRebooting            = "Rebooting"
+	StageJoined               = "Joined"
+	StageDone                 = "Done"
+	StageFailed               = "Failed"
+)
+
+// Stages lists the stages a host may report.
+var Stages = []string{StageStartingInstallation, StageWritingImage, StageRebooting, StageJoined, StageDone, StageFailed}
+
 // Limits on what a host may send.
 const (
 	MaxBodyBytes      = 1 << 20

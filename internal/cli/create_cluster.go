@@ -141,8 +141,14 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 		fmt.Fprintf(out, "Watch it with: kubectl -n %s get hostedcluster %s -w\n", o.Namespace, o.Name)
 		return nil
 	}
+	start := time.Now()
 	if err := waitAvailable(ctx, m.client, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, o.Timeout, out); err != nil {
 		return err
+	}
+	if o.NodePoolReplicas > 0 {
+		if err := waitNodePool(ctx, m.client, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, o.Timeout-time.Since(start), out); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(out, "Get its kubeconfig with: hcp create kubeconfig --namespace %s --name %s > kubeconfig-%s\n", o.Namespace, o.Name, o.Name)
 	return nil
@@ -245,6 +251,37 @@ func waitAvailable(ctx context.Context, c client.Client, key client.ObjectKey, t
 		case <-ctx.Done():
 			return fmt.Errorf("HostedCluster %s was not Available after %s; last state: %s (inspect it with kubectl -n %s get hostedcluster %s -o yaml)", key, timeout, last, key.Namespace, key.Name)
 		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitNodePool waits for a NodePool to be Ready, printing each change of its
+// Ready condition (machines binding agents, hosts installing, nodes joining).
+func waitNodePool(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, out io.Writer) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
+	defer cancel()
+	last := ""
+	for {
+		np := &hyperv1.NodePool{}
+		state := "reading the NodePool"
+		if err := c.Get(ctx, key, np); err != nil {
+			state += ": " + err.Error()
+		} else if r := meta.FindStatusCondition(np.Status.Conditions, "Ready"); r != nil {
+			if r.Status == metav1.ConditionTrue && r.ObservedGeneration == np.Generation {
+				fmt.Fprintf(out, "[%5.1fs] NodePool %s is Ready: %s\n", time.Since(start).Seconds(), key, r.Message)
+				return nil
+			}
+			state = r.Reason + ": " + r.Message
+		}
+		if state != last {
+			fmt.Fprintf(out, "[%5.1fs] waiting for nodes: %s\n", time.Since(start).Seconds(), state)
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("NodePool %s was not Ready in time; last state: %s (inspect: kubectl -n %s get nodepool %s -o yaml; kubectl get agents -A)", key, last, key.Namespace, key.Name)
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

@@ -90,7 +90,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 			return procs, err
 		}
 		argv := []string{agentBinary(), "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
-			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host}
+			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host, "--root", filepath.Join(dir, "root")}
 		if lab != nil {
 			if err := lab.Host(i); err != nil {
 				return procs, fmt.Errorf("lab host %d: %w", i, err)

@@ -19,6 +19,10 @@ import (
 // Path is where the ignition server answers.
 const Path = "/ignition"
 
+// ReachedAnnotation on a NodePool's token Secret is when a host last fetched
+// its Ignition (RFC 3339).
+const ReachedAnnotation = "hypershift.openshift.io/ignition-reached"
+
 // Server hands a NodePool's hosts their worker Ignition, for the NodePool's
 // current bearer token (or the previous one within Grace of a rotation).
 // Requests carry "Authorization: Bearer <token>" and "NodePool: <namespace>/<name>".
@@ -91,6 +95,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+	s.markReached(r, ts)
+}
+
+// markReached records the fetch on the token Secret, at most once a minute.
+func (s *Server) markReached(r *http.Request, ts *corev1.Secret) {
+	now := s.Now()
+	if t, err := time.Parse(time.RFC3339, ts.Annotations[ReachedAnnotation]); err == nil && now.Sub(t) < time.Minute {
+		return
+	}
+	before := ts.DeepCopy()
+	if ts.Annotations == nil {
+		ts.Annotations = map[string]string{}
+	}
+	ts.Annotations[ReachedAnnotation] = now.UTC().Format(time.RFC3339)
+	_ = s.Client.Patch(r.Context(), ts, client.MergeFrom(before))
 }
 
 func deny(w http.ResponseWriter, status int, reason string) {

@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,6 +72,8 @@ type Server struct {
 	PollInterval time.Duration
 	// Ignition, when set, serves nodes' Ignition at /ignition.
 	Ignition http.Handler
+	// Install returns the Ignition pointer config a bound Agent installs from.
+	Install func(ctx context.Context, a *agentv1.Agent) ([]byte, error)
 	// Changed is told the Agent whose state a request changed.
 	Changed func(client.ObjectKey)
 	Log     logr.Logger
@@ -161,6 +165,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 	case agent.Labels[agentv1.InfraEnvNameLabel] != ie.Name:
 		writeError(w, http.StatusConflict, "host "+p.HostID+" is registered with another InfraEnv")
 		return
+	case agent.Status.Progress.CurrentStage != "":
+		// The host booted into discovery again: whatever it installed before
+		// is gone, and a bound host installs anew.
+		before := agent.DeepCopy()
+		agent.Status.Progress = agentv1.HostProgressInfo{}
+		if err := s.Client.Status().Patch(r.Context(), agent, client.MergeFrom(before)); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "resetting the Agent: "+err.Error())
+			return
+		}
 	}
 	s.CheckIns.Touch(key, s.Now())
 	s.Changed(key)
@@ -223,6 +236,14 @@ func (s *Server) instructions(w http.ResponseWriter, r *http.Request, ie *agentv
 	}
 	if rt := agent.Status.Inventory.ReportTime; rt == nil || s.Now().Sub(rt.Time) > InventoryRefresh {
 		steps.Instructions = append(steps.Instructions, agentapi.Step{StepType: agentapi.StepInventory, StepID: "inventory-" + fmt.Sprint(s.Now().Unix())})
+	} else if readyToInstall(agent) {
+		pointer, err := s.Install(r.Context(), agent)
+		switch {
+		case err != nil:
+			s.Log.Info("the bound host cannot install yet", "agent", agent.Name, "reason", err.Error())
+		default:
+			steps.Instructions = append(steps.Instructions, agentapi.Step{StepType: agentapi.StepInstall, StepID: "install-" + fmt.Sprint(s.Now().Unix()), Args: []string{string(pointer)}})
+		}
 	}
 	writeJSON(w, http.StatusOK, steps)
 }
@@ -238,8 +259,15 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, ie *agentv1.Infra
 	}
 	switch rep.StepType {
 	case agentapi.StepInventory:
+	case agentapi.StepInstall:
+		if rep.ExitCode != 0 {
+			s.setStage(w, r, agent, agentapi.StageFailed, truncate(rep.Error, 1024))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("step_type: %q is not a step this service sent (allowed: %s)", rep.StepType, agentapi.StepInventory))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("step_type: %q is not a step this service sent (allowed: %s, %s)", rep.StepType, agentapi.StepInventory, agentapi.StepInstall))
 		return
 	}
 	if rep.ExitCode != 0 {
@@ -290,26 +318,52 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 	if !decode(w, r, agentapi.MaxSmallBodyBytes, &p) {
 		return
 	}
-	if p.CurrentStage == "" || len(p.CurrentStage) > 128 || len(p.ProgressInfo) > 1024 {
-		writeError(w, http.StatusBadRequest, "current_stage: required, at most 128 characters (progress_info at most 1024)")
+	if !slices.Contains(agentapi.Stages, p.CurrentStage) || len(p.ProgressInfo) > 1024 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("current_stage: %q is not a stage (allowed: %s); progress_info: at most 1024 characters", truncate(p.CurrentStage, 64), strings.Join(agentapi.Stages, ", ")))
 		return
 	}
 	agent, ok := s.agentFor(w, r, ie)
 	if !ok {
 		return
 	}
+	if agent.Spec.ClusterDeploymentName == nil {
+		writeError(w, http.StatusConflict, "host "+agent.Name+" is not bound to a cluster; there is no installation to report")
+		return
+	}
+	s.setStage(w, r, agent, p.CurrentStage, p.ProgressInfo)
+}
+
+// setStage records an installation stage and answers the request.
+func (s *Server) setStage(w http.ResponseWriter, r *http.Request, agent *agentv1.Agent, stage, info string) {
 	before := agent.DeepCopy()
 	now := metav1.NewTime(s.Now())
-	if agent.Status.Progress.CurrentStage != p.CurrentStage {
+	if agent.Status.Progress.CurrentStage != stage {
 		agent.Status.Progress.StageStartTime = &now
 	}
-	agent.Status.Progress.CurrentStage, agent.Status.Progress.ProgressInfo, agent.Status.Progress.StageUpdateTime = p.CurrentStage, p.ProgressInfo, &now
+	agent.Status.Progress.CurrentStage, agent.Status.Progress.ProgressInfo, agent.Status.Progress.StageUpdateTime = stage, info, &now
+	agent.Status.Progress.InstallationPercentage = int64(100 * (slices.Index(agentapi.Stages, stage) + 1) / (len(agentapi.Stages) - 1))
+	if stage == agentapi.StageFailed {
+		agent.Status.Progress.InstallationPercentage = 0
+	}
 	if err := s.Client.Status().Patch(r.Context(), agent, client.MergeFrom(before)); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "saving progress: "+err.Error())
 		return
 	}
 	s.Changed(client.ObjectKeyFromObject(agent))
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// readyToInstall: the Agent is bound, approved, validated and has not started.
+func readyToInstall(a *agentv1.Agent) bool {
+	return a.Spec.ClusterDeploymentName != nil && a.Spec.Approved && a.Status.Progress.CurrentStage == "" &&
+		meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request, ie *agentv1.InfraEnv) {

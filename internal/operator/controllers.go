@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,7 +19,7 @@ import (
 // addControllers registers every controller and the control-plane runtime.
 // closeRuntime is set to the runtime's Close, which Run calls once the manager
 // has stopped, whether or not this operator ever led.
-func addControllers(mgr manager.Manager, opts Options, closeRuntime *func()) error {
+func addControllers(ctx context.Context, mgr manager.Manager, opts Options, closeRuntime *func()) error {
 	if opts.DataDir == "" {
 		return fmt.Errorf("the operator needs a data directory for control planes")
 	}
@@ -45,6 +46,9 @@ func addControllers(mgr manager.Manager, opts Options, closeRuntime *func()) err
 		return err
 	}
 	*closeRuntime = rt.Close
+	if err := addClusterAPI(ctx, mgr); err != nil {
+		return fmt.Errorf("cluster API: %w", err)
+	}
 	if err := addInfra(mgr, opts); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controller/agent"
+	"github.com/hcp-dev/hcp/internal/controller/agentmachine"
 	"github.com/hcp-dev/hcp/internal/controller/infraenv"
 	"github.com/hcp-dev/hcp/internal/controller/nodepool"
 	"github.com/hcp-dev/hcp/internal/ignition"
@@ -58,7 +59,7 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	checkIns := &infra.CheckIns{}
 	changes := make(chan client.ObjectKey, 4096)
 	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,
-		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"),
+		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"), Install: infra.MachineUserData(mgr.GetClient()),
 		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now, TokenSecret: nodepool.TokenSecret},
 		Changed: func(k client.ObjectKey) {
 			select {
@@ -75,6 +76,9 @@ func addInfra(mgr manager.Manager, opts Options) error {
 		return err
 	}
 	if err := (&nodepool.Reconciler{Client: mgr.GetClient(), IgnitionURL: o.URL + ignition.Path, IgnitionCA: creds.CA}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&agentmachine.Reconciler{Client: mgr.GetClient(), TokenSecret: nodepool.TokenSecret}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&agent.Reconciler{Client: mgr.GetClient(), CheckIns: checkIns, DisconnectAfter: o.DisconnectAfter,

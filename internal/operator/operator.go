@@ -102,16 +102,16 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// New builds the operator's manager with all its controllers, and the function
-// that releases (or, with StopControlPlanesOnExit, stops) the control plane
+// New builds the operator's manager with all its controllers (ctx bounds their
+// connections to hosted clusters), and the function that releases (or, with StopControlPlanesOnExit, stops) the control plane
 // processes once the manager has stopped.
-func New(opts Options) (manager.Manager, func(), error) {
+func New(ctx context.Context, opts Options) (manager.Manager, func(), error) {
 	closeRuntime := func() {}
-	mgr, err := newManager(opts, &closeRuntime)
+	mgr, err := newManager(ctx, opts, &closeRuntime)
 	return mgr, func() { closeRuntime() }, err
 }
 
-func newManager(opts Options, closeRuntime *func()) (manager.Manager, error) {
+func newManager(ctx context.Context, opts Options, closeRuntime *func()) (manager.Manager, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func newManager(opts Options, closeRuntime *func()) (manager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the operator manager: %w", err)
 	}
-	if err := addControllers(mgr, opts, closeRuntime); err != nil {
+	if err := addControllers(ctx, mgr, opts, closeRuntime); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -159,7 +159,7 @@ func newManager(opts Options, closeRuntime *func()) (manager.Manager, error) {
 
 // Run runs the operator until ctx ends.
 func Run(ctx context.Context, opts Options) error {
-	mgr, closeRuntime, err := New(opts)
+	mgr, closeRuntime, err := New(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,9 @@ type labHost struct {
 
 // startHost runs the InfraEnv's one-line discovery script as a user would:
 // curl -fsSk '<script URL>' | sh, with its own directory and hostname.
-func startHost(t *testing.T, scriptURL, dir, hostname string) *labHost {
+func startHost(t *testing.T, scriptURL, dir, hostname string, extra ...string) *labHost {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("curl -fsSk '%s' | sh -s -- --hostname %s", scriptURL, hostname))
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("curl -fsSk '%s' | sh -s -- --hostname %s %s", scriptURL, hostname, strings.Join(extra, " ")))
 	cmd.Env = append(os.Environ(), "HCP_AGENT_DIR="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	log, err := os.Create(filepath.Join(t.TempDir(), hostname+".log"))

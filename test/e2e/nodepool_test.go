@@ -104,11 +104,15 @@ func TestNodePoolIgnition(t *testing.T) {
 		t.Errorf("bootstrap token may list secrets: %s", out)
 	}
 
-	// Asking for nodes: the NodePool says it waits for machines.
+	// Asking for nodes with no hosts: two machines wait for suitable agents.
 	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "2")
-	eventually(t, time.Minute, "NodePool waiting for machines", func() error {
-		if c := up.condition("np", "clusters", "example", "Ready"); !strings.HasPrefix(c, "False/") || !strings.Contains(c, "2 nodes requested") {
+	eventually(t, time.Minute, "NodePool waiting for agents", func() error {
+		if c := up.condition("np", "clusters", "example", "Ready"); !strings.HasPrefix(c, "False/") || !strings.Contains(c, "0 of 2 nodes are ready") {
 			return errorf("Ready=%q", c)
+		}
+		out := up.mustKubectl("", "-n", "clusters-example", "get", "agentmachines", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="AgentReserved")].reason}`)
+		if f := strings.Fields(out); len(f) != 2 || f[0] != "NoSuitableAgents" || f[1] != "NoSuitableAgents" {
+			return errorf("AgentReserved reasons %q", out)
 		}
 		return nil
 	})

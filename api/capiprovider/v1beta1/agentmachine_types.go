@@ -19,6 +19,9 @@ const (
 // AgentMachineRefLabel on an Agent names the AgentMachine it is reserved for.
 const AgentMachineRefLabel = "agentMachineRef"
 
+// AgentMachineRefNamespaceLabel on an Agent names the namespace of that AgentMachine.
+const AgentMachineRefNamespaceLabel = "agentMachineRefNamespace"
+
 // AgentReference names the Agent bound to an AgentMachine.
 type AgentReference struct {
 	// Namespace of the Agent.
@@ -38,6 +41,7 @@ type MachineAddress struct {
 // AgentMachine is the Cluster API infrastructure machine backed by an Agent.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1beta1"
 // +kubebuilder:resource:path=agentmachines,scope=Namespaced
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Agent",type="string",JSONPath=".status.agentRef.name",description="Bound Agent"
@@ -109,6 +113,7 @@ type AgentMachineList struct {
 // MachineSet.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1beta1"
 // +kubebuilder:resource:path=agentmachinetemplates,scope=Namespaced
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
 type AgentMachineTemplate struct {

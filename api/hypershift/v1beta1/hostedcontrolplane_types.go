@@ -23,6 +23,7 @@ const (
 // control plane namespace. The hostedcluster controller owns it; users read it.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1beta1"
 // +kubebuilder:resource:path=hostedcontrolplanes,shortName=hcp;hcps,scope=Namespaced
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Version",type="string",JSONPath=".status.versionStatus.history[?(@.state==\"Completed\")].version",description="Version"
@@ -130,6 +131,13 @@ type ComponentStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ControlPlaneInitialization reports Cluster API control plane contract milestones.
+type ControlPlaneInitialization struct {
+	// ControlPlaneInitialized is true once the API server has answered.
+	// +optional
+	ControlPlaneInitialized *bool `json:"controlPlaneInitialized,omitempty"`
+}
+
 // HostedControlPlaneStatus is the observed state of a HostedControlPlane.
 type HostedControlPlaneStatus struct {
 	// Ready is true when the API server answers.
@@ -138,6 +146,9 @@ type HostedControlPlaneStatus struct {
 	// Initialized is true once the control plane has been up once.
 	// +optional
 	Initialized bool `json:"initialized"`
+	// Initialization is the Cluster API control plane contract's milestones.
+	// +optional
+	Initialization *ControlPlaneInitialization `json:"initialization,omitempty"`
 	// ExternalManagedControlPlane tells Cluster API that the control plane has no
 	// Machines.
 	// +optional

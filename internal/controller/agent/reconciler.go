@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/infra"
 )
 
@@ -125,17 +126,37 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: max(r.DisconnectAfter/3, time.Second)}, nil
 }
 
-// setStatus sets the host state and the conditions from the validations.
+// setStatus sets the host state and the conditions from the validations,
+// the binding and the installation progress.
 func setStatus(a *agentv1.Agent, connected bool) {
 	failing, pending := failed(a.Status.ValidationsInfo)
+	bound := a.Spec.ClusterDeploymentName != nil
+	stage := a.Status.Progress.CurrentStage
+	suffix := "-unbound"
+	if bound {
+		suffix = ""
+	}
 	state, info := StateKnownUnbound, "Host is ready to be bound to a cluster"
+	if bound {
+		state, info = StateKnown, "Host is bound to "+a.Spec.ClusterDeploymentName.Namespace+"/"+a.Spec.ClusterDeploymentName.Name+" and ready to be installed"
+	}
 	switch {
+	case !bound && stage != "":
+		state, info = StateUnbindingPendingUserAction, "Host was unbound after its installation started; boot it into discovery again (restart hcp-agent discover) to reuse it"
+	case bound && stage == agentapi.StageDone:
+		state, info = StateAddedToExistingCluster, "Host has joined the cluster"
+	case bound && stage == agentapi.StageFailed:
+		state, info = StateError, "Installation failed: "+a.Status.Progress.ProgressInfo
+	case bound && stage == agentapi.StageStartingInstallation:
+		state, info = StateInstalling, "Installation is starting"
+	case bound && stage != "":
+		state, info = StateInstallingInProgress, "Installation is in progress: "+stage
 	case !connected:
-		state, info = StateDisconnectedUnbound, "Host has stopped communicating with the installation service"
+		state, info = "disconnected"+suffix, "Host has stopped communicating with the installation service"
 	case a.Status.Inventory.ReportTime == nil:
-		state, info = StateDiscoveringUnbound, "Waiting for the host's inventory"
+		state, info = "discovering"+suffix, "Waiting for the host's inventory"
 	case len(failing) > 0:
-		state, info = StateInsufficientUnbound, "Host does not meet the minimum requirements: "+strings.Join(failing, ", ")
+		state, info = "insufficient"+suffix, "Host does not meet the minimum requirements: "+strings.Join(failing, ", ")
 	}
 	a.Status.DebugInfo = agentv1.DebugInfo{State: state, StateInfo: info}
 	if a.Status.Role == "" {
@@ -150,9 +171,13 @@ func setStatus(a *agentv1.Agent, connected bool) {
 		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
 	}
 	set(agentv1.SpecSyncedCondition, true, "SyncOK", "The Spec has been successfully applied")
-	if connected {
+	switch {
+	case connected:
 		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The agent's connection to the installation service is unimpaired")
-	} else {
+	case stage != "":
+		// After installation the host runs the node, not discovery.
+		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The host reports through its node since its installation started")
+	default:
 		set(agentv1.ConnectedCondition, false, "AgentIsDisconnected", "The agent has not contacted the installation service in some time; the user should check its connectivity")
 	}
 	switch {
@@ -166,13 +191,31 @@ func setStatus(a *agentv1.Agent, connected bool) {
 	switch {
 	case !a.Spec.Approved:
 		set(agentv1.RequirementsMetCondition, false, "AgentIsNotApproved", "The agent is not approved; approve it with kubectl patch agent "+a.Name+" --type merge -p '{\"spec\":{\"approved\":true}}'")
-	case state != StateKnownUnbound:
-		set(agentv1.RequirementsMetCondition, false, "AgentNotReady", "The agent is not ready: "+info)
+	case state == StateKnownUnbound || state == StateKnown:
+		set(agentv1.RequirementsMetCondition, true, "AgentIsReady", "The agent is ready to be installed")
+	case bound && stage != "" && stage != agentapi.StageFailed:
+		set(agentv1.RequirementsMetCondition, true, "AgentInstallationStarted", "The installation has started")
 	default:
-		set(agentv1.RequirementsMetCondition, true, "AgentIsReady", "The agent is ready to be bound")
+		set(agentv1.RequirementsMetCondition, false, "AgentNotReady", "The agent is not ready: "+info)
 	}
-	set(agentv1.InstalledCondition, false, "InstallationNotStarted", "The installation has not yet started")
-	set(agentv1.BoundCondition, false, "Unbound", "The agent is not bound to any cluster")
+	switch {
+	case bound && stage == agentapi.StageDone:
+		set(agentv1.InstalledCondition, true, "InstallationCompleted", "The installation has completed: the host joined the cluster")
+	case bound && stage == agentapi.StageFailed:
+		set(agentv1.InstalledCondition, false, "InstallationFailed", "The installation has failed: "+a.Status.Progress.ProgressInfo)
+	case bound && stage != "":
+		set(agentv1.InstalledCondition, false, "InstallationInProgress", "The installation is in progress: "+stage)
+	default:
+		set(agentv1.InstalledCondition, false, "InstallationNotStarted", "The installation has not yet started")
+	}
+	switch {
+	case bound:
+		set(agentv1.BoundCondition, true, "Bound", "The agent is bound to a cluster")
+	case state == StateUnbindingPendingUserAction:
+		set(agentv1.BoundCondition, false, "UnbindingPendingUserAction", "The agent is unbound; its host must boot into discovery again")
+	default:
+		set(agentv1.BoundCondition, false, "Unbound", "The agent is not bound to any cluster")
+	}
 }
 
 // inventoryLabels are the Agent's labels with the inventory labels updated.

@@ -16,6 +16,19 @@ const (
 	StateKnownUnbound        = "known-unbound"
 	StateInsufficientUnbound = "insufficient-unbound"
 	StateDisconnectedUnbound = "disconnected-unbound"
+
+	// States of a bound Agent.
+	StateKnown                  = "known"
+	StateInsufficient           = "insufficient"
+	StateDisconnected           = "disconnected"
+	StateInstalling             = "installing"
+	StateInstallingInProgress   = "installing-in-progress"
+	StateAddedToExistingCluster = "added-to-existing-cluster"
+	StateError                  = "error"
+
+	// StateUnbindingPendingUserAction: the Agent was unbound after its host
+	// started installing; the host must boot into discovery again.
+	StateUnbindingPendingUserAction = "unbinding-pending-user-action"
 )
 
 // Validation IDs and categories.

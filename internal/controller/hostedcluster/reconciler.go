@@ -143,6 +143,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.ensureClusterAPI(ctx, hc, hcp, cpns); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.copyStatus(ctx, hc, hcp); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -154,6 +157,14 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hc *hyperv1.HostedClus
 		return ctrl.Result{}, nil
 	}
 	cpns := ControlPlaneNamespace(hc)
+	// Node pools go first, then the Cluster API cluster with its machines, while
+	// the control plane still serves and their nodes can be drained.
+	if gone, err := r.deleteNodePools(ctx, hc); err != nil || !gone {
+		return ctrl.Result{RequeueAfter: time.Second}, err
+	}
+	if gone, err := r.deleteClusterAPI(ctx, hc, cpns); err != nil || !gone {
+		return ctrl.Result{RequeueAfter: time.Second}, err
+	}
 	hcp := &hyperv1.HostedControlPlane{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Name}, hcp)
 	if err == nil {

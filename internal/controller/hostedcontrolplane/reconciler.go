@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -163,6 +164,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		return ctrl.Result{}, err
 	}
 	hcp.Status.KubeConfig = &hyperv1.KubeconfigSecretRef{Name: controlplane.SecretAdminKubeconfig, Key: controlplane.KeyKubeconfig}
+	// Cluster API reaches the hosted cluster through <infraID>-kubeconfig (key value).
+	capiKubeconfig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hcp.Namespace, Name: hcp.Spec.InfraID + "-kubeconfig",
+		Labels: map[string]string{clusterv1.ClusterNameLabel: hcp.Spec.InfraID}},
+		Data: map[string][]byte{"value": secrets[controlplane.SecretLocalhostKubecfg].Data[controlplane.KeyKubeconfig]}}
+	if err := r.applySecret(ctx, hcp, capiKubeconfig); err != nil {
+		return ctrl.Result{}, err
+	}
 	hcp.Status.ExternalManagedControlPlane = ptrTo(true)
 
 	components := r.Runtime.Status(hcp.Namespace)
@@ -176,6 +184,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if available {
 		hcp.Status.Initialized = true
 	}
+	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptrTo(hcp.Status.Initialized)}
 	setVersion(hcp, rel, allReady(components))
 
 	if available {
@@ -273,6 +282,9 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 			s.Labels = map[string]string{}
 		}
 		s.Labels[ManagedLabel] = hcp.Name
+		for k, v := range want.Labels {
+			s.Labels[k] = v
+		}
 		s.Data = want.Data
 		return nil
 	})

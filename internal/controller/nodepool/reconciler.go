@@ -16,9 +16,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
@@ -37,6 +43,8 @@ const (
 	ConditionAllNodesHealthy  = "AllNodesHealthy"
 	ConditionValidPlatform    = "ValidPlatformConfig"
 	ConditionIgnitionToken    = "ValidGeneratedPayload"
+	// ConditionReachedIgnitionEndpoint is true once a host fetched the NodePool's Ignition.
+	ConditionReachedIgnitionEndpoint = "ReachedIgnitionEndpoint"
 )
 
 // BootstrapGroupPrefix prefixes the group a NodePool's bootstrap token
@@ -71,7 +79,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.TokenRotation == 0 {
 		r.TokenRotation = 24 * time.Hour
 	}
-	return ctrl.NewControllerManagedBy(mgr).For(&hyperv1.NodePool{}).Complete(r)
+	byAnnotation := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		ns, name, ok := strings.Cut(o.GetAnnotations()[NodePoolAnnotation], "/")
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).For(&hyperv1.NodePool{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Watches(&clusterv1.Machine{}, byAnnotation).
+		Watches(&clusterv1.MachineDeployment{}, byAnnotation).
+		Watches(&clusterv1.MachineSet{}, byAnnotation).
+		Watches(&corev1.Secret{}, byAnnotation).
+		Complete(r)
 }
 
 // Reconcile brings one NodePool's tokens and payload up to date.
@@ -84,7 +105,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	hcErr := r.Client.Get(ctx, client.ObjectKey{Namespace: np.Namespace, Name: np.Spec.ClusterName}, hc)
 	cpns := np.Namespace + "-" + np.Spec.ClusterName
 	if !np.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, np, cpns)
+		return r.reconcileDelete(ctx, np, cpns)
 	}
 	if controllerutil.AddFinalizer(np, Finalizer) {
 		if err := r.Client.Update(ctx, np); err != nil {
@@ -131,7 +152,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.applySecret(ctx, hc, cpns, UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
+	if err := r.applySecret(ctx, np, hc, cpns, UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
 		return ctrl.Result{}, err
 	}
 	// The payload is valid once the bootstrap token it carries exists in the
@@ -153,20 +174,26 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if v := hc.Status.Version; v != nil && len(v.History) > 0 {
 		np.Status.Version = v.History[0].Version
 	}
-	np.Status.Replicas = 0
-	want := int32(0)
-	if np.Spec.Replicas != nil {
-		want = *np.Spec.Replicas
+	want := ptr.Deref(np.Spec.Replicas, 0)
+	if hc.Spec.InfraID == "" {
+		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The HostedCluster has no infraID yet")
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
-	if want == 0 {
-		r.setCondition(np, ConditionReady, true, "AsExpected", "The NodePool has no nodes to run")
-		r.setCondition(np, ConditionAllMachinesReady, true, "AsExpected", "No machines are requested")
-		r.setCondition(np, ConditionAllNodesHealthy, true, "AsExpected", "No nodes are requested")
-	} else {
-		msg := fmt.Sprintf("%d nodes requested; machines are not created for Agents yet (binding Agents to NodePools is not implemented)", want)
-		r.setCondition(np, ConditionReady, false, "WaitingForMachines", msg)
-		r.setCondition(np, ConditionAllMachinesReady, false, "WaitingForMachines", msg)
-		r.setCondition(np, ConditionAllNodesHealthy, false, "WaitingForNodes", msg)
+	scope := machineScope{np: np, hc: hc, cpns: cpns, infraID: hc.Spec.InfraID}
+	template, err := r.ensureTemplate(ctx, scope)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureMachines(ctx, scope, template); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.machineStatus(ctx, scope, want); err != nil {
+		return ctrl.Result{}, err
+	}
+	if t := r.reachedAt(ctx, cpns, np.Name); t != "" {
+		r.setCondition(np, ConditionReachedIgnitionEndpoint, true, "AsExpected", "A host fetched its Ignition at "+t)
+	} else if want > 0 {
+		r.setCondition(np, ConditionReachedIgnitionEndpoint, false, "NoHostYet", "No host has fetched its Ignition from the ignition endpoint yet")
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
@@ -189,7 +216,7 @@ func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc 
 		ignition.KeyRotatedAt:   []byte(t.RotatedAt.UTC().Format(time.RFC3339)),
 		ignition.KeyBootstrapID: []byte(ignition.RandomHex(3)), ignition.KeyBootstrapToken: []byte(ignition.RandomHex(8)),
 	}
-	return t, r.applySecret(ctx, hc, cpns, TokenSecret(np.Name), data)
+	return t, r.applySecret(ctx, np, hc, cpns, TokenSecret(np.Name), data)
 }
 
 // ensureBootstrapToken puts the NodePool's bootstrap token into the hosted
@@ -257,12 +284,26 @@ func BootstrapGroup(np *hyperv1.NodePool) string {
 	return strings.ToLower(BootstrapGroupPrefix + np.Namespace + ":" + np.Name)
 }
 
-func (r *Reconciler) applySecret(ctx context.Context, hc *hyperv1.HostedCluster, namespace, name string, data map[string][]byte) error {
+// reachedAt is when a host last fetched the NodePool's Ignition, as the
+// ignition server records it on the token Secret; "" if never.
+func (r *Reconciler) reachedAt(ctx context.Context, cpns, np string) string {
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np)}, s); err != nil {
+		return ""
+	}
+	return s.Annotations[ignition.ReachedAnnotation]
+}
+
+func (r *Reconciler) applySecret(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, namespace, name string, data map[string][]byte) error {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
 		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[NodePoolAnnotation] = np.Namespace + "/" + np.Name
 		// Labelled like the control plane's own Secrets, so they go with the cluster.
 		s.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
 		s.Data = data
@@ -274,16 +315,21 @@ func (r *Reconciler) applySecret(ctx context.Context, hc *hyperv1.HostedCluster,
 	return nil
 }
 
-func (r *Reconciler) reconcileDelete(ctx context.Context, np *hyperv1.NodePool, cpns string) error {
+func (r *Reconciler) reconcileDelete(ctx context.Context, np *hyperv1.NodePool, cpns string) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(np, Finalizer) {
-		return nil
+		return ctrl.Result{}, nil
+	}
+	// Machines go first: their nodes are drained and their Agents unbound
+	// while the tokens still exist.
+	if gone, err := r.deleteMachines(ctx, np, cpns); err != nil || !gone {
+		return ctrl.Result{RequeueAfter: time.Second}, err
 	}
 	for _, name := range []string{TokenSecret(np.Name), UserDataSecret(np.Name)} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name}}
 		if err := r.Client.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
 	controllerutil.RemoveFinalizer(np, Finalizer)
-	return r.Client.Update(ctx, np)
+	return ctrl.Result{}, r.Client.Update(ctx, np)
 }

@@ -1,0 +1,530 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/certificate/csr"
+	"k8s.io/utils/ptr"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/ignition"
+)
+
+// Marks on a simulated node, so nobody mistakes it for a kubelet with a
+// container runtime.
+const (
+	SimulatedLabel      = "node.hcp.dev/simulated"
+	SimulatedAnnotation = "node.hcp.dev/kubelet"
+)
+
+// Paths of the node's own credentials under its root.
+const (
+	nodeKubeconfigPath = "/var/lib/kubelet/kubeconfig"
+	nodeCertPath       = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+)
+
+// ErrNodeDeleted: the cluster removed this node; the host waits to be booted
+// into discovery again.
+var ErrNodeDeleted = errors.New("the node was deleted from the cluster")
+
+// NodeOptions configure node mode.
+type NodeOptions struct {
+	// Root is where the Ignition was applied.
+	Root string
+	// Name is the node name (the host's hostname).
+	Name string
+	// ProviderID is agent://<agent>.
+	ProviderID string
+	// Inventory gives the node's capacity and address.
+	Inventory *agentv1.HostInventory
+	// KubeletPort is where the node's kubelet endpoint listens (0: 10250, or
+	// any free port when 10250 is taken).
+	KubeletPort int
+	// Progress reports installation stages.
+	Progress func(stage, info string)
+	Log      logr.Logger
+	// HeartbeatInterval is how often the node Lease is renewed.
+	HeartbeatInterval time.Duration
+}
+
+// RunNode joins the cluster as a node: TLS bootstrap with the bootstrap
+// token (a kubelet client CSR), the Node with its providerID, capacity and
+// Ready condition, Lease heartbeats, a kubelet endpoint (/healthz, /pods) and
+// pods run with KWOK semantics: bound pods are reported Running, deleted pods
+// are finalized. It returns ErrNodeDeleted when the cluster removes the Node.
+func RunNode(ctx context.Context, o NodeOptions) error {
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = 10 * time.Second
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, string) {}
+	}
+	o.Name = strings.ToLower(o.Name)
+	cfg, err := nodeCredentials(ctx, o)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	n := &node{o: o, cs: cs, ip: nodeIP(o.Inventory)}
+	srv, err := n.serve()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := n.register(ctx); err != nil {
+		return err
+	}
+	o.Progress("Joined", "Node "+o.Name+" registered")
+	if err := n.updateStatus(ctx); err != nil {
+		return err
+	}
+	o.Progress("Done", "Node "+o.Name+" is Ready")
+	o.Log.Info("node is ready", "node", o.Name, "providerID", o.ProviderID)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go n.runPods(ctx)
+	lease := time.NewTicker(o.HeartbeatInterval)
+	defer lease.Stop()
+	status := time.NewTicker(time.Minute)
+	defer status.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-lease.C:
+			if err := n.renewLease(ctx); err != nil {
+				if errors.Is(err, ErrNodeDeleted) {
+					return err
+				}
+				o.Log.Info("renewing the node lease failed", "error", err.Error())
+			}
+		case <-status.C:
+			if err := n.updateStatus(ctx); err != nil {
+				if errors.Is(err, ErrNodeDeleted) {
+					return err
+				}
+				o.Log.Info("updating the node status failed", "error", err.Error())
+			}
+		}
+	}
+}
+
+// nodeCredentials returns a client config with the node's own certificate,
+// requesting it with the bootstrap token when there is none yet.
+func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
+	kcPath := filepath.Join(o.Root, nodeKubeconfigPath)
+	if cfg, err := clientcmd.BuildConfigFromFlags("", kcPath); err == nil && certValid(filepath.Join(o.Root, nodeCertPath), o.Name) {
+		return cfg, nil
+	}
+	bootstrap, err := clientcmd.LoadFromFile(filepath.Join(o.Root, ignition.BootstrapKubeconfigPath))
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap kubeconfig: %w", err)
+	}
+	bcfg, err := clientcmd.NewDefaultClientConfig(*bootstrap, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap kubeconfig: %w", err)
+	}
+	bcs, err := kubernetes.NewForConfig(bcfg)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csrPEM, err := cert.MakeCSR(key, &pkix.Name{CommonName: "system:node:" + o.Name, Organization: []string{"system:nodes"}}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	o.Log.Info("requesting a node client certificate", "node", o.Name)
+	var name string
+	uid := ""
+	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+		n, u, err := csr.RequestCertificate(bcs, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil,
+			[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}, key)
+		if err == nil {
+			name, uid = n, string(u)
+			break
+		}
+		o.Log.Info("creating the certificate signing request failed; retrying", "error", err.Error(), "after", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	certPEM, err := csr.WaitForCertificate(wctx, bcs, name, typesUID(uid))
+	if err != nil {
+		return nil, fmt.Errorf("waiting for certificate signing request %s to be approved and signed: %w", name, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	if err := writeUnder(o.Root, nodeCertPath, append(append([]byte{}, certPEM...), keyPEM...), 0o600); err != nil {
+		return nil, err
+	}
+	cluster := bootstrap.Clusters[bootstrap.Contexts[bootstrap.CurrentContext].Cluster]
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["default"] = cluster
+	kc.AuthInfos["default"] = &clientcmdapi.AuthInfo{ClientCertificate: filepath.Join(o.Root, nodeCertPath), ClientKey: filepath.Join(o.Root, nodeCertPath)}
+	kc.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: "default"}
+	kc.CurrentContext = "default"
+	if err := os.MkdirAll(filepath.Dir(kcPath), 0o755); err != nil {
+		return nil, err
+	}
+	if err := clientcmd.WriteToFile(*kc, kcPath); err != nil {
+		return nil, err
+	}
+	o.Log.Info("node client certificate issued", "csr", name)
+	return clientcmd.BuildConfigFromFlags("", kcPath)
+}
+
+// certValid says whether the node's certificate exists, is for name and has
+// more than a tenth of its life left.
+func certValid(path, name string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	certs, err := cert.ParseCertsPEM(b)
+	if err != nil || len(certs) == 0 {
+		return false
+	}
+	c := certs[0]
+	left := time.Until(c.NotAfter)
+	return c.Subject.CommonName == "system:node:"+name && left > c.NotAfter.Sub(c.NotBefore)/10
+}
+
+type node struct {
+	o    NodeOptions
+	cs   kubernetes.Interface
+	ip   string
+	port int
+	uid  string
+
+	mu   sync.Mutex
+	pods map[string]*corev1.Pod
+}
+
+// nodeIP is the host's first non-loopback IPv4 address.
+func nodeIP(inv *agentv1.HostInventory) string {
+	for _, n := range inv.Interfaces {
+		for _, a := range n.IPV4Addresses {
+			ip, _, _ := strings.Cut(a, "/")
+			if p := net.ParseIP(ip); p != nil && !p.IsLoopback() {
+				return ip
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// serve runs the node's kubelet endpoint: /healthz and /pods over TLS with a
+// self-signed certificate, as a kubelet without a serving certificate does.
+func (n *node) serve() (*http.Server, error) {
+	port := n.o.KubeletPort
+	if port == 0 {
+		port = 10250
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(n.ip, strconv.Itoa(port)))
+	if err != nil && n.o.KubeletPort == 0 {
+		l, err = net.Listen("tcp", net.JoinHostPort(n.ip, "0"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubelet endpoint: %w", err)
+	}
+	n.port = l.Addr().(*net.TCPAddr).Port
+	certPEM, keyPEM, err := cert.GenerateSelfSignedCertKey(n.o.Name, []net.IP{net.ParseIP(n.ip)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("GET /pods", func(w http.ResponseWriter, _ *http.Request) {
+		n.mu.Lock()
+		list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+		for _, p := range n.pods {
+			list.Items = append(list.Items, *p)
+		}
+		n.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(list)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}}
+	go func() { _ = srv.ServeTLS(l, "", "") }()
+	return srv, nil
+}
+
+// kubeletFlags reads --node-labels and --register-with-taints from the kubelet
+// unit the Ignition installed.
+func kubeletFlags(root string) (map[string]string, []corev1.Taint) {
+	labels := map[string]string{}
+	var taints []corev1.Taint
+	b, err := os.ReadFile(filepath.Join(root, "etc/systemd/system/kubelet.service"))
+	if err != nil {
+		return labels, nil
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "--node-labels="); ok {
+			for _, kv := range strings.Split(v, ",") {
+				if k, val, ok := strings.Cut(kv, "="); ok {
+					labels[k] = val
+				}
+			}
+		}
+		if v, ok := strings.CutPrefix(f, "--register-with-taints="); ok {
+			for _, t := range strings.Split(v, ",") {
+				kv, effect, _ := strings.Cut(t, ":")
+				k, val, _ := strings.Cut(kv, "=")
+				taints = append(taints, corev1.Taint{Key: k, Value: val, Effect: corev1.TaintEffect(effect)})
+			}
+		}
+	}
+	return labels, taints
+}
+
+// register creates the Node, or takes over the one with this name.
+func (n *node) register(ctx context.Context) error {
+	labels, taints := kubeletFlags(n.o.Root)
+	labels[corev1.LabelHostname] = n.o.Name
+	labels[corev1.LabelOSStable] = "linux"
+	labels[corev1.LabelArchStable] = goruntime.GOARCH
+	labels[SimulatedLabel] = "true"
+	want := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: n.o.Name, Labels: labels,
+			Annotations: map[string]string{SimulatedAnnotation: "simulated: pods get KWOK semantics (reported Running, no containers run); this host has no container runtime"}},
+		Spec: corev1.NodeSpec{ProviderID: n.o.ProviderID, Taints: taints},
+	}
+	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+		created, err := n.cs.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
+		if err == nil {
+			n.uid = string(created.UID)
+			return nil
+		}
+		if apierrors.IsAlreadyExists(err) {
+			existing, gerr := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{})
+			if gerr == nil {
+				n.uid = string(existing.UID)
+				if existing.Spec.ProviderID != n.o.ProviderID && existing.Spec.ProviderID != "" {
+					return fmt.Errorf("node %s exists with providerID %s, not %s; is another host using this hostname?", n.o.Name, existing.Spec.ProviderID, n.o.ProviderID)
+				}
+				return nil
+			}
+			err = gerr
+		}
+		n.o.Log.Info("registering the node failed; retrying", "error", err.Error(), "after", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// updateStatus reports capacity, addresses, conditions and node info.
+func (n *node) updateStatus(ctx context.Context) error {
+	cur, err := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) || (err == nil && string(cur.UID) != n.uid) {
+		return ErrNodeDeleted
+	}
+	if err != nil {
+		return err
+	}
+	version := "v0.0.0"
+	if v, err := n.cs.Discovery().ServerVersion(); err == nil {
+		version = v.GitVersion
+	}
+	inv := n.o.Inventory
+	var disk int64
+	for _, d := range inv.Disks {
+		disk = max(disk, d.SizeBytes)
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewQuantity(max(inv.Cpu.Count, 1), resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(inv.Memory.PhysicalBytes, resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(disk, resource.BinarySI),
+	}
+	now := metav1.Now()
+	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
+		c := corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+		for _, old := range cur.Status.Conditions {
+			if old.Type == t && old.Status == s {
+				c.LastTransitionTime = old.LastTransitionTime
+			}
+		}
+		return c
+	}
+	cur.Status.Capacity, cur.Status.Allocatable = capacity, capacity
+	cur.Status.Conditions = []corev1.NodeCondition{
+		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+		cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+		cond(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated", "the node network is configured"),
+		cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status (simulated: pods get KWOK semantics)"),
+	}
+	cur.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}, {Type: corev1.NodeHostName, Address: n.o.Name}}
+	cur.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(n.port)
+	cur.Status.NodeInfo = corev1.NodeSystemInfo{MachineID: machineID(n.o.ProviderID), SystemUUID: machineID(n.o.ProviderID), BootID: n.uid,
+		KernelVersion: "simulated", OSImage: "hcp simulated node", ContainerRuntimeVersion: "simulated://" + version,
+		KubeletVersion: version, OperatingSystem: "linux", Architecture: goruntime.GOARCH}
+	_, err = n.cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return ErrNodeDeleted
+	}
+	return err
+}
+
+func machineID(providerID string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(providerID, "agent://"), "-", "")
+}
+
+// renewLease renews the node's Lease in kube-node-lease, as a kubelet does.
+func (n *node) renewLease(ctx context.Context) error {
+	leases := n.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	now := metav1.NewMicroTime(time.Now())
+	l, err := leases.Get(ctx, n.o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		if _, err := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return ErrNodeDeleted
+		}
+		_, err = leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: n.o.Name, OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.o.Name, UID: typesUID(n.uid)}}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(n.o.Name), LeaseDurationSeconds: ptr.To(int32(40)), RenewTime: &now},
+		}, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	l.Spec.RenewTime = &now
+	_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+	return err
+}
+
+// runPods gives the node's pods KWOK semantics until ctx ends: a pod bound
+// here is reported Running and Ready, a deleted one is finalized.
+func (n *node) runPods(ctx context.Context) {
+	n.pods = map[string]*corev1.Pod{}
+	sel := fields.OneTermEqualSelector("spec.nodeName", n.o.Name).String()
+	for ctx.Err() == nil {
+		w, err := n.cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			n.o.Log.Info("watching the node's pods failed", "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			key := p.Namespace + "/" + p.Name
+			if ev.Type == watch.Deleted {
+				n.mu.Lock()
+				delete(n.pods, key)
+				n.mu.Unlock()
+				continue
+			}
+			n.mu.Lock()
+			n.pods[key] = p
+			n.mu.Unlock()
+			n.syncPod(ctx, p)
+		}
+		w.Stop()
+	}
+}
+
+func (n *node) syncPod(ctx context.Context, p *corev1.Pod) {
+	pods := n.cs.CoreV1().Pods(p.Namespace)
+	if p.DeletionTimestamp != nil {
+		// Nothing runs: the pod's containers are stopped at once.
+		_ = pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0)), Preconditions: &metav1.Preconditions{UID: &p.UID}})
+		return
+	}
+	if p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return
+	}
+	now := metav1.Now()
+	ip := n.podIP(p)
+	st := &p.Status
+	st.Phase, st.HostIP, st.PodIP, st.StartTime = corev1.PodRunning, n.ip, ip, &now
+	st.HostIPs, st.PodIPs = []corev1.HostIP{{IP: n.ip}}, []corev1.PodIP{{IP: ip}}
+	st.Conditions = nil
+	for _, t := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.PodScheduled, corev1.ContainersReady, corev1.PodReady} {
+		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	}
+	st.ContainerStatuses = nil
+	for _, c := range p.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: ptr.To(true),
+			ContainerID: "simulated://" + string(p.UID) + "-" + c.Name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
+	}
+	if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		n.o.Log.Info("reporting a pod running failed", "pod", p.Namespace+"/"+p.Name, "error", err.Error())
+	}
+}
+
+// podIP is the node's address for host-network pods, else an address derived
+// from the pod's UID in 10.128.0.0/14.
+func (n *node) podIP(p *corev1.Pod) string {
+	if p.Spec.HostNetwork {
+		return n.ip
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(p.UID))
+	v := h.Sum32()
+	return fmt.Sprintf("10.%d.%d.%d", 128+(v>>16)%4, (v>>8)&0xff, 1+(v&0xff)%254)
+}
+
+func typesUID(s string) types.UID { return types.UID(s) }

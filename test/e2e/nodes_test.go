@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeHost starts a host that installs into its own root directory, with its
+// kubelet endpoint on a free port (the hosts share this machine's network).
+func nodeHost(t *testing.T, script, dir, name string) *labHost {
+	return startHost(t, script, dir, name, "--root", filepath.Join(dir, "root"), "--kubelet-port", "0")
+}
+
+// TestSeedFlowNodes runs the seed's Agent platform flow end to end: an InfraEnv
+// in clusters-example, three hosts, hcp create cluster agent with a NodePool of
+// two; agents are bound and installed, nodes join and are Ready, Machines
+// reference them. Scaling down gives an agent back (pending a reboot into
+// discovery); scaling beyond the free agents says NoSuitableAgents until a
+// new host arrives.
+func TestSeedFlowNodes(t *testing.T) {
+	up := startUp(t, t.TempDir(), agentFlags)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "infraenv", "--name", "hosts", "--namespace", "clusters-example", "--pull-secret", pull, "--auto-approve")
+	script := up.scriptURL(t, "clusters-example", "hosts")
+	hosts := map[string]*labHost{}
+	for i := range 3 {
+		name := fmt.Sprintf("host-%d", i)
+		hosts[name] = nodeHost(t, script, t.TempDir(), name)
+	}
+	for _, h := range hosts {
+		up.waitAgent(t, "clusters-example", h.hostID(t), "{.status.debugInfo.state}", "known-unbound")
+	}
+	out := up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", "127.0.0.1", "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
+		"--node-pool-replicas", "2", "--wait", "--timeout", "8m")
+	if !strings.Contains(out, "NodePool clusters/example is Ready") {
+		t.Errorf("hcp create cluster --wait does not report the nodes:\n%s", out)
+	}
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	nodes := func() []string {
+		out, err := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.spec.providerID} {end}`)
+		if err != nil {
+			return []string{"error: " + out}
+		}
+		return strings.Fields(out)
+	}
+	waitNodes := func(n int) {
+		t.Helper()
+		eventually(t, 4*time.Minute, fmt.Sprintf("%d Ready nodes and NodePool Ready", n), func() error {
+			got := nodes()
+			if len(got) != n {
+				return errorf("nodes %q", got)
+			}
+			for _, nd := range got {
+				if f := strings.Split(nd, "="); len(f) != 3 || f[1] != "True" || !strings.HasPrefix(f[2], "agent://") {
+					return errorf("node %q", nd)
+				}
+			}
+			if c := up.condition("np", "clusters", "example", "Ready"); !strings.HasPrefix(c, "True/") {
+				return errorf("NodePool Ready=%q", c)
+			}
+			refs := strings.Fields(up.mustKubectl("", "-n", "clusters-example", "get", "machines", "-o", "jsonpath={.items[*].status.nodeRef.name}"))
+			if len(refs) != n {
+				return errorf("machine nodeRefs %q", refs)
+			}
+			return nil
+		})
+	}
+	waitNodes(2)
+	bound := func() map[string]string {
+		out := up.mustKubectl("", "-n", "clusters-example", "get", "agents", "-o",
+			`jsonpath={range .items[*]}{.status.inventory.hostname}={.status.debugInfo.state}={.spec.clusterDeploymentName.name} {end}`)
+		m := map[string]string{}
+		for _, f := range strings.Fields(out) {
+			p := strings.SplitN(f, "=", 2)
+			m[p[0]] = p[1]
+		}
+		return m
+	}
+	installed := 0
+	for _, st := range bound() {
+		if st == "added-to-existing-cluster=example" {
+			installed++
+		}
+	}
+	if installed != 2 {
+		t.Errorf("agents: %v, want 2 added-to-existing-cluster", bound())
+	}
+	// The node really is the host: its simulated kubelet says so on the Node.
+	if out, _ := runKubectl(kc, "", "get", "nodes", "-o", "jsonpath={.items[0].metadata.labels.node\\.hcp\\.dev/simulated}"); out != "true" {
+		t.Errorf("node is not marked simulated: %q", out)
+	}
+	// A pod scheduled to the nodes runs (KWOK semantics).
+	runKubectlOK(t, kc, "create", "deployment", "web", "--image", "registry.example.com/web:1", "--replicas", "2")
+	eventually(t, time.Minute, "pods Running", func() error {
+		out, _ := runKubectl(kc, "", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.phase}")
+		if f := strings.Fields(out); len(f) != 2 || f[0] != "Running" || f[1] != "Running" {
+			return errorf("phases %q", out)
+		}
+		return nil
+	})
+
+	// Scale down: one node is drained and deleted, its agent unbound and
+	// waiting for its host to boot into discovery.
+	before := nodes()
+	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "1")
+	waitNodes(1)
+	var released string
+	eventually(t, 2*time.Minute, "an agent unbinding-pending-user-action", func() error {
+		for host, st := range bound() {
+			if st == "unbinding-pending-user-action=" {
+				released = host
+				return nil
+			}
+		}
+		return errorf("agents %v", bound())
+	})
+	if left := nodes(); !slices.Contains(before, left[0]) {
+		t.Errorf("nodes before %v, after %v", before, left)
+	}
+	// Booted into discovery again, the host is free; scaling to 3 uses it.
+	h := hosts[released]
+	h.stop()
+	hosts[released] = nodeHost(t, script, h.dir, h.name)
+	up.waitAgent(t, "clusters-example", h.hostID(t), "{.status.debugInfo.state}", "known-unbound")
+	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "3")
+	waitNodes(3)
+	for host, st := range bound() {
+		if st != "added-to-existing-cluster=example" {
+			t.Errorf("agent of %s: %s", host, st)
+		}
+	}
+
+	// Beyond the free agents: NoSuitableAgents until a new host registers.
+	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "4")
+	eventually(t, time.Minute, "NoSuitableAgents", func() error {
+		out := up.mustKubectl("", "-n", "clusters-example", "get", "agentmachines", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="AgentReserved")].reason}`)
+		if !strings.Contains(out, "NoSuitableAgents") {
+			return errorf("AgentReserved reasons %q", out)
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	hosts["host-3"] = nodeHost(t, script, dir, "host-3")
+	waitNodes(4)
+	if _, err := os.Stat(filepath.Join(dir, "root", "etc/kubernetes/kubeconfig-bootstrap")); err != nil {
+		t.Errorf("the Ignition was not applied under the host's root: %v", err)
+	}
+}
+
+func runKubectlOK(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, err := runKubectl(kubeconfig, "", args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
