@@ -44,7 +44,7 @@ type Options struct {
 	// KubeletPort is where the node's kubelet endpoint listens (0: 10250, or
 	// a free port when that is taken).
 	KubeletPort int
-	Log      logr.Logger
+	Log         logr.Logger
 }
 
 // ErrRejected is a final answer from the service: the agent stops.

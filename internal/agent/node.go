@@ -437,7 +437,7 @@ func (n *node) renewLease(ctx context.Context) error {
 		}
 		_, err = leases.Create(ctx, &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: n.o.Name, OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.o.Name, UID: typesUID(n.uid)}}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(n.o.Name), LeaseDurationSeconds: ptr.To(int32(40)), RenewTime: &now},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(n.o.Name), LeaseDurationSeconds: ptr.To(int32(40)), RenewTime: &now},
 		}, metav1.CreateOptions{})
 		return err
 	}
