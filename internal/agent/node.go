@@ -39,6 +39,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate/csr"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
@@ -113,8 +114,20 @@ func RunNode(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	o.Progress("Joined", "Node "+o.Name+" registered")
-	if err := n.updateStatus(ctx); err != nil {
-		return err
+	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+		err := n.updateStatus(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrNodeDeleted) {
+			return err
+		}
+		o.Log.Info("reporting the node status failed; retrying", "error", err.Error(), "after", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
 	}
 	o.Progress("Done", "Node "+o.Name+" is Ready")
 	o.Log.Info("node is ready", "node", o.Name, "providerID", o.ProviderID)
@@ -368,8 +381,13 @@ func (n *node) register(ctx context.Context) error {
 	}
 }
 
-// updateStatus reports capacity, addresses, conditions and node info.
+// updateStatus reports capacity, addresses, conditions and node info,
+// retrying when the Node changed meanwhile.
 func (n *node) updateStatus(ctx context.Context) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return n.tryUpdateStatus(ctx) })
+}
+
+func (n *node) tryUpdateStatus(ctx context.Context) error {
 	cur, err := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || (err == nil && string(cur.UID) != n.uid) {
 		return ErrNodeDeleted

@@ -46,7 +46,7 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		return err
 	}
 	*closeRuntime = rt.Close
-	if err := addClusterAPI(ctx, mgr); err != nil {
+	if err := addClusterAPI(ctx, mgr, opts.Log.WithName("cluster-api")); err != nil {
 		return fmt.Errorf("cluster API: %w", err)
 	}
 	if err := addInfra(mgr, opts); err != nil {

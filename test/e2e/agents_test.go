@@ -31,10 +31,18 @@ func startHost(t *testing.T, scriptURL, dir, hostname string, extra ...string) *
 	cmd := exec.Command("sh", "-c", fmt.Sprintf("curl -fsSk '%s' | sh -s -- --hostname %s %s", scriptURL, hostname, strings.Join(extra, " ")))
 	cmd.Env = append(os.Environ(), "HCP_AGENT_DIR="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	log, err := os.Create(filepath.Join(t.TempDir(), hostname+".log"))
+	logPath := filepath.Join(t.TempDir(), hostname+".log")
+	log, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("last lines of %s's log:\n%s", hostname, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
