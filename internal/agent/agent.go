@@ -246,7 +246,7 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	c.progress(ctx, agentapi.StageRebooting, "Starting the node")
 	log.Info("installed; joining the cluster as a node", "root", root)
 	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: "agent://" + c.host, Inventory: inv,
-		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"),
+		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch,
 		Progress: func(stage, info string) { c.progress(ctx, stage, info) }})
 	if errors.Is(err, ErrNodeDeleted) {
 		log.Info("the cluster deleted this node; boot the host into discovery again (restart hcp-agent discover) to reuse it")
@@ -274,6 +274,42 @@ func (c *client) progress(ctx context.Context, stage, info string) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// fetch downloads an artifact of the service to dest (mode 0755).
+func (c *client) fetch(ctx context.Context, file, dest string) error {
+	u := strings.Replace(c.opts.ServiceURL+agentapi.DownloadPath, "{infra_env_id}", c.opts.InfraEnvID, 1) + "?file_name=" + url.QueryEscape(file)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(agentapi.SecretKeyHeader, c.token)
+	hc := &http.Client{Timeout: 5 * time.Minute, Transport: c.http.Transport}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s %s", file, resp.Status, reason(b))
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	tmp := dest + ".download"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dest)
 }
 
 func (c *client) reply(ctx context.Context, r agentapi.StepReply) {

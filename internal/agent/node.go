@@ -79,6 +79,9 @@ type NodeOptions struct {
 	// Progress reports installation stages.
 	Progress func(stage, info string)
 	Log      logr.Logger
+	// Fetch downloads an artifact of the infrastructure service (the
+	// konnectivity agent) to a path.
+	Fetch func(ctx context.Context, file, dest string) error
 	// HeartbeatInterval is how often the node Lease is renewed.
 	HeartbeatInterval time.Duration
 }
@@ -134,6 +137,7 @@ func RunNode(ctx context.Context, o NodeOptions) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go n.runPods(ctx)
+	go n.runKonnectivity(ctx)
 	lease := time.NewTicker(o.HeartbeatInterval)
 	defer lease.Stop()
 	status := time.NewTicker(time.Minute)

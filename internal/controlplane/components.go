@@ -184,6 +184,9 @@ func konnectivityServer(in Input, replicas int) Component {
 			"--health-bind-address=" + h,
 			"--health-port=" + strconv.Itoa(KonnHealthPort),
 			"--server-count=" + strconv.Itoa(replicas),
+			// Each node's agent names its address, so traffic to a node goes
+			// through that node's own tunnel.
+			"--proxy-strategies=destHost,default",
 			"--server-id=" + fmt.Sprintf("konnectivity-server-%d", i),
 			"--v=1",
 		}})
@@ -246,6 +249,8 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--proxy-client-key-file=" + file("front-proxy", KeyKey),
 			"--allow-privileged=true",
 			"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
+			// Nodes are reached by address through their tunnels, not by name.
+			"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 			"--profiling=false",
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
 			"--event-ttl=1h",

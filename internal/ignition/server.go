@@ -19,6 +19,10 @@ import (
 // Path is where the ignition server answers.
 const Path = "/ignition"
 
+// KonnectivityConfigMap in the control plane namespace holds the konnectivity
+// server's published host and port.
+const KonnectivityConfigMap = "konnectivity-agent"
+
 // ReachedAnnotation on a NodePool's token Secret is when a host last fetched
 // its Ignition (RFC 3339).
 const ReachedAnnotation = "hypershift.openshift.io/ignition-reached"
@@ -85,6 +89,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wk := Worker{BootstrapKubeconfig: bootstrap, CA: ca.Data[controlplane.KeyCA], PullSecret: pull.Data[corev1.DockerConfigJsonKey],
 		ImageContentSources: hc.Spec.ImageContentSources, NodeLabels: np.Spec.NodeLabels, Taints: np.Spec.Taints}
+	konn := &corev1.ConfigMap{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: KonnectivityConfigMap}, konn); err == nil {
+		wk.Konnectivity = net.JoinHostPort(konn.Data["host"], konn.Data["port"])
+	}
 	if key := get("ssh-key"); key != nil {
 		wk.SSHKey = string(key.Data["id_rsa.pub"])
 	}

@@ -7,6 +7,7 @@ package ignition
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 
@@ -24,6 +25,7 @@ const (
 	PullSecretPath          = "/var/lib/kubelet/config.json"
 	RegistriesConfPath      = "/etc/containers/registries.conf"
 	KubeletConfigPath       = "/etc/kubernetes/kubelet-config.yaml"
+	KonnectivityEnvPath     = "/etc/kubernetes/konnectivity-agent.env"
 )
 
 // Worker describes a NodePool's worker config.
@@ -37,6 +39,9 @@ type Worker struct {
 	NodeLabels          map[string]string
 	Taints              []hyperv1.Taint
 	ClusterDNS          string
+	// Konnectivity is host:port of the control plane's konnectivity server,
+	// which the node's konnectivity agent opens its reverse tunnel to.
+	Konnectivity string
 }
 
 // Config returns the worker Ignition config, validated.
@@ -57,6 +62,11 @@ func (w Worker) Config() ([]byte, error) {
 	}
 	if key := strings.TrimSpace(w.SSHKey); key != "" {
 		cfg.Passwd.Users = []igntypes.PasswdUser{{Name: "core", SSHAuthorizedKeys: []igntypes.SSHAuthorizedKey{igntypes.SSHAuthorizedKey(key)}}}
+	}
+	if host, port, err := net.SplitHostPort(w.Konnectivity); err == nil {
+		env := "PROXY_SERVER_HOST=" + host + "\nPROXY_SERVER_PORT=" + port + "\n"
+		cfg.Storage.Files = append(cfg.Storage.Files, file(KonnectivityEnvPath, []byte(env), 0o644))
+		cfg.Systemd.Units = append(cfg.Systemd.Units, igntypes.Unit{Name: "konnectivity-agent.service", Enabled: &yes, Contents: ptr(konnectivityUnit)})
 	}
 	return marshalValid(cfg)
 }
@@ -146,6 +156,22 @@ RestartSec=5
 WantedBy=multi-user.target
 `
 }
+
+// konnectivityUnit runs the konnectivity agent with the node's own client
+// certificate (signed by the cluster CA, which the server trusts for agents).
+const konnectivityUnit = `[Unit]
+Description=Konnectivity agent: the control plane's tunnel to this node
+After=kubelet.service
+
+[Service]
+EnvironmentFile=` + KonnectivityEnvPath + `
+ExecStart=/usr/local/bin/konnectivity-agent --ca-cert=` + CAPath + ` --agent-cert=/var/lib/kubelet/pki/kubelet-client-current.pem --agent-key=/var/lib/kubelet/pki/kubelet-client-current.pem --proxy-server-host=${PROXY_SERVER_HOST} --proxy-server-port=${PROXY_SERVER_PORT}
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+`
 
 func file(path string, content []byte, mode int) igntypes.File {
 	return igntypes.File{Node: igntypes.Node{Path: path, Overwrite: ptr(true)}, FileEmbedded1: igntypes.FileEmbedded1{

@@ -21,6 +21,9 @@ const (
 	FileIgnition = "discovery.ign"
 	FileScript   = "discovery.sh"
 	FileAgent    = "hcp-agent"
+	// FileKonnectivityAgent is the konnectivity agent nodes run to open the
+	// control plane's reverse tunnel.
+	FileKonnectivityAgent = "konnectivity-agent"
 )
 
 // Artifacts renders an InfraEnv's discovery artifacts: an Ignition config for
@@ -34,6 +37,8 @@ type Artifacts struct {
 	Signer *Signer
 	// TokenTTL is how long a token in an artifact is valid.
 	TokenTTL time.Duration
+	// KonnectivityAgentBinary is the konnectivity agent served to installed hosts.
+	KonnectivityAgentBinary string
 	// AgentBinary is the hcp-agent executable served to hosts.
 	AgentBinary string
 }

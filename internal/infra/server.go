@@ -379,8 +379,14 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		_, _ = w.Write(b)
 	case FileAgent:
 		http.ServeFile(w, r, s.Artifacts.AgentBinary)
+	case FileKonnectivityAgent:
+		if s.Artifacts.KonnectivityAgentBinary == "" {
+			writeError(w, http.StatusNotFound, "this service has no konnectivity agent to serve")
+			return
+		}
+		http.ServeFile(w, r, s.Artifacts.KonnectivityAgentBinary)
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("file_name: %q is not an artifact (allowed: %s, %s, %s)", name, FileIgnition, FileScript, FileAgent))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("file_name: %q is not an artifact (allowed: %s, %s, %s, %s)", name, FileIgnition, FileScript, FileAgent, FileKonnectivityAgent))
 	}
 }
 

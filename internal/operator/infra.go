@@ -17,6 +17,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/controller/nodepool"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/infra"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // addInfra registers the infrastructure service and the InfraEnv and Agent
@@ -56,6 +57,9 @@ func addInfra(mgr manager.Manager, opts Options) error {
 		return err
 	}
 	artifacts := &infra.Artifacts{ServiceURL: o.URL, CA: creds.CA, Signer: signer, TokenTTL: o.TokenTTL, AgentBinary: o.AgentBinary}
+	if rel, err := (release.Store{Dir: opts.ReleaseDir}).Default(); err == nil {
+		artifacts.KonnectivityAgentBinary = rel.Binary(release.KonnectivityAgent)
+	}
 	checkIns := &infra.CheckIns{}
 	changes := make(chan client.ObjectKey, 4096)
 	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,

@@ -95,6 +95,17 @@ func TestSeedFlowNodes(t *testing.T) {
 	if out, _ := runKubectl(kc, "", "get", "nodes", "-o", "jsonpath={.items[0].metadata.labels.node\\.hcp\\.dev/simulated}"); out != "true" {
 		t.Errorf("node is not marked simulated: %q", out)
 	}
+	// The hosted API server reaches each node through its konnectivity tunnel.
+	for _, nd := range nodes() {
+		name := strings.Split(nd, "=")[0]
+		eventually(t, time.Minute, "node proxy to "+name, func() error {
+			out, err := runKubectl(kc, "", "get", "--raw", "/api/v1/nodes/"+name+"/proxy/healthz")
+			if err != nil || strings.TrimSpace(out) != "ok" {
+				return errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+	}
 	// A pod scheduled to the nodes runs (KWOK semantics).
 	runKubectlOK(t, kc, "create", "deployment", "web", "--image", "registry.example.com/web:1", "--replicas", "2")
 	eventually(t, time.Minute, "pods Running", func() error {

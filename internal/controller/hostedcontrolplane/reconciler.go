@@ -30,6 +30,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/guest"
+	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -160,6 +161,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, ObservedGeneration: gen,
 		Message: fmt.Sprintf("The API server is published on %s", net.JoinHostPort(host, strconv.Itoa(port)))})
 	hcp.Status.ControlPlaneEndpoint = hyperv1.APIEndpoint{Host: host, Port: int32(port)}
+	if kp := endpoints[string(hyperv1.Konnectivity)]; kp != 0 {
+		if err := r.publishKonnectivity(ctx, hcp, PublishedAddress(hcp, hyperv1.Konnectivity), kp); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if err := r.ensureAdminKubeconfig(ctx, hcp, "https://"+net.JoinHostPort(host, strconv.Itoa(port)), secrets); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -207,6 +213,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedCon
 	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
 		return fmt.Errorf("removing control plane secrets: %w", err)
 	}
+	if err := r.Client.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+		return fmt.Errorf("removing control plane config maps: %w", err)
+	}
 	controllerutil.RemoveFinalizer(hcp, Finalizer)
 	return r.Client.Update(ctx, hcp)
 }
@@ -226,7 +235,7 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 	if err != nil {
 		return nil, err
 	}
-	names := []string{serviceIP, PublishedAddress(hcp, hyperv1.APIServer)}
+	names := []string{serviceIP, PublishedAddress(hcp, hyperv1.APIServer), PublishedAddress(hcp, hyperv1.Konnectivity)}
 	if hcp.Spec.DNS.BaseDomain != "" {
 		names = append(names, "api."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain, "api-int."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain)
 	}
@@ -272,6 +281,21 @@ func (r *Reconciler) ensureAdminKubeconfig(ctx context.Context, hcp *hyperv1.Hos
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hcp.Namespace, Name: controlplane.SecretAdminKubeconfig},
 		Data: map[string][]byte{controlplane.KeyKubeconfig: b}}
 	return r.applySecret(ctx, hcp, s)
+}
+
+// publishKonnectivity records the konnectivity server's published address
+// for the nodes' agents.
+func (r *Reconciler) publishKonnectivity(ctx context.Context, hcp *hyperv1.HostedControlPlane, host string, port int) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: hcp.Namespace, Name: ignition.KonnectivityConfigMap}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
+		if cm.Labels == nil {
+			cm.Labels = map[string]string{}
+		}
+		cm.Labels[ManagedLabel] = hcp.Name
+		cm.Data = map[string]string{"host": host, "port": strconv.Itoa(port)}
+		return nil
+	})
+	return err
 }
 
 // applySecret creates the Secret or updates its data, labelled as ours.
