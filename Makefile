@@ -35,9 +35,9 @@ verify-generate: generate
 	@git diff --exit-code -- api config/crd || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- api config/crd)" || { git status --porcelain -- api config/crd; echo "generated files are not committed: run make generate and commit" >&2; exit 1; }
 
-## quickstart: build, run the embedded management plane in the foreground and create the example hosted cluster
+## quickstart: build, run the embedded management plane in the foreground with 3 lab hosts, and create the example hosted cluster with a NodePool of 2
 quickstart: build
-	$(BIN)/hcp up --example
+	$(BIN)/hcp up --example --agents 3
 
 ## lint: gofmt and go vet
 lint:

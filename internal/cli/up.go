@@ -263,7 +263,13 @@ Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 		}
 	}
 	if o.Example {
-		if err := createExample(ctx, o, rel, h.KubeconfigPath(), out); err != nil {
+		apiAddress := "127.0.0.1"
+		if lab != nil {
+			// Lab hosts live behind the bridge: they reach the published
+			// services on its address.
+			apiAddress = lab.Gateway()
+		}
+		if err := createExample(ctx, o, rel, h.KubeconfigPath(), apiAddress, min(o.Agents, 2), out); err != nil {
 			fmt.Fprintf(out, "The example cluster was not created: %v\n", err)
 		}
 	}
@@ -317,7 +323,8 @@ func pickPort(flag, addr string) (string, error) {
 
 // createExample creates the example hosted cluster the way a user would with
 // hcp create cluster agent, with a placeholder pull secret.
-func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubeconfig string, out io.Writer) error {
+// With lab hosts, its NodePool has nodes (at most two).
+func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubeconfig, apiAddress string, nodes int, out io.Writer) error {
 	m, err := connect(ctx, kubeconfig)
 	if err != nil {
 		return err
@@ -337,9 +344,9 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 	if err := ensureNamespace(ctx, m.client, "clusters-example"); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address 127.0.0.1 \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, rel.Image)
+	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address %s --node-pool-replicas %d \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, apiAddress, nodes, rel.Image)
 	co := &ClusterOptions{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example", PullSecretFile: pullSecret,
-		APIServerAddress: "127.0.0.1", ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
+		APIServerAddress: apiAddress, NodePoolReplicas: int32(nodes), ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
 		ReleaseImage: rel.Image, ServiceCIDR: "172.31.0.0/16", ClusterCIDR: "10.132.0.0/14", Wait: true, Timeout: 5 * time.Minute, BaseDomain: "example.hcp.local"}
 	if err := createCluster(ctx, co, kubeconfig, out); err != nil {
 		return err
@@ -354,8 +361,9 @@ Look at it:
   export KUBECONFIG=%s
   kubectl get hostedcluster -n clusters
   kubectl get hcp -n clusters-example -o yaml
+  kubectl get nodepool,agents -A
   hcp create kubeconfig --name example > kubeconfig-example
-  kubectl --kubeconfig kubeconfig-example get clusteroperators
+  kubectl --kubeconfig kubeconfig-example get clusteroperators,nodes
 `, kubeconfig)
 }
 

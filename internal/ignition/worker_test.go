@@ -92,3 +92,36 @@ func TestTokens(t *testing.T) {
 		t.Error("due")
 	}
 }
+
+// With a konnectivity endpoint, the node gets the agent's environment and unit.
+func TestWorkerConfigRunsTheKonnectivityAgent(t *testing.T) {
+	b, err := Worker{BootstrapKubeconfig: []byte("x"), CA: []byte("ca"), PullSecret: []byte("{}"), Konnectivity: "192.0.2.10:30091"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, _ := ignition.Parse(b)
+	env := ""
+	for _, f := range cfg.Storage.Files {
+		if f.Path == KonnectivityEnvPath {
+			d, _ := dataurl.DecodeString(*f.Contents.Source)
+			env = string(d.Data)
+		}
+	}
+	if env != "PROXY_SERVER_HOST=192.0.2.10\nPROXY_SERVER_PORT=30091\n" {
+		t.Errorf("konnectivity env %q", env)
+	}
+	var unit string
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == "konnectivity-agent.service" && u.Contents != nil {
+			unit = *u.Contents
+		}
+	}
+	if !strings.Contains(unit, "--proxy-server-host=${PROXY_SERVER_HOST}") {
+		t.Errorf("konnectivity unit:\n%s", unit)
+	}
+	// Without an endpoint there is no agent to run.
+	b, _ = Worker{BootstrapKubeconfig: []byte("x"), CA: []byte("ca"), PullSecret: []byte("{}")}.Config()
+	if strings.Contains(string(b), "konnectivity") {
+		t.Errorf("konnectivity configured without an endpoint")
+	}
+}

@@ -34,7 +34,9 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 5, "hosted clusters created one after another")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents", "benchmarks to run (comma-separated)")
+	only := flag.String("only", "management,hosted,agents,nodes", "benchmarks to run (comma-separated)")
+	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
+	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
@@ -54,6 +56,16 @@ func main() {
 	}
 	if selected["agents"] {
 		if err := agents(*bin, *agentCount, 50); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["nodes"] {
+		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
+		if err == nil {
+			err = nodePools(*bin, rel, *nodeCount, *bindCount)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
