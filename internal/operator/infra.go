@@ -79,7 +79,8 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	if err := (&infraenv.Reconciler{Client: mgr.GetClient(), Artifacts: artifacts}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&nodepool.Reconciler{Client: mgr.GetClient(), IgnitionURL: o.URL + ignition.Path, IgnitionCA: creds.CA}).SetupWithManager(mgr); err != nil {
+	if err := (&nodepool.Reconciler{Client: mgr.GetClient(), IgnitionURL: o.URL + ignition.Path, IgnitionCA: creds.CA,
+		Releases: release.Store{Dir: opts.ReleaseDir}}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&agentmachine.Reconciler{Client: mgr.GetClient(), TokenSecret: nodepool.TokenSecret}).SetupWithManager(mgr); err != nil {

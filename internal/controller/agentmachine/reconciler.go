@@ -83,8 +83,17 @@ func (r *Reconciler) machinesForAgent(ctx context.Context, o client.Object) []re
 	return out
 }
 
-// Reconcile binds, follows or releases one AgentMachine's Agent.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+// Reconcile binds, follows or releases one AgentMachine's Agent. A write that
+// lost a race with another controller is retried, not reported as an error.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	am := &capiproviderv1.AgentMachine{}
 	if err := r.Client.Get(ctx, req.NamespacedName, am); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

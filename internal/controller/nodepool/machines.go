@@ -34,6 +34,8 @@ type machineScope struct {
 	hc      *hyperv1.HostedCluster
 	cpns    string
 	infraID string
+	// version is the Kubernetes version of the NodePool's release.
+	version string
 }
 
 func (s machineScope) labels() map[string]string {
@@ -73,6 +75,7 @@ func (s machineScope) machineTemplate(templateName string) clusterv1.MachineTemp
 		ObjectMeta: clusterv1.ObjectMeta{Labels: s.labels(), Annotations: map[string]string{NodePoolAnnotation: s.np.Namespace + "/" + s.np.Name}},
 		Spec: clusterv1.MachineSpec{
 			ClusterName:       s.infraID,
+			Version:           s.version,
 			Bootstrap:         clusterv1.Bootstrap{DataSecretName: ptr.To(UserDataSecret(s.np.Name))},
 			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: capiproviderv1.GroupVersion.Group, Kind: "AgentMachineTemplate", Name: templateName},
 		},

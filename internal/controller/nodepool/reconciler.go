@@ -31,6 +31,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/guest"
 	"github.com/hcp-dev/hcp/internal/ignition"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Finalizer holds a NodePool until its Secrets are gone.
@@ -64,6 +65,9 @@ type Reconciler struct {
 	IgnitionURL string
 	// IgnitionCA verifies the ignition server.
 	IgnitionCA []byte
+	// Releases resolves the NodePool's release to the Kubernetes version its
+	// machines run.
+	Releases release.Store
 	// TokenRotation is how often ignition and bootstrap tokens are renewed.
 	TokenRotation time.Duration
 	Now           func() time.Time
@@ -95,8 +99,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile brings one NodePool's tokens and payload up to date.
+// Reconcile brings one NodePool's tokens, payload and machines up to date. A
+// write that lost a race with another controller is retried, not reported.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	np := &hyperv1.NodePool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, np); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -179,7 +192,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The HostedCluster has no infraID yet")
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Spec.InfraID}, &clusterv1.Cluster{}); err != nil {
+		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The Cluster API cluster "+cpns+"/"+hc.Spec.InfraID+" does not exist yet")
+		return ctrl.Result{RequeueAfter: time.Second}, client.IgnoreNotFound(err)
+	}
 	scope := machineScope{np: np, hc: hc, cpns: cpns, infraID: hc.Spec.InfraID}
+	if rel, err := r.Releases.Resolve(np.Spec.Release.Image); err == nil {
+		scope.version = rel.KubernetesVersion()
+	}
 	template, err := r.ensureTemplate(ctx, scope)
 	if err != nil {
 		return ctrl.Result{}, err
