@@ -69,6 +69,7 @@ func startUp(bin string, extra ...string) (*upInstance, error) {
 		u.stop()
 		return nil, err
 	}
+	cfg.QPS, cfg.Burst = 500, 1000
 	scheme, err := operator.Scheme()
 	if err != nil {
 		u.stop()

@@ -9,11 +9,13 @@ package agentmachine
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -130,6 +132,9 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	before := am.DeepCopy()
 	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, am.Status) {
+			return
+		}
 		if err := r.Client.Status().Patch(ctx, am, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) && reterr == nil {
 			reterr = err
 		}
@@ -142,8 +147,8 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		agent, err = r.bind(ctx, am, machine, hc, cpns)
 		if err != nil {
 			if apierrors.IsConflict(err) {
-				// Another machine took that Agent first; try the next one.
-				return ctrl.Result{Requeue: true}, nil
+				// Another machine took that Agent first; look again.
+				return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
 			}
 			return ctrl.Result{}, err
 		}
@@ -215,7 +220,8 @@ func agentNamespace(hc *hyperv1.HostedCluster) string {
 	return ""
 }
 
-// bind takes the first suitable Agent (by name) for the machine. The update
+// bind takes a suitable Agent for the machine: the first by name, counting
+// from a place that depends on the machine. The update
 // carries the Agent's resourceVersion, so of two machines racing for one Agent
 // only one wins; the other gets a conflict and looks again.
 func (r *Reconciler) bind(ctx context.Context, am *capiproviderv1.AgentMachine, m *clusterv1.Machine, hc *hyperv1.HostedCluster, cpns string) (*agentv1.Agent, error) {
@@ -234,9 +240,17 @@ func (r *Reconciler) bind(ctx context.Context, am *capiproviderv1.AgentMachine, 
 	}
 	agents := list.Items
 	sort.Slice(agents, func(i, j int) bool { return agents[i].Name < agents[j].Name })
+	// Machines waiting together start their search at different Agents, so
+	// they do not all race for the same one.
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(am.Namespace + "/" + am.Name))
+	offset := 0
+	if len(agents) > 0 {
+		offset = int(h.Sum32() % uint32(len(agents)))
+	}
 	var skipped []string
-	for i := range agents {
-		a := &agents[i]
+	for k := range agents {
+		a := &agents[(k+offset)%len(agents)]
 		if why := unsuitable(a, am); why != "" {
 			skipped = append(skipped, a.Name+" "+why)
 			continue
