@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -236,18 +237,16 @@ func binding(ctx context.Context, up *upInstance, hcp func(...string) (string, e
 	if err := scale(ctx, up.client, "clusters", "bind", n); err != nil {
 		return err
 	}
+	// Counted from metadata only (the reservation label), so watching does
+	// not load the API server that does the work.
 	bound := 0
 	if err := waitFor(10*time.Minute, fmt.Sprintf("%d agents bound", n), func() (bool, error) {
-		list := &agentv1.AgentList{}
-		if err := up.client.List(ctx, list, client.InNamespace(ns)); err != nil {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(agentv1.GroupVersion.WithKind("AgentList"))
+		if err := up.client.List(ctx, list, client.InNamespace(ns), client.HasLabels{capiproviderv1.AgentMachineRefLabel}); err != nil {
 			return false, nil
 		}
-		bound = 0
-		for _, a := range list.Items {
-			if a.Spec.ClusterDeploymentName != nil {
-				bound++
-			}
-		}
+		bound = len(list.Items)
 		return bound == n, nil
 	}); err != nil {
 		return fmt.Errorf("%w (%d bound)", err, bound)
@@ -336,6 +335,6 @@ func waitFor(timeout time.Duration, what string, cond func() (bool, error)) erro
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -162,6 +162,24 @@ func TestSeedFlowNodes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "root", "etc/kubernetes/kubeconfig-bootstrap")); err != nil {
 		t.Errorf("the Ignition was not applied under the host's root: %v", err)
 	}
+
+	// Destroying the cluster releases every agent and leaves no machines.
+	if out := up.mustHCP("destroy", "cluster", "agent", "--name", "example", "--namespace", "clusters"); !strings.Contains(out, "deleted") {
+		t.Errorf("destroy:\n%s", out)
+	}
+	eventually(t, 2*time.Minute, "agents released", func() error {
+		for host, st := range bound() {
+			if st != "unbinding-pending-user-action=" {
+				return errorf("agent of %s: %s", host, st)
+			}
+		}
+		return nil
+	})
+	for _, kind := range []string{"machines", "agentmachines", "machinedeployments", "clusters.cluster.x-k8s.io"} {
+		if out := up.mustKubectl("", "-n", "clusters-example", "get", kind, "-o", "name"); strings.TrimSpace(out) != "" {
+			t.Errorf("left after destroy: %s", out)
+		}
+	}
 }
 
 func runKubectlOK(t *testing.T, kubeconfig string, args ...string) string {
