@@ -190,3 +190,31 @@ func runKubectlOK(t *testing.T, kubeconfig string, args ...string) string {
 	}
 	return out
 }
+
+// TestQuickstart runs what make quickstart runs: lab hosts in their own network
+// namespaces and the example cluster with a NodePool of two, whose nodes are
+// Ready and reachable from the hosted API server through konnectivity.
+func TestQuickstart(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--example", "--agents", "3", agentFlags)
+	eventually(t, 4*time.Minute, "the example NodePool Ready", func() error {
+		if out := up.output(); !strings.Contains(out, "NodePool clusters/example is Ready: 2 of 2 nodes are ready") {
+			return errorf("not yet")
+		}
+		return nil
+	})
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	out := runKubectlOK(t, kc, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.addresses[?(@.type=="InternalIP")].address} {end}`)
+	nodes := strings.Fields(out)
+	if len(nodes) != 2 {
+		t.Fatalf("nodes: %q", out)
+	}
+	for _, nd := range nodes {
+		f := strings.Split(nd, "=")
+		if len(f) != 3 || !strings.HasPrefix(f[0], "lab-host-") || f[1] != "True" {
+			t.Errorf("node %q", nd)
+		}
+		if got := strings.TrimSpace(runKubectlOK(t, kc, "get", "--raw", "/api/v1/nodes/"+f[0]+"/proxy/healthz")); got != "ok" {
+			t.Errorf("node proxy %s: %q", f[0], got)
+		}
+	}
+}
