@@ -60,26 +60,7 @@ func agents(bin string, n, workers int) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	u, _ := url.Parse(script)
-	token, base := u.Query().Get("api_key"), u.Scheme+"://"+u.Host
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: workers}}
-	call := func(method, path string, body any) (int, error) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, rd)
-		req.Header.Set(agentapi.SecretKeyHeader, token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
-	}
+	call := agentCaller(script, workers)
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = string(uuid.NewUUID())
@@ -187,4 +168,30 @@ func measure(n, workers int, f func(i int) error) result {
 	total := time.Since(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return result{rate: float64(n) / total.Seconds(), p50: lat[n/2], p99: lat[n*99/100], errors: errs}
+}
+
+// agentCaller returns a function that sends agent API requests (with the
+// InfraEnv token of the discovery script's URL) to the service, up to
+// `workers` connections kept open, and answers the status code.
+func agentCaller(script string, workers int) func(method, path string, body any) (int, error) {
+	u, _ := url.Parse(script)
+	token, base := u.Query().Get("api_key"), u.Scheme+"://"+u.Host
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: workers}}
+	return func(method, path string, body any) (int, error) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, base+path, rd)
+		req.Header.Set(agentapi.SecretKeyHeader, token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
 }

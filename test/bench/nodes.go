@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,25 +131,7 @@ func binding(ctx context.Context, up *upInstance, hcp func(...string) (string, e
 	if err := up.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sim"}, ie); err != nil {
 		return err
 	}
-	u, _ := url.Parse(script)
-	token, base := u.Query().Get("api_key"), u.Scheme+"://"+u.Host
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 50}}
-	call := func(method, path string, body any) (int, error) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, rd)
-		req.Header.Set(agentapi.SecretKeyHeader, token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
-	}
+	call := agentCaller(script, 50)
 	hostPath := func(p, id string) string {
 		return strings.Replace(strings.Replace(p, "{infra_env_id}", string(ie.UID), 1), "{host_id}", id, 1)
 	}
