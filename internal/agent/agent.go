@@ -245,9 +245,23 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	}
 	c.progress(ctx, agentapi.StageRebooting, "Starting the node")
 	log.Info("installed; joining the cluster as a node", "root", root)
+	// The node's stages are reported in order, in the background: the node
+	// keeps its heartbeats while the service is unreachable.
+	stages := make(chan [2]string, 8)
+	go func() {
+		for st := range stages {
+			c.progress(ctx, st[0], st[1])
+		}
+	}()
 	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: "agent://" + c.host, Inventory: inv,
 		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch,
-		Progress: func(stage, info string) { c.progress(ctx, stage, info) }})
+		Progress: func(stage, info string) {
+			select {
+			case stages <- [2]string{stage, info}:
+			default:
+			}
+		}})
+	close(stages)
 	if errors.Is(err, ErrNodeDeleted) {
 		log.Info("the cluster deleted this node; boot the host into discovery again (restart hcp-agent discover) to reuse it")
 		<-ctx.Done()
@@ -260,18 +274,24 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	return nil
 }
 
-// progress reports an installation stage, retrying briefly.
+// progress reports an installation stage. It retries until the service has
+// it (the service or the management API may be restarting) and gives up only
+// on a final answer (4xx: for example the host is no longer bound).
 func (c *client) progress(ctx context.Context, stage, info string) {
-	for i := 0; i < 5; i++ {
+	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
 		status, body, err := c.do(ctx, http.MethodPut, c.path(agentapi.ProgressPath), agentapi.HostProgress{CurrentStage: stage, ProgressInfo: info})
 		if err == nil && status < 300 {
 			return
 		}
-		c.opts.Log.Info("reporting progress failed", "stage", stage, "status", status, "reason", reason(body), "error", fmt.Sprint(err))
+		if err == nil && status >= 400 && status < 500 {
+			c.opts.Log.Info("the service refused the progress report", "stage", stage, "status", status, "reason", reason(body))
+			return
+		}
+		c.opts.Log.Info("reporting progress failed; retrying", "stage", stage, "status", status, "reason", reason(body), "error", fmt.Sprint(err), "after", delay)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(delay):
 		}
 	}
 }

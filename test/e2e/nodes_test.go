@@ -218,3 +218,55 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 }
+
+// TestKillUpMidScale kills hcp up with SIGKILL while a NodePool scales up and
+// starts it again: everything converges, every node joins once, and no Agent
+// is bound twice or left behind.
+func TestKillUpMidScale(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir, agentFlags)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "infraenv", "--name", "hosts", "--namespace", "clusters-example", "--pull-secret", pull, "--auto-approve")
+	script := up.scriptURL(t, "clusters-example", "hosts")
+	for i := range 3 {
+		h := nodeHost(t, script, t.TempDir(), fmt.Sprintf("host-%d", i))
+		up.waitAgent(t, "clusters-example", h.hostID(t), "{.status.debugInfo.state}", "known-unbound")
+	}
+	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", "127.0.0.1", "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
+		"--node-pool-replicas", "0", "--wait")
+	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "3")
+	eventually(t, time.Minute, "binding under way", func() error {
+		if out := up.mustKubectl("", "-n", "clusters-example", "get", "agentmachines", "-o", "name"); len(strings.Fields(out)) == 0 {
+			return errorf("no AgentMachines yet")
+		}
+		return nil
+	})
+	up.kill()
+	up = startUp(t, dataDir, agentFlags)
+	eventually(t, 4*time.Minute, "3 nodes and NodePool Ready after the restart", func() error {
+		if c := up.condition("np", "clusters", "example", "Ready"); !strings.HasPrefix(c, "True/") {
+			return errorf("NodePool Ready=%q", c)
+		}
+		return nil
+	})
+	for kind, want := range map[string]int{"machines": 3, "agentmachines": 3} {
+		if n := len(strings.Fields(up.mustKubectl("", "-n", "clusters-example", "get", kind, "-o", "name"))); n != want {
+			t.Errorf("%d %s, want %d", n, kind, want)
+		}
+	}
+	refs := strings.Fields(up.mustKubectl("", "-n", "clusters-example", "get", "agents", "-o", `jsonpath={range .items[*]}{.metadata.labels.agentMachineRef}={.status.debugInfo.state} {end}`))
+	seen := map[string]bool{}
+	for _, r := range refs {
+		f := strings.Split(r, "=")
+		if f[0] == "" || seen[f[0]] || f[1] != "added-to-existing-cluster" {
+			t.Errorf("agents: %v", refs)
+			break
+		}
+		seen[f[0]] = true
+	}
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	if n := len(strings.Fields(runKubectlOK(t, kc, "get", "nodes", "-o", "name"))); n != 3 {
+		t.Errorf("%d nodes, want 3", n)
+	}
+}
