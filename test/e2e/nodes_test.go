@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -269,4 +270,68 @@ func TestKillUpMidScale(t *testing.T) {
 	if n := len(strings.Fields(runKubectlOK(t, kc, "get", "nodes", "-o", "name"))); n != 3 {
 		t.Errorf("%d nodes, want 3", n)
 	}
+}
+
+// TestAgentLosesItsNetwork takes a lab host's link down: its Agent becomes
+// disconnected and no machine binds it (NoSuitableAgents says why); with the
+// link back it reconnects, is bound, installs and joins.
+func TestAgentLosesItsNetwork(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--agents", "1", agentFlags, "--agent-disconnect-timeout=4s")
+	var ns, gateway string
+	eventually(t, 30*time.Second, "the lab host's network namespace", func() error {
+		out := up.output()
+		if _, rest, ok := strings.Cut(out, "in network namespaces "); ok {
+			ns = strings.TrimSuffix(strings.Fields(rest)[0], "..")
+		}
+		if _, rest, ok := strings.Cut(out, "infrastructure service: https://"); ok {
+			gateway, _, _ = strings.Cut(strings.Fields(rest)[0], ":")
+		}
+		if ns == "" || gateway == "" {
+			return errorf("hcp up did not print them:\n%s", out)
+		}
+		return nil
+	})
+	link := func(state string) {
+		if out, err := exec.Command("ip", "-n", ns, "link", "set", "eth0", state).CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s: %v %s", state, err, out)
+		}
+	}
+	state := func() string {
+		return up.mustKubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].status.debugInfo.state}")
+	}
+	eventually(t, time.Minute, "the host known-unbound", func() error {
+		if s := state(); s != "known-unbound" {
+			return errorf("state %q", s)
+		}
+		return nil
+	})
+	link("down")
+	t.Cleanup(func() { _ = exec.Command("ip", "-n", ns, "link", "set", "eth0", "up").Run() })
+	eventually(t, time.Minute, "the host disconnected-unbound", func() error {
+		if s := state(); s != "disconnected-unbound" {
+			return errorf("state %q", s)
+		}
+		return nil
+	})
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", gateway, "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
+		"--node-pool-replicas", "1")
+	eventually(t, 2*time.Minute, "NoSuitableAgents naming the disconnected host", func() error {
+		out := up.mustKubectl("", "-n", "clusters-example", "get", "agentmachines", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="AgentReserved")].message}`)
+		if !strings.Contains(out, "is not connected") {
+			return errorf("AgentReserved %q", out)
+		}
+		return nil
+	})
+	link("up")
+	eventually(t, 3*time.Minute, "the host bound, installed and Ready", func() error {
+		if s := state(); s != "added-to-existing-cluster" {
+			return errorf("state %q", s)
+		}
+		if c := up.condition("np", "clusters", "example", "Ready"); !strings.HasPrefix(c, "True/") {
+			return errorf("NodePool Ready=%q", c)
+		}
+		return nil
+	})
 }

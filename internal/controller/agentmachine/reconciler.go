@@ -298,10 +298,10 @@ func unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
 		return "is bound"
 	case !a.Spec.Approved:
 		return "is not approved"
-	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
-		return "is not validated"
 	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ConnectedCondition):
 		return "is not connected"
+	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
+		return "is not validated"
 	case a.Status.DebugInfo.State != agentctrl.StateKnownUnbound:
 		return "is " + a.Status.DebugInfo.State
 	case am.Spec.MinCPUs > 0 && a.Status.Inventory.Cpu.Count < int64(am.Spec.MinCPUs):
