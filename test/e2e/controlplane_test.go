@@ -251,6 +251,42 @@ func TestHighlyAvailableSurvivesLosingAMember(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Two of three etcd members gone (stopped): no quorum. The cluster says so,
+	// and comes back with every write once they return.
+	e1, e2 := pidOf(t, cpDir, "--name=etcd-1"), pidOf(t, cpDir, "--name=etcd-2")
+	_ = syscall.Kill(e1, syscall.SIGSTOP)
+	_ = syscall.Kill(e2, syscall.SIGSTOP)
+	resumed := false
+	resume := func() {
+		if !resumed {
+			_ = syscall.Kill(e1, syscall.SIGCONT)
+			_ = syscall.Kill(e2, syscall.SIGCONT)
+			resumed = true
+		}
+	}
+	t.Cleanup(resume)
+	eventually(t, 2*time.Minute, "the lost quorum reported", func() error {
+		e := up.condition("hc", "clusters", "ha", "EtcdAvailable")
+		d := up.condition("hc", "clusters", "ha", "Degraded")
+		if !strings.HasPrefix(e, "False/") || !strings.Contains(e, "a quorum needs 2") || !strings.HasPrefix(d, "True/") || !strings.Contains(d, "etcd") {
+			return fmt.Errorf("EtcdAvailable=%q Degraded=%q", e, d)
+		}
+		return nil
+	})
+	resume()
+	eventually(t, 2*time.Minute, "quorum back", func() error {
+		if c := up.condition("hc", "clusters", "ha", "Degraded"); !strings.HasPrefix(c, "False/") {
+			return fmt.Errorf("Degraded=%q", c)
+		}
+		if out, err := runKubectl(kc, "", "create", "configmap", "after-quorum"); err != nil && !strings.Contains(out, "already exists") {
+			return fmt.Errorf("write: %v %s", err, out)
+		}
+		return nil
+	})
+	if out := guestKubectl(t, kc, "get", "configmaps", "-o", "name"); strings.Count(out, "configmap/after-kill-") != 10 || !strings.Contains(out, "configmap/after-quorum") {
+		t.Errorf("writes after the quorum came back:\n%s", out)
+	}
 }
 
 func TestRestartKeepsClustersRunningWithoutDuplicates(t *testing.T) {
