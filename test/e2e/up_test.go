@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,58 @@ func TestUpKeepsEveryObjectAcrossKill9(t *testing.T) {
 			t.Errorf("configmap cm-%d lost across kill -9", i)
 		}
 	}
+}
+
+// TestKillUpMidCreateAndDelete kills hcp up with SIGKILL right after a
+// HostedCluster is created and again while it is being deleted: after each
+// restart the cluster converges (Available with one process per component;
+// then gone with its processes and namespace), nothing duplicated or orphaned.
+func TestKillUpMidCreateAndDelete(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+	prepareClusters(up)
+	up.mustKubectl(hostedCluster("crash", "SingleReplica", "local", rel.Image), "apply", "-f", "-")
+	cpDir := filepath.Join(dataDir, "controlplanes", "clusters-crash")
+	eventually(t, time.Minute, "the control plane starting", func() error {
+		if len(processesUsing(cpDir)) == 0 {
+			return fmt.Errorf("no control plane process yet")
+		}
+		return nil
+	})
+	up.kill()
+	up = startUp(t, dataDir)
+	up.waitAvailable(t, "crash")
+	count := map[string]int{}
+	for _, pid := range processesUsing(cpDir) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		count[strings.TrimSpace(string(b))]++
+	}
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
+		if count[c] != 1 {
+			t.Errorf("after the restart: %v, want one of each component", count)
+			break
+		}
+	}
+
+	up.mustKubectl("", "-n", "clusters", "delete", "hostedcluster", "crash", "--wait=false")
+	eventually(t, 30*time.Second, "the deletion under way", func() error {
+		if out, _ := up.kubectl("", "-n", "clusters", "get", "hostedcluster", "crash", "-o", "jsonpath={.metadata.deletionTimestamp}"); out == "" {
+			return fmt.Errorf("not deleting yet")
+		}
+		return nil
+	})
+	up.kill()
+	up = startUp(t, dataDir)
+	eventually(t, 2*time.Minute, "the cluster gone with everything it had", func() error {
+		if out, _ := up.kubectl("", "-n", "clusters", "get", "hostedcluster", "-o", "name"); strings.TrimSpace(out) != "" {
+			return fmt.Errorf("still there: %s", out)
+		}
+		if out, _ := up.kubectl("", "get", "namespace", "clusters-crash", "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
+			return fmt.Errorf("namespace left: %s", out)
+		}
+		if pids := processesUsing(cpDir); len(pids) != 0 {
+			return fmt.Errorf("processes left: %v", pids)
+		}
+		return nil
+	})
 }
