@@ -387,3 +387,66 @@ func TestInvalidHostedClustersSayWhatToChange(t *testing.T) {
 		t.Errorf("the first cluster named taken: Available=%q", c)
 	}
 }
+
+// componentPids maps each process name (/proc/<pid>/comm) under dir to its pids.
+func componentPids(dir string) map[string][]int {
+	out := map[string][]int{}
+	for _, pid := range processesUsing(dir) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		name := strings.TrimSpace(string(b))
+		out[name] = append(out[name], pid)
+	}
+	return out
+}
+
+// TestKillEachComponent kills every component of a SingleReplica control plane
+// in turn with SIGKILL, writing objects before and after each: every component
+// comes back and no acknowledged write is lost.
+func TestKillEachComponent(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+	prepareClusters(up)
+	up.mustKubectl(hostedCluster("kill", "SingleReplica", "local", rel.Image), "apply", "-f", "-")
+	up.waitAvailable(t, "kill")
+	kc := up.adminKubeconfig(t, "kill")
+	cpDir := filepath.Join(dataDir, "controlplanes", "clusters-kill")
+	written := 0
+	write := func(n int) {
+		for range n {
+			name := fmt.Sprintf("seq-%d", written)
+			eventually(t, time.Minute, "write "+name, func() error {
+				out, err := runKubectl(kc, "", "create", "configmap", name)
+				if err != nil && !strings.Contains(out, "already exists") {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+				return nil
+			})
+			written++
+		}
+	}
+	for _, comp := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
+		write(5)
+		pids := componentPids(cpDir)[comp]
+		if len(pids) != 1 {
+			t.Fatalf("%s: pids %v, want one", comp, pids)
+		}
+		_ = syscall.Kill(pids[0], syscall.SIGKILL)
+		eventually(t, 2*time.Minute, comp+" back and the control plane whole", func() error {
+			now := componentPids(cpDir)[comp]
+			if len(now) != 1 || now[0] == pids[0] {
+				return fmt.Errorf("%s pids %v (killed %d)", comp, now, pids[0])
+			}
+			if c := up.condition("hcp", "clusters-kill", "kill", "Degraded"); !strings.HasPrefix(c, "False/") {
+				return fmt.Errorf("Degraded=%q", c)
+			}
+			return nil
+		})
+		write(5)
+	}
+	out := guestKubectl(t, kc, "get", "configmaps", "-o", "name")
+	for i := range written {
+		if !strings.Contains(out, fmt.Sprintf("configmap/seq-%d\n", i)) {
+			t.Errorf("write seq-%d lost", i)
+		}
+	}
+}
