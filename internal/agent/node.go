@@ -210,7 +210,7 @@ func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	certPEM, err := csr.WaitForCertificate(wctx, bcs, name, typesUID(uid))
+	certPEM, err := csr.WaitForCertificate(wctx, bcs, name, types.UID(uid))
 	if err != nil {
 		return nil, fmt.Errorf("waiting for certificate signing request %s to be approved and signed: %w", name, err)
 	}
@@ -458,7 +458,7 @@ func (n *node) renewLease(ctx context.Context) error {
 			return ErrNodeDeleted
 		}
 		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: n.o.Name, OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.o.Name, UID: typesUID(n.uid)}}},
+			ObjectMeta: metav1.ObjectMeta{Name: n.o.Name, OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.o.Name, UID: types.UID(n.uid)}}},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(n.o.Name), LeaseDurationSeconds: ptr.To(int32(40)), RenewTime: &now},
 		}, metav1.CreateOptions{})
 		return err
@@ -548,5 +548,3 @@ func (n *node) podIP(p *corev1.Pod) string {
 	v := h.Sum32()
 	return fmt.Sprintf("10.%d.%d.%d", 128+(v>>16)%4, (v>>8)&0xff, 1+(v&0xff)%254)
 }
-
-func typesUID(s string) types.UID { return types.UID(s) }

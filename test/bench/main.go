@@ -40,6 +40,10 @@ func main() {
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
+	if *nodeCount < 1 || *bindCount < 0 {
+		fmt.Fprintf(os.Stderr, "bench: -nodes %d must be at least 1 and -bind %d at least 0\n", *nodeCount, *bindCount)
+		os.Exit(2)
+	}
 	if *bin == "" {
 		*bin = "bin"
 	}

@@ -205,13 +205,9 @@ func TestHighlyAvailableSurvivesLosingAMember(t *testing.T) {
 		return nil
 	})
 	cpDir := filepath.Join(dataDir, "controlplanes", "clusters-ha")
-	count := map[string]int{}
-	for _, pid := range processesUsing(cpDir) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		count[strings.TrimSpace(string(b))]++
-	}
-	if count["etcd"] != 3 || count["kube-apiserver"] != 3 {
-		t.Fatalf("HighlyAvailable runs %v, want 3 etcd and 3 kube-apiserver", count)
+	pids := componentPids(cpDir)
+	if len(pids["etcd"]) != 3 || len(pids["kube-apiserver"]) != 3 {
+		t.Fatalf("HighlyAvailable runs %v, want 3 etcd and 3 kube-apiserver", pids)
 	}
 	members := up.mustKubectl("", "-n", "clusters-ha", "get", "hcp", "ha", "-o", `jsonpath={.status.components[?(@.name=="etcd")].readyReplicas}`)
 	if members != "3" {

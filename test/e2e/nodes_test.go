@@ -108,7 +108,7 @@ func TestSeedFlowNodes(t *testing.T) {
 		})
 	}
 	// A pod scheduled to the nodes runs (KWOK semantics).
-	runKubectlOK(t, kc, "create", "deployment", "web", "--image", "registry.example.com/web:1", "--replicas", "2")
+	guestKubectl(t, kc, "create", "deployment", "web", "--image", "registry.example.com/web:1", "--replicas", "2")
 	eventually(t, time.Minute, "pods Running", func() error {
 		out, _ := runKubectl(kc, "", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.phase}")
 		if f := strings.Fields(out); len(f) != 2 || f[0] != "Running" || f[1] != "Running" {
@@ -132,9 +132,19 @@ func TestSeedFlowNodes(t *testing.T) {
 		}
 		return errorf("agents %v", bound())
 	})
-	if left := nodes(); !slices.Contains(before, left[0]) {
+	left := nodes()
+	if !slices.Contains(before, left[0]) {
 		t.Errorf("nodes before %v, after %v", before, left)
 	}
+	// The removed node was drained: the Deployment's pods run on the one left.
+	eventually(t, 2*time.Minute, "pods rescheduled onto the remaining node", func() error {
+		out, _ := runKubectl(kc, "", "get", "pods", "-l", "app=web", "--field-selector", "status.phase=Running", "-o", "jsonpath={.items[*].spec.nodeName}")
+		want := strings.Split(left[0], "=")[0]
+		if f := strings.Fields(out); len(f) != 2 || f[0] != want || f[1] != want {
+			return errorf("running pods on %q, want two on %s", out, want)
+		}
+		return nil
+	})
 	// Booted into discovery again, the host is free; scaling to 3 uses it.
 	h := hosts[released]
 	h.stop()
@@ -183,15 +193,6 @@ func TestSeedFlowNodes(t *testing.T) {
 	}
 }
 
-func runKubectlOK(t *testing.T, kubeconfig string, args ...string) string {
-	t.Helper()
-	out, err := runKubectl(kubeconfig, "", args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // TestQuickstart runs what make quickstart runs: lab hosts in their own network
 // namespaces and the example cluster with a NodePool of two, whose nodes are
 // Ready and reachable from the hosted API server through konnectivity.
@@ -204,7 +205,7 @@ func TestQuickstart(t *testing.T) {
 		return nil
 	})
 	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
-	out := runKubectlOK(t, kc, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.addresses[?(@.type=="InternalIP")].address} {end}`)
+	out := guestKubectl(t, kc, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.addresses[?(@.type=="InternalIP")].address} {end}`)
 	nodes := strings.Fields(out)
 	if len(nodes) != 2 {
 		t.Fatalf("nodes: %q", out)
@@ -214,7 +215,7 @@ func TestQuickstart(t *testing.T) {
 		if len(f) != 3 || !strings.HasPrefix(f[0], "lab-host-") || f[1] != "True" {
 			t.Errorf("node %q", nd)
 		}
-		if got := strings.TrimSpace(runKubectlOK(t, kc, "get", "--raw", "/api/v1/nodes/"+f[0]+"/proxy/healthz")); got != "ok" {
+		if got := strings.TrimSpace(guestKubectl(t, kc, "get", "--raw", "/api/v1/nodes/"+f[0]+"/proxy/healthz")); got != "ok" {
 			t.Errorf("node proxy %s: %q", f[0], got)
 		}
 	}
@@ -267,7 +268,7 @@ func TestKillUpMidScale(t *testing.T) {
 		seen[f[0]] = true
 	}
 	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
-	if n := len(strings.Fields(runKubectlOK(t, kc, "get", "nodes", "-o", "name"))); n != 3 {
+	if n := len(strings.Fields(guestKubectl(t, kc, "get", "nodes", "-o", "name"))); n != 3 {
 		t.Errorf("%d nodes, want 3", n)
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -129,14 +128,10 @@ func TestKillUpMidCreateAndDelete(t *testing.T) {
 	up.kill()
 	up = startUp(t, dataDir)
 	up.waitAvailable(t, "crash")
-	count := map[string]int{}
-	for _, pid := range processesUsing(cpDir) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		count[strings.TrimSpace(string(b))]++
-	}
+	pids := componentPids(cpDir)
 	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
-		if count[c] != 1 {
-			t.Errorf("after the restart: %v, want one of each component", count)
+		if len(pids[c]) != 1 {
+			t.Errorf("after the restart: %v, want one of each component", pids)
 			break
 		}
 	}
