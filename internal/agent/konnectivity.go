@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hcp-dev/hcp/internal/ignition"
+	"github.com/hcp-dev/hcp/internal/ports"
 )
 
 // konnectivityBinary is where the node keeps the konnectivity agent.
@@ -103,10 +104,9 @@ func readEnv(path string) (map[string]string, error) {
 }
 
 func freeLocalPort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ports.Free("127.0.0.1")
 	if err != nil {
 		return 0
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }

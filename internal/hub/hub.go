@@ -13,9 +13,12 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +29,7 @@ import (
 
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
 	"github.com/hcp-dev/hcp/internal/pki"
+	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/supervisor"
@@ -122,24 +126,15 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	opts.Progress("etcd")
-	if err = h.run(procCtx, release.Etcd, h.etcdArgs()); err != nil {
+	if err = h.runUntilReady(ctx, procCtx, check, release.Etcd, h.etcdArgs, h.etcdHealthURL, h.repickEtcd); err != nil {
 		return nil, err
-	}
-	if err = probe.Until(ctx, 100*time.Millisecond, "etcd", func(ctx context.Context) error {
-		return check.Check(ctx, h.etcdURL()+"/health")
-	}); err != nil {
-		return nil, h.withLog(release.Etcd, err)
 	}
 	opts.Progress("kube-apiserver")
-	if err = h.run(procCtx, release.KubeAPIServer, h.apiserverArgs()); err != nil {
+	if err = h.runUntilReady(ctx, procCtx, check, release.KubeAPIServer, h.apiserverArgs, h.readyzURL, h.repickAPI); err != nil {
 		return nil, err
 	}
-	if err = probe.Until(ctx, 100*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
-		return check.Check(ctx, h.Server()+"/readyz")
-	}); err != nil {
-		return nil, h.withLog(release.KubeAPIServer, err)
-	}
 	opts.Progress("kube-controller-manager")
+	kcmLog := logSize(filepath.Join(h.LogDir(), release.KubeControllerManager+".log"))
 	if err = h.run(procCtx, release.KubeControllerManager, h.kcmArgs()); err != nil {
 		return nil, err
 	}
@@ -147,12 +142,119 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err = bootstrap(ctx, h.RESTConfig(), h.volumeDir()); err != nil {
 		return nil, err
 	}
-	if err = probe.Until(ctx, 100*time.Millisecond, "kube-controller-manager", func(ctx context.Context) error {
-		return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(h.state.KCMPort)+"/healthz")
-	}); err != nil {
-		return nil, h.withLog(release.KubeControllerManager, err)
+	// The controller manager starts while the CRDs go in; it is waited for here.
+	if err = h.waitReady(ctx, check, release.KubeControllerManager, h.kcmHealthURL, kcmLog); err != nil {
+		if !errors.Is(err, errPortInUse) {
+			return nil, err
+		}
+		h.stopLast()
+		if err = h.repickKCM(); err != nil {
+			return nil, err
+		}
+		if err = h.runUntilReady(ctx, procCtx, check, release.KubeControllerManager, h.kcmArgs, h.kcmHealthURL, h.repickKCM); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
+}
+
+// errPortInUse is a component failing to listen on a port hcp chose for it.
+var errPortInUse = errors.New("a port it was given is in use by another program")
+
+// runUntilReady starts a component and waits until url answers ready. A component that finds a port hcp chose for it taken gets new ports
+// from repick and starts again.
+func (h *Hub) runUntilReady(ctx, procCtx context.Context, check *probe.Client, component string,
+	args func() []string, url func() string, repick func() error) error {
+	for attempt := 1; ; attempt++ {
+		from := logSize(filepath.Join(h.LogDir(), component+".log"))
+		if err := h.run(procCtx, component, args()); err != nil {
+			return err
+		}
+		err := h.waitReady(ctx, check, component, url, from)
+		if !errors.Is(err, errPortInUse) {
+			return err
+		}
+		h.stopLast()
+		if attempt == 3 {
+			return h.withLog(component, fmt.Errorf("%s could not listen: %w", component, err))
+		}
+		h.opts.Log.Info("a port was taken before the component could listen on it; choosing another", "component", component)
+		if err := repick(); err != nil {
+			return err
+		}
+	}
+}
+
+// waitReady waits for url to be ready, or for the component's log (after
+// offset from) to say that its port is taken.
+func (h *Hub) waitReady(ctx context.Context, check *probe.Client, component string, url func() string, from int64) error {
+	logPath := filepath.Join(h.LogDir(), component+".log")
+	err := probe.Until(ctx, 100*time.Millisecond, component, func(ctx context.Context) error {
+		if portTaken(logPath, from) {
+			return probe.Final(errPortInUse)
+		}
+		return check.Check(ctx, url())
+	})
+	if err != nil && !errors.Is(err, errPortInUse) {
+		return h.withLog(component, err)
+	}
+	return err
+}
+
+// stopLast stops the component started last.
+func (h *Hub) stopLast() {
+	last := h.procs[len(h.procs)-1]
+	last.Stop(15 * time.Second)
+	h.procs = h.procs[:len(h.procs)-1]
+}
+
+func (h *Hub) repickEtcd() (err error) {
+	if h.state.EtcdClientPort, err = ports.Free("127.0.0.1"); err != nil {
+		return err
+	}
+	if h.state.EtcdPeerPort, err = ports.Free("127.0.0.1"); err != nil {
+		return err
+	}
+	return h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+}
+
+func (h *Hub) repickAPI() (err error) {
+	if h.opts.Port != 0 {
+		return fmt.Errorf("port %d for the management API is in use by another program; choose another with --port", h.opts.Port)
+	}
+	if h.state.APIPort, err = ports.Free("127.0.0.1"); err != nil {
+		return err
+	}
+	if err = h.state.save(filepath.Join(h.opts.DataDir, "hub.json")); err != nil {
+		return err
+	}
+	return h.writeKubeconfigs()
+}
+
+func (h *Hub) repickKCM() (err error) {
+	if h.state.KCMPort, err = ports.Free("127.0.0.1"); err != nil {
+		return err
+	}
+	return h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+}
+
+// portTaken says whether the log, after offset from, reports a failed listen.
+func portTaken(logPath string, from int64) bool {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, from, 1<<24))
+	return err == nil && bytes.Contains(b, []byte("address already in use"))
+}
+
+func logSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // Stop ends every process, last started first, and releases the data directory.
@@ -174,14 +276,14 @@ func (h *Hub) Stop() {
 func (h *Hub) Port(name string, preferred int) (int, error) {
 	port := 0
 	for _, p := range []int{h.state.Ports[name], preferred} {
-		if p != 0 && portFreeOn("0.0.0.0", p) {
+		if p != 0 && ports.Listenable("0.0.0.0", p) {
 			port = p
 			break
 		}
 	}
 	if port == 0 {
 		var err error
-		if port, err = FreePort(); err != nil {
+		if port, err = ports.Free("0.0.0.0"); err != nil {
 			return 0, err
 		}
 	}
@@ -210,6 +312,14 @@ func (h *Hub) LogDir() string { return filepath.Join(h.opts.DataDir, "logs") }
 func (h *Hub) volumeDir() string { return filepath.Join(h.opts.DataDir, "volumes") }
 
 func (h *Hub) etcdURL() string { return "https://127.0.0.1:" + strconv.Itoa(h.state.EtcdClientPort) }
+
+func (h *Hub) etcdHealthURL() string { return h.etcdURL() + "/health" }
+
+func (h *Hub) readyzURL() string { return h.Server() + "/readyz" }
+
+func (h *Hub) kcmHealthURL() string {
+	return "https://127.0.0.1:" + strconv.Itoa(h.state.KCMPort) + "/healthz"
+}
 
 func (h *Hub) run(ctx context.Context, component string, args []string) error {
 	p, err := supervisor.Start(ctx, supervisor.Spec{

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/hcp-dev/hcp/internal/ports"
 )
 
 // DefaultPort is the management API port on first start when it is free.
@@ -75,29 +76,10 @@ func keepOrPick(remembered, preferred int) (int, error) {
 	if preferred != 0 && portFree(preferred) {
 		return preferred, nil
 	}
-	return FreePort()
+	return ports.Free("127.0.0.1")
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that is free now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func portFree(port int) bool { return portFreeOn("127.0.0.1", port) }
-
-func portFreeOn(addr string, port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
-}
+func portFree(port int) bool { return ports.Listenable("127.0.0.1", port) }
 
 // lockDir takes the data directory's lock, so that one hcp up uses it at a time.
 // The lock is released by the kernel when the process dies, however it dies.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,6 +63,10 @@ func Until(ctx context.Context, interval time.Duration, what string, check func(
 		if last = check(ctx); last == nil {
 			return nil
 		}
+		var f final
+		if errors.As(last, &f) {
+			return f.err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
@@ -69,6 +74,14 @@ func Until(ctx context.Context, interval time.Duration, what string, check func(
 		}
 	}
 }
+
+// Final wraps an error that Until returns at once instead of checking again.
+func Final(err error) error { return final{err} }
+
+type final struct{ err error }
+
+func (f final) Error() string { return f.err.Error() }
+func (f final) Unwrap() error { return f.err }
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

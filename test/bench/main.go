@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hcp-dev/hcp/internal/pki"
+	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 )
@@ -243,12 +244,11 @@ func stopProcess(cmd *exec.Cmd) {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ports.Free("127.0.0.1")
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func median(s []sample) sample {

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -59,14 +59,21 @@ type upProcess struct {
 	exited     chan struct{}
 }
 
+var handedOut sync.Map
+
+// freePort is a port for a program a test starts; the parallel tests of this
+// package never get the same one.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		port, err := ports.Free("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startUp runs hcp up on dataDir and waits until it prints the kubeconfig export line.

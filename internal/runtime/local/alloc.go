@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"os"
-	"strconv"
+
+	"github.com/hcp-dev/hcp/internal/ports"
 )
 
 // blocks hands out loopback blocks: control plane k gets 127.<1+k/256>.<k%256>.0/24,
@@ -111,12 +111,4 @@ func writeFile(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// listenable says whether addr:port can be listened on now.
-func listenable(addr string, port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
-}
+func listenable(addr string, port int) bool { return ports.Listenable(addr, port) }

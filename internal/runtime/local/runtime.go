@@ -33,6 +33,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/pki"
+	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/supervisor"
 )
@@ -438,17 +439,12 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 }
 
 // pickPort picks a free port for a service: 6443 for the API server when free,
-// else one the kernel hands out.
+// else any free one.
 func (r *Runtime) pickPort(svc controlplane.PublishedService) (int, error) {
 	if svc.Service == string(hyperv1.APIServer) && listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
 		return DefaultAPIServerPort, nil
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(r.opts.PublicAddress, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports.Free(r.opts.PublicAddress)
 }
 
 // choosePort picks a published port: the spec's, else the one used before, else
