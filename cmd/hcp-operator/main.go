@@ -36,11 +36,21 @@ func main() {
 		opts       = operator.Options{}
 		logConfig  = textlogger.NewConfig()
 	)
-	flag.StringVar(&kubeconfig, "kubeconfig", "", "management cluster kubeconfig (default: in-cluster, or $KUBECONFIG)")
+	// controller-runtime registers --kubeconfig itself (ctrl.GetConfig reads it).
+	if f := flag.Lookup("kubeconfig"); f != nil {
+		f.Usage = "management cluster kubeconfig (default: in-cluster, or $KUBECONFIG)"
+	} else {
+		flag.StringVar(&kubeconfig, "kubeconfig", "", "management cluster kubeconfig (default: in-cluster, or $KUBECONFIG)")
+	}
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `metrics address ("0" turns metrics off)`)
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz address")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "run one active replica at a time")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "hcp-system", "namespace of the leader Lease")
+	defaultRuntime := operator.RuntimeLocal
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		defaultRuntime = operator.RuntimeKubernetes
+	}
+	flag.StringVar(&opts.Runtime, "runtime", defaultRuntime, `where control planes run: "kubernetes" (workloads of the management cluster; the default in a cluster) or "local" (processes of this operator)`)
 	flag.StringVar(&opts.DataDir, "data-dir", "/var/lib/hcp", "directory for control plane data, files and logs (local runtime)")
 	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
 	logConfig.AddFlags(flag.CommandLine)

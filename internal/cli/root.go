@@ -23,6 +23,6 @@ Start here:
 		SilenceErrors: true,
 	}
 	kubeconfig := root.PersistentFlags().String("kubeconfig", "", "management cluster kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
-	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig), newBalanceCommand())
+	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig), newBalanceCommand(), newInstallCommand(kubeconfig))
 	return root
 }

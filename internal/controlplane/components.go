@@ -34,8 +34,8 @@ const (
 type Input struct {
 	HCP     *hyperv1.HostedControlPlane
 	Release *release.Release
-	// Hosts are the replica hosts, as many as the largest component has replicas.
-	Hosts []string
+	// Network places the replicas (see Network).
+	Network Network
 	// StorageClass is etcd's resolved StorageClass.
 	StorageClass string
 }
@@ -79,10 +79,15 @@ func FirstServiceIP(cidr string) (string, error) {
 // Build returns the control plane's components in start order.
 func Build(in Input) (*ControlPlane, error) {
 	quorum, others := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
-	if len(in.Hosts) < quorum {
-		return nil, fmt.Errorf("%d hosts for %d replicas", len(in.Hosts), quorum)
+	if err := in.Network.replicas(quorum); err != nil {
+		return nil, err
 	}
-	cp := &ControlPlane{Namespace: in.HCP.Namespace}
+	cp := &ControlPlane{Namespace: in.HCP.Namespace, Placement: Placement{
+		HighlyAvailable: in.HCP.Spec.ControllerAvailabilityPolicy == hyperv1.HighlyAvailable,
+		NodeSelector:    in.HCP.Spec.NodeSelector,
+		Tolerations:     in.HCP.Spec.Tolerations,
+		Topology:        in.HCP.Annotations[hyperv1.TopologyAnnotation],
+	}}
 	cp.Components = []Component{
 		etcd(in, quorum),
 		konnectivityServer(in, quorum),
@@ -91,7 +96,7 @@ func Build(in Input) (*ControlPlane, error) {
 		kubeScheduler(in, others),
 	}
 	cp.Published = []PublishedService{
-		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: KubeAPIServerPort, Port: publishedPort(in.HCP, hyperv1.APIServer)},
+		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: in.Network.APIServerPort(), Port: publishedPort(in.HCP, hyperv1.APIServer)},
 		{Service: string(hyperv1.Konnectivity), Component: KonnectivityServer, TargetPort: KonnAgentPort, Port: publishedPort(in.HCP, hyperv1.Konnectivity)},
 	}
 	return cp, nil
@@ -115,7 +120,7 @@ func url(host string, port int) string {
 func etcd(in Input, replicas int) Component {
 	var members []string
 	for i := range replicas {
-		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Hosts[i], EtcdPeerPort)))
+		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Network.etcdPeer(i), EtcdPeerPort)))
 	}
 	c := Component{
 		Name:          Etcd,
@@ -132,15 +137,16 @@ func etcd(in Input, replicas int) Component {
 	if pv := in.HCP.Spec.Etcd.Managed; pv != nil && pv.Storage.PersistentVolume != nil && pv.Storage.PersistentVolume.Size != nil {
 		c.StorageSize = pv.Storage.PersistentVolume.Size.String()
 	}
+	n := in.Network
 	for i := range replicas {
-		h := in.Hosts[i]
+		h := n.bind(i)
 		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
-			fmt.Sprintf("--name=etcd-%d", i),
+			"--name=" + n.member(i),
 			"--data-dir=" + DataRoot + "/" + Etcd,
 			"--listen-client-urls=" + url(h, EtcdClientPort),
-			"--advertise-client-urls=" + url(h, EtcdClientPort),
+			"--advertise-client-urls=" + url(n.etcdSelf(i), EtcdClientPort),
 			"--listen-peer-urls=" + url(h, EtcdPeerPort),
-			"--initial-advertise-peer-urls=" + url(h, EtcdPeerPort),
+			"--initial-advertise-peer-urls=" + url(n.etcdSelf(i), EtcdPeerPort),
 			"--initial-cluster=" + strings.Join(members, ","),
 			"--initial-cluster-state=new",
 			"--initial-cluster-token=" + in.HCP.Namespace,
@@ -168,7 +174,7 @@ func konnectivityServer(in Input, replicas int) Component {
 		Probe:          Probe{Scheme: "http", Port: KonnHealthPort, Path: "/healthz"},
 	}
 	for i := range replicas {
-		h := in.Hosts[i]
+		h := in.Network.bind(i)
 		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
 			"--mode=http-connect",
 			"--server-bind-address=" + h,
@@ -198,7 +204,7 @@ func kubeAPIServer(in Input, replicas int) Component {
 	var etcdServers []string
 	quorum, _ := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
 	for i := range quorum {
-		etcdServers = append(etcdServers, url(in.Hosts[i], EtcdClientPort))
+		etcdServers = append(etcdServers, url(in.Network.etcdPeer(i), EtcdClientPort))
 	}
 	issuer := in.HCP.Spec.IssuerURL
 	if issuer == "" {
@@ -214,18 +220,19 @@ func kubeAPIServer(in Input, replicas int) Component {
 			{Name: "konnectivity-client", Secret: SecretKonnClient},
 			{Name: "front-proxy", Secret: SecretFrontProxyClient},
 		},
-		Probe:          Probe{Port: KubeAPIServerPort, Path: "/readyz", Secret: SecretAdminClient},
+		Probe:          Probe{Port: in.Network.APIServerPort(), Path: "/readyz", Secret: SecretAdminClient},
 		PriorityClass:  PriorityAPICritical,
 		RequestServing: true,
 		Resources:      Resources{CPU: "200m", Memory: "256Mi"},
 		Env:            []string{"GOMEMLIMIT=150MiB"},
 	}
+	n := in.Network
 	for i := range replicas {
-		h := in.Hosts[i]
-		c.Replicas = append(c.Replicas, Replica{Host: h, Files: map[string]string{egressSelectorFile: EgressSelectorConfig(h)}, Args: []string{
+		h := n.bind(i)
+		c.Replicas = append(c.Replicas, Replica{Host: h, Files: map[string]string{egressSelectorFile: EgressSelectorConfig(n.konnectivity(i))}, Args: []string{
 			"--bind-address=" + h,
-			"--secure-port=" + strconv.Itoa(KubeAPIServerPort),
-			"--advertise-address=" + h,
+			"--secure-port=" + strconv.Itoa(n.APIServerPort()),
+			"--advertise-address=" + n.advertise(i),
 			"--endpoint-reconciler-type=none",
 			"--etcd-servers=" + strings.Join(etcdServers, ","),
 			"--etcd-cafile=" + file("etcd-client", KeyCA),
@@ -272,13 +279,13 @@ func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string
 	}
 	kc := file(kubeconfigVolume, KeyKubeconfig)
 	for i := range replicas {
-		h := in.Hosts[i]
+		h := in.Network.bind(i)
 		args := []string{
 			"--kubeconfig=" + kc,
 			"--authentication-kubeconfig=" + kc,
 			"--authorization-kubeconfig=" + kc,
-			// Each replica talks to the API server on its own host.
-			"--master=" + url(h, KubeAPIServerPort),
+			// Each replica talks to the API server on its own host (locally).
+			"--master=" + url(in.Network.apiServer(i), in.Network.APIServerPort()),
 			"--bind-address=" + h,
 			"--secure-port=" + strconv.Itoa(port),
 			"--tls-cert-file=" + file("serving", KeyCert),
@@ -314,7 +321,7 @@ func kubeScheduler(in Input, replicas int) Component {
 }
 
 // EgressSelectorConfig routes the API server's traffic to the cluster's nodes
-// through its konnectivity server (the reverse tunnel that agents open).
+// through the konnectivity server on host (the reverse tunnel that agents open).
 func EgressSelectorConfig(host string) string {
 	return `apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration

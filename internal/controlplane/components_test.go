@@ -33,7 +33,7 @@ func TestBuildReplicasAndWiring(t *testing.T) {
 			hcp.Namespace, hcp.Name = "clusters-example", "example"
 			hcp.Spec.ControllerAvailabilityPolicy = tc.policy
 			hcp.Spec.InfraID = "example-abcde"
-			cp, err := Build(Input{HCP: hcp, Release: &release.Release{Name: "1.37.2"}, Hosts: hosts[:tc.quorum], StorageClass: "local"})
+			cp, err := Build(Input{HCP: hcp, Release: &release.Release{Name: "1.37.2"}, Network: Network{Hosts: hosts[:tc.quorum]}, StorageClass: "local"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Roots of the paths used in component arguments.
@@ -46,6 +48,22 @@ type ControlPlane struct {
 	Components []Component
 	// Published are the services reachable from outside the control plane.
 	Published []PublishedService
+	// Placement says which management nodes may run the control plane's pods
+	// (Kubernetes runtime).
+	Placement Placement
+}
+
+// Placement constrains where a control plane's pods run.
+type Placement struct {
+	// HighlyAvailable spreads each component's replicas over zones and hosts.
+	HighlyAvailable bool
+	// NodeSelector is added to every pod.
+	NodeSelector map[string]string
+	// Tolerations are added to every pod.
+	Tolerations []corev1.Toleration
+	// Topology is "", hyperv1.DedicatedRequestServingTopology or
+	// hyperv1.DedicatedTopology.
+	Topology string
 }
 
 // Component is one control plane program and its replicas.

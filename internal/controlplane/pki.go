@@ -48,8 +48,8 @@ const (
 // PKIInput says what the certificates must cover.
 type PKIInput struct {
 	Namespace string
-	// Hosts are the replica hosts.
-	Hosts []string
+	// Network gives the names the serving certificates cover.
+	Network Network
 	// APIServerNames are the extra names and addresses clients use for the API
 	// server: api.<name>.<baseDomain>, the published address, the first service IP.
 	APIServerNames []string
@@ -76,20 +76,20 @@ func PKI(in PKIInput, existing map[string]*corev1.Secret) ([]*corev1.Secret, err
 	local := []string{"localhost", "127.0.0.1"}
 	kasNames := append(append(append([]string{}, local...),
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"), in.APIServerNames...)
-	kasNames = append(kasNames, in.Hosts...)
+	kasNames = append(kasNames, in.Network.SANs()...)
 	specs := []struct {
 		name string
 		spec pki.CertSpec
 		sans []string
 	}{
-		{SecretEtcdServer, pki.CertSpec{CommonName: "etcd-server", Usage: pki.ServerAuth | pki.ClientAuth}, append(append([]string{}, local...), in.Hosts...)},
+		{SecretEtcdServer, pki.CertSpec{CommonName: "etcd-server", Usage: pki.ServerAuth | pki.ClientAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
 		{SecretEtcdClient, pki.CertSpec{CommonName: "etcd-client", Usage: pki.ClientAuth}, nil},
 		{SecretKASServing, pki.CertSpec{CommonName: "kube-apiserver", Usage: pki.ServerAuth}, kasNames},
 		{SecretAdminClient, pki.CertSpec{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: pki.ClientAuth}, nil},
-		{SecretKCMClient, pki.CertSpec{CommonName: "system:kube-controller-manager", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Hosts...)},
-		{SecretSchedulerClient, pki.CertSpec{CommonName: "system:kube-scheduler", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Hosts...)},
-		{SecretKonnServer, pki.CertSpec{CommonName: "konnectivity-server", Usage: pki.ServerAuth}, append(append([]string{}, local...), in.Hosts...)},
-		{SecretKonnCluster, pki.CertSpec{CommonName: "konnectivity-server-cluster", Usage: pki.ServerAuth}, append(append(append([]string{}, local...), in.Hosts...), in.APIServerNames...)},
+		{SecretKCMClient, pki.CertSpec{CommonName: "system:kube-controller-manager", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
+		{SecretSchedulerClient, pki.CertSpec{CommonName: "system:kube-scheduler", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
+		{SecretKonnServer, pki.CertSpec{CommonName: "konnectivity-server", Usage: pki.ServerAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
+		{SecretKonnCluster, pki.CertSpec{CommonName: "konnectivity-server-cluster", Usage: pki.ServerAuth}, append(append(append([]string{}, local...), in.Network.SANs()...), in.APIServerNames...)},
 		{SecretKonnClient, pki.CertSpec{CommonName: "system:konnectivity-client", Usage: pki.ClientAuth}, nil},
 	}
 	for _, s := range specs {
@@ -215,8 +215,8 @@ func CA(secrets map[string]*corev1.Secret) (*pki.KeyPair, error) {
 // kube-controller-manager's and kube-scheduler's (their replicas pass --master
 // for their own host), and localhost-kubeconfig, the admin kubeconfig for the
 // first replica's host that hcp itself uses.
-func Kubeconfigs(namespace string, hosts []string, secrets map[string]*corev1.Secret) ([]*corev1.Secret, error) {
-	server := url(hosts[0], KubeAPIServerPort)
+func Kubeconfigs(namespace string, n Network, secrets map[string]*corev1.Secret) ([]*corev1.Secret, error) {
+	server := n.APIServerURL()
 	var out []*corev1.Secret
 	for _, k := range []struct{ name, client, context string }{
 		{SecretKCMKubeconfig, SecretKCMClient, "kube-controller-manager"},

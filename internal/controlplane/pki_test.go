@@ -20,7 +20,7 @@ func byName(secrets []*corev1.Secret) map[string]*corev1.Secret {
 }
 
 func TestPKICoversNamesAndIsKeptAcrossRuns(t *testing.T) {
-	in := PKIInput{Namespace: "clusters-example", Hosts: []string{"127.1.0.1", "127.1.0.2", "127.1.0.3"},
+	in := PKIInput{Namespace: "clusters-example", Network: Network{Hosts: []string{"127.1.0.1", "127.1.0.2", "127.1.0.3"}},
 		APIServerNames: []string{"api.example.krnl.es", "172.31.0.1"}}
 	first, err := PKI(in, nil)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/controller/hostedcluster"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
 	"github.com/hcp-dev/hcp/internal/release"
+	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/runtime/local"
 )
 
@@ -20,13 +21,66 @@ import (
 // closeRuntime is set to the runtime's Close, which Run calls once the manager
 // has stopped, whether or not this operator ever led.
 func addControllers(ctx context.Context, mgr manager.Manager, opts Options, closeRuntime *func()) error {
-	if opts.DataDir == "" {
-		return fmt.Errorf("the operator needs a data directory for control planes")
-	}
 	releases := release.Store{Dir: opts.ReleaseDir}
+	var (
+		rt         hostedcontrolplane.Runtime
+		changes    chan string
+		publishing = map[hyperv1.PublishingStrategyType]bool{hyperv1.NodePort: true}
+	)
+	switch opts.Runtime {
+	case RuntimeKubernetes:
+		rt = k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime")})
+		publishing[hyperv1.LoadBalancer] = true
+	case RuntimeLocal, "":
+		local, err := newLocalRuntime(mgr, opts)
+		if err != nil {
+			return err
+		}
+		changes = local.changes
+		rt = local.Runtime
+		*closeRuntime = local.Close
+	default:
+		return fmt.Errorf("runtime %q: use %s or %s", opts.Runtime, RuntimeLocal, RuntimeKubernetes)
+	}
+	if err := addClusterAPI(ctx, mgr, opts.Log.WithName("cluster-api")); err != nil {
+		return fmt.Errorf("cluster API: %w", err)
+	}
+	if err := addInfra(mgr, opts); err != nil {
+		return err
+	}
+	ignitionEndpoint := ""
+	if u, err := url.Parse(opts.Infra.URL); err == nil && opts.Infra.Addr != "" {
+		ignitionEndpoint = u.Host
+	}
+	if err := (&hostedcluster.Reconciler{
+		IgnitionEndpoint:    ignitionEndpoint,
+		Client:              mgr.GetClient(),
+		Releases:            releases,
+		SupportedPublishing: publishing,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&hostedcontrolplane.Reconciler{
+		Client:         mgr.GetClient(),
+		Runtime:        rt,
+		Releases:       releases,
+		Changes:        changes,
+		WatchWorkloads: opts.Runtime == RuntimeKubernetes,
+	}).SetupWithManager(mgr)
+}
+
+type localRuntime struct {
+	*local.Runtime
+	changes chan string
+}
+
+func newLocalRuntime(mgr manager.Manager, opts Options) (localRuntime, error) {
+	if opts.DataDir == "" {
+		return localRuntime{}, fmt.Errorf("the operator needs a data directory for control planes")
+	}
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return localRuntime{}, err
 	}
 	changes := make(chan string, 256)
 	rt, err := local.New(local.Options{
@@ -42,32 +96,5 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 			}
 		},
 	})
-	if err != nil {
-		return err
-	}
-	*closeRuntime = rt.Close
-	if err := addClusterAPI(ctx, mgr, opts.Log.WithName("cluster-api")); err != nil {
-		return fmt.Errorf("cluster API: %w", err)
-	}
-	if err := addInfra(mgr, opts); err != nil {
-		return err
-	}
-	ignitionEndpoint := ""
-	if u, err := url.Parse(opts.Infra.URL); err == nil && opts.Infra.Addr != "" {
-		ignitionEndpoint = u.Host
-	}
-	if err := (&hostedcluster.Reconciler{
-		IgnitionEndpoint:    ignitionEndpoint,
-		Client:              mgr.GetClient(),
-		Releases:            releases,
-		SupportedPublishing: map[hyperv1.PublishingStrategyType]bool{hyperv1.NodePort: true},
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	return (&hostedcontrolplane.Reconciler{
-		Client:   mgr.GetClient(),
-		Runtime:  rt,
-		Releases: releases,
-		Changes:  changes,
-	}).SetupWithManager(mgr)
+	return localRuntime{Runtime: rt, changes: changes}, err
 }

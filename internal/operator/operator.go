@@ -10,13 +10,17 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -27,6 +31,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/controller/agent"
+	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -41,6 +46,14 @@ const DefaultNamespace = "hcp-system"
 const VersionConfigMap = "hcp-operator-version"
 
 // Options configure the operator.
+// Runtimes.
+const (
+	RuntimeLocal      = "local"
+	RuntimeKubernetes = "kubernetes"
+)
+
+var managedWorkloads = labels.SelectorFromSet(labels.Set{k8sruntime.ManagedByLabel: "hcp"})
+
 type Options struct {
 	// Config reaches the management API.
 	Config *rest.Config
@@ -54,6 +67,9 @@ type Options struct {
 	LeaderElectionNamespace string
 	// Log is the operator's logger.
 	Log logr.Logger
+	// Runtime runs the control planes: RuntimeLocal (processes of this
+	// operator) or RuntimeKubernetes (workloads of the management cluster).
+	Runtime string
 	// DataDir holds the local runtime's control planes (files, logs, processes).
 	DataDir string
 	// ReleaseDir is the release payload store.
@@ -125,6 +141,12 @@ func newManager(ctx context.Context, opts Options, closeRuntime *func()) (manage
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		// Only the control planes' own workloads are watched, not every
+		// Deployment of the management cluster.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}:  {Label: managedWorkloads},
+			&appsv1.StatefulSet{}: {Label: managedWorkloads},
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the operator manager: %w", err)

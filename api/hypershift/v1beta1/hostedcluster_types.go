@@ -22,6 +22,21 @@ const (
 	// HostedClusterAnnotation on objects names the HostedCluster (namespace/name)
 	// they belong to.
 	HostedClusterAnnotation = "hypershift.openshift.io/cluster"
+	// TopologyAnnotation on a HostedCluster chooses how its control plane shares
+	// management nodes: unset (shared everything), DedicatedRequestServingTopology
+	// or DedicatedTopology.
+	TopologyAnnotation = "hypershift.openshift.io/topology"
+)
+
+// Values of TopologyAnnotation.
+const (
+	// DedicatedRequestServingTopology puts request-serving pods (API server,
+	// konnectivity server) only on nodes labelled and tainted
+	// RequestServingComponentLabel=true.
+	DedicatedRequestServingTopology = "dedicated-request-serving-components"
+	// DedicatedTopology puts every pod only on nodes labelled and tainted
+	// ClusterLabel=<control plane namespace>.
+	DedicatedTopology = "dedicated"
 )
 
 // AvailabilityPolicy says how many replicas of each component run.

@@ -276,6 +276,11 @@ func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.H
 			hcp.Annotations = map[string]string{}
 		}
 		hcp.Annotations[hyperv1.HostedClusterAnnotation] = hc.Namespace + "/" + hc.Name
+		if t := hc.Annotations[hyperv1.TopologyAnnotation]; t != "" {
+			hcp.Annotations[hyperv1.TopologyAnnotation] = t
+		} else {
+			delete(hcp.Annotations, hyperv1.TopologyAnnotation)
+		}
 		hcp.Spec = specFor(hc)
 		return nil
 	})

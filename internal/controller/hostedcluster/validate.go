@@ -97,6 +97,12 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 		bad(hyperv1.ConditionValidConfiguration, "StorageClassNotFound", "%s", err.Error())
 	}
 
+	switch t := hc.Annotations[hyperv1.TopologyAnnotation]; t {
+	case "", hyperv1.DedicatedRequestServingTopology, hyperv1.DedicatedTopology:
+	default:
+		bad(hyperv1.ConditionValidConfiguration, "UnknownTopology", "metadata.annotations[%s]: %q is not a topology; use %q or %q, or leave it unset to share nodes",
+			hyperv1.TopologyAnnotation, t, hyperv1.DedicatedRequestServingTopology, hyperv1.DedicatedTopology)
+	}
 	for _, s := range hc.Spec.Services {
 		if r.SupportedPublishing != nil && !r.SupportedPublishing[s.Type] {
 			bad(hyperv1.ConditionValidConfiguration, "UnsupportedPublishingStrategy", "spec.services[%s]: publishing strategy %s is not supported by this management cluster's runtime; use NodePort", s.Service, s.Type)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
@@ -42,8 +44,8 @@ const ManagedLabel = "hypershift.openshift.io/hosted-control-plane"
 
 // Runtime runs control planes; local and kubernetes runtimes implement it.
 type Runtime interface {
-	// Hosts returns n replica hosts of a control plane.
-	Hosts(namespace string, n int) ([]string, error)
+	// Network places n replicas of each component of a control plane.
+	Network(namespace string, n int) (controlplane.Network, error)
 	// Apply makes the control plane run as described.
 	Apply(ctx context.Context, cp *controlplane.ControlPlane, rel *release.Release) (controlplane.Endpoints, error)
 	// Status is the latest readiness of each component.
@@ -62,6 +64,9 @@ type Reconciler struct {
 	Releases release.Store
 	// Changes receives the namespace of a control plane whose health changed.
 	Changes <-chan string
+	// WatchWorkloads reconciles a control plane when one of its Deployments or
+	// StatefulSets changes (Kubernetes runtime).
+	WatchWorkloads bool
 
 	guests guest.Clients
 }
@@ -82,11 +87,25 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 		}()
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&hyperv1.HostedControlPlane{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
-		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*hyperv1.HostedControlPlane]{})).
-		Complete(r)
+		WatchesRawSource(source.Channel(events, &handler.TypedEnqueueRequestForObject[*hyperv1.HostedControlPlane]{}))
+	if r.WatchWorkloads {
+		toPlane := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			list := &hyperv1.HostedControlPlaneList{}
+			if err := mgr.GetClient().List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+				return nil
+			}
+			var out []reconcile.Request
+			for _, p := range list.Items {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
+			}
+			return out
+		})
+		b = b.Watches(&appsv1.Deployment{}, toPlane).Watches(&appsv1.StatefulSet{}, toPlane)
+	}
+	return b.Complete(r)
 }
 
 // Reconcile brings one HostedControlPlane to its desired state.
@@ -129,11 +148,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Release " + rel.Image + " is available", ObservedGeneration: gen})
 
 	quorum, _ := controlplane.Replicas(hcp.Spec.ControllerAvailabilityPolicy)
-	hosts, err := r.Runtime.Hosts(hcp.Namespace, quorum)
+	network, err := r.Runtime.Network(hcp.Namespace, quorum)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	secrets, err := r.ensureSecrets(ctx, hcp, hosts)
+	secrets, err := r.ensureSecrets(ctx, hcp, network)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -145,7 +164,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	}
 	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Configuration is valid", ObservedGeneration: gen})
-	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Hosts: hosts, StorageClass: storageClass})
+	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Network: network, StorageClass: storageClass})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -222,7 +241,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedCon
 
 // ensureSecrets creates or updates the PKI and kubeconfig Secrets and returns
 // all of them by name.
-func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedControlPlane, hosts []string) (map[string]*corev1.Secret, error) {
+func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedControlPlane, network controlplane.Network) (map[string]*corev1.Secret, error) {
 	list := &corev1.SecretList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
 		return nil, err
@@ -239,7 +258,7 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 	if hcp.Spec.DNS.BaseDomain != "" {
 		names = append(names, "api."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain, "api-int."+hcp.Name+"."+hcp.Spec.DNS.BaseDomain)
 	}
-	desired, err := controlplane.PKI(controlplane.PKIInput{Namespace: hcp.Namespace, Hosts: hosts, APIServerNames: names}, existing)
+	desired, err := controlplane.PKI(controlplane.PKIInput{Namespace: hcp.Namespace, Network: network, APIServerNames: names}, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +266,7 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 	for _, s := range desired {
 		out[s.Name] = s
 	}
-	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, hosts, out)
+	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, network, out)
 	if err != nil {
 		return nil, err
 	}

@@ -124,11 +124,12 @@ func New(opts Options) (*Runtime, error) {
 	return &Runtime{opts: opts, planes: map[string]*plane{}, blocks: b}, nil
 }
 
-// Hosts returns the n replica hosts of a control plane.
-func (r *Runtime) Hosts(namespace string, n int) ([]string, error) {
+// Network gives the control plane its replica hosts: n loopback addresses.
+func (r *Runtime) Network(namespace string, n int) (controlplane.Network, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.blocks.hosts(namespace, n)
+	hosts, err := r.blocks.hosts(namespace, n)
+	return controlplane.Network{Hosts: hosts}, err
 }
 
 // Apply makes the control plane's processes and published services match cp,

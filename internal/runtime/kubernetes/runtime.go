@@ -1,0 +1,252 @@
+// Package kubernetes runs hosted control planes as workloads of a Kubernetes
+// management cluster: from the runtime-neutral component model it makes, in
+// each control plane namespace, an etcd StatefulSet with persistent volumes,
+// Deployments for the other components, Services as the HostedCluster
+// publishes them, PodDisruptionBudgets and NetworkPolicies, placed by the
+// rules of hosted control planes and decided by the cluster's own scheduler.
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// FieldOwner is the server-side apply field manager of the runtime.
+const FieldOwner = "hcp-operator"
+
+// Options configure the runtime.
+type Options struct {
+	// Client writes to the management cluster.
+	Client client.Client
+	// Reader reads from it without a cache (pods, nodes, services are not
+	// worth caching cluster-wide).
+	Reader client.Reader
+	Log    logr.Logger
+}
+
+// Runtime runs control planes in the management cluster.
+type Runtime struct {
+	opts Options
+	mu   sync.Mutex
+	// order is each control plane's component names in start order.
+	order map[string][]string
+}
+
+// New returns a runtime.
+func New(opts Options) *Runtime {
+	return &Runtime{opts: opts, order: map[string][]string{}}
+}
+
+// Network: replicas listen on their pods' addresses and find one another
+// through the namespace's Services.
+func (r *Runtime) Network(namespace string, _ int) (controlplane.Network, error) {
+	return controlplane.Network{Domain: namespace + ".svc"}, nil
+}
+
+// Apply makes the control plane's objects match cp with server-side apply and
+// returns its published ports.
+func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel *release.Release) (controlplane.Endpoints, error) {
+	ns := &corev1.Namespace{}
+	if err := r.opts.Reader.Get(ctx, client.ObjectKey{Name: cp.Namespace}, ns); err != nil {
+		return nil, fmt.Errorf("control plane namespace: %w", err)
+	}
+	if err := r.restrict(ctx, ns); err != nil {
+		return nil, err
+	}
+	hcp, err := r.controlPlaneObject(ctx, cp.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	services := map[string]hyperv1.ServicePublishingStrategy{}
+	for _, s := range hcp.Spec.Services {
+		if s.Type == hyperv1.Route {
+			return nil, fmt.Errorf("spec.services[%s]: the Route API is not served by this management cluster; use NodePort or LoadBalancer", s.Service)
+		}
+		services[string(s.Service)] = s.ServicePublishingStrategy
+	}
+	dedicated, err := r.dedicatedNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := Render(Input{ControlPlane: cp, Image: rel.Image, UID: UIDFor(ns.Name, ns.Annotations), Services: services, DedicatedNodes: dedicated})
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if err := apply.Object(ctx, r.opts.Client, o, FieldOwner); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	for _, c := range cp.Components {
+		names = append(names, c.Name)
+	}
+	r.mu.Lock()
+	r.order[cp.Namespace] = names
+	r.mu.Unlock()
+	return r.endpoints(ctx, cp)
+}
+
+// restrict makes the namespace enforce the restricted Pod Security level.
+func (r *Runtime) restrict(ctx context.Context, ns *corev1.Namespace) error {
+	missing := false
+	for k, v := range podSecurityLabels {
+		if ns.Labels[k] != v {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	for k, v := range podSecurityLabels {
+		ns.Labels[k] = v
+	}
+	return r.opts.Client.Patch(ctx, ns, patch)
+}
+
+func (r *Runtime) controlPlaneObject(ctx context.Context, namespace string) (*hyperv1.HostedControlPlane, error) {
+	list := &hyperv1.HostedControlPlaneList{}
+	if err := r.opts.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	if len(list.Items) != 1 {
+		return nil, fmt.Errorf("namespace %s holds %d HostedControlPlanes, want 1", namespace, len(list.Items))
+	}
+	return &list.Items[0], nil
+}
+
+// dedicatedNodes says whether some management nodes are labelled to run
+// control planes; then control planes run only on such nodes.
+func (r *Runtime) dedicatedNodes(ctx context.Context) (bool, error) {
+	nodes := &metav1.PartialObjectMetadataList{}
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := r.opts.Reader.List(ctx, nodes, client.MatchingLabels{hyperv1.ControlPlaneLabel: "true"}, client.Limit(1)); err != nil {
+		return false, fmt.Errorf("listing control plane nodes: %w", err)
+	}
+	return len(nodes.Items) > 0, nil
+}
+
+func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane) (controlplane.Endpoints, error) {
+	out := controlplane.Endpoints{}
+	for _, p := range cp.Published {
+		name := controlplane.ServiceKubeAPIServer
+		if p.Service == string(hyperv1.Konnectivity) {
+			name = controlplane.ServiceKonnectivity
+		}
+		svc := &corev1.Service{}
+		if err := r.opts.Reader.Get(ctx, client.ObjectKey{Namespace: cp.Namespace, Name: name}, svc); err != nil {
+			return nil, err
+		}
+		port := svc.Spec.Ports[0]
+		switch svc.Spec.Type {
+		case corev1.ServiceTypeNodePort:
+			out[p.Service] = int(port.NodePort)
+		default:
+			out[p.Service] = int(port.Port)
+		}
+	}
+	return out, nil
+}
+
+// Status is each component's replicas and ready replicas from its workload;
+// for replicas that are not ready it says why (e.g. the scheduler's reason).
+func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	order := slices.Clone(r.order[namespace])
+	r.mu.Unlock()
+	var out []hyperv1.ComponentStatus
+	for _, name := range order {
+		st := hyperv1.ComponentStatus{Name: name}
+		key := client.ObjectKey{Namespace: namespace, Name: name}
+		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
+		switch err := r.opts.Client.Get(ctx, key, d); {
+		case err == nil:
+			st.Replicas, st.ReadyReplicas = ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas
+		case apierrors.IsNotFound(err):
+			if err := r.opts.Client.Get(ctx, key, s); err != nil {
+				st.Message = err.Error()
+				break
+			}
+			st.Replicas, st.ReadyReplicas = ptrValue(s.Spec.Replicas), s.Status.ReadyReplicas
+		default:
+			st.Message = err.Error()
+		}
+		if st.ReadyReplicas < st.Replicas && st.Message == "" {
+			st.Message = r.whyNotReady(ctx, namespace, name)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// whyNotReady is the first reason a component's pods give for not being ready.
+func (r *Runtime) whyNotReady(ctx context.Context, namespace, component string) string {
+	pods := &corev1.PodList{}
+	if err := r.opts.Reader.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{AppLabel: component}); err != nil {
+		return err.Error()
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Status != corev1.ConditionTrue && c.Message != "" {
+				return fmt.Sprintf("pod %s: %s", p.Name, c.Message)
+			}
+		}
+	}
+	if len(pods.Items) == 0 {
+		return "no pods yet"
+	}
+	return "waiting for pods to become ready"
+}
+
+// Delete removes every object the runtime made in the namespace, volumes
+// included, and reports an error while some remain.
+func (r *Runtime) Delete(ctx context.Context, namespace string) error {
+	sel := client.MatchingLabels{ManagedByLabel: managedBy}
+	in := client.InNamespace(namespace)
+	kinds := []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{},
+		&networkingv1.NetworkPolicy{}, &corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}}
+	var errs []error
+	for _, k := range kinds {
+		if err := r.opts.Client.DeleteAllOf(ctx, k, in, sel, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	delete(r.order, namespace)
+	r.mu.Unlock()
+	return nil
+}
+
+func ptrValue(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}
