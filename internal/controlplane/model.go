@@ -154,8 +154,15 @@ type PublishedService struct {
 	Port int
 }
 
-// Endpoints are the published ports of a control plane, by service type.
-type Endpoints map[string]int
+// Endpoint is where clients reach a published service.
+type Endpoint struct {
+	// Host is the address; empty means the one the HostedControlPlane's spec names.
+	Host string
+	Port int
+}
+
+// Endpoints are the published services of a control plane, by service type.
+type Endpoints map[string]Endpoint
 
 // Hash is a stable digest of a component's specification: a runtime restarts
 // replicas when it changes.

@@ -31,6 +31,7 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	case RuntimeKubernetes:
 		rt = k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime")})
 		publishing[hyperv1.LoadBalancer] = true
+		publishing[hyperv1.Route] = true // checked against the served APIs when applied
 	case RuntimeLocal, "":
 		local, err := newLocalRuntime(mgr, opts)
 		if err != nil {

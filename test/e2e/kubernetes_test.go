@@ -251,6 +251,31 @@ func TestKubernetesRuntimePlacement(t *testing.T) {
 		m.destroy(t, "ha")
 	})
 
+	t.Run("LoadBalancer publishing uses the load balancer's address", func(t *testing.T) {
+		out := m.mustHCP("create", "cluster", "agent", "--name", "lb", "--pull-secret", pull, "--agent-namespace", "clusters-agents",
+			"--api-server-address", "192.0.2.10", "--release-image", rel.Image, "--etcd-storage-class", "hcp-test", "--node-pool-replicas", "-1",
+			"--control-plane-availability-policy", "SingleReplica", "--render", "--render-sensitive")
+		nodePort := "      nodePort:\n        address: 192.0.2.10\n      type: NodePort\n"
+		if !strings.Contains(out, nodePort) {
+			t.Fatalf("rendered cluster has no NodePort API server to change:\n%s", out)
+		}
+		m.mustKubectl(strings.Replace(out, nodePort, "      type: LoadBalancer\n", 1), "apply", "-f", "-")
+		eventually(t, time.Minute, "lb: the control plane waits for the load balancer", func() error {
+			if c := m.condition("hcp", "clusters-lb", "lb", "InfrastructureReady"); !strings.Contains(c, "load balancer address") {
+				return fmt.Errorf("InfrastructureReady=%q", c)
+			}
+			return nil
+		})
+		// What a cloud's load balancer controller does.
+		m.mustKubectl("", "-n", "clusters-lb", "patch", "service", "kube-apiserver", "--subresource=status", "--type=merge",
+			"-p", `{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}}}`)
+		m.waitPlaced(t, "lb", 5)
+		if ep := m.jsonpath("hc", "clusters", "lb", "{.status.controlPlaneEndpoint.host}:{.status.controlPlaneEndpoint.port}"); ep != "203.0.113.7:6443" {
+			t.Errorf("API endpoint %q, want the load balancer's 203.0.113.7:6443", ep)
+		}
+		m.destroy(t, "lb")
+	})
+
 	t.Run("spec.nodeSelector puts pods on infra nodes only", func(t *testing.T) {
 		create("infra", "--control-plane-availability-policy", "HighlyAvailable", "--node-selector", "node-role.kubernetes.io/infra=")
 		pods := m.waitPlaced(t, "infra", haPods)

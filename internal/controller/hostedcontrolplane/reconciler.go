@@ -174,14 +174,19 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
 		return ctrl.Result{}, err
 	}
-	port := endpoints[string(hyperv1.APIServer)]
-	host := PublishedAddress(hcp, hyperv1.APIServer)
+	host, port := endpoints[string(hyperv1.APIServer)].Host, endpoints[string(hyperv1.APIServer)].Port
+	if host == "" {
+		host = PublishedAddress(hcp, hyperv1.APIServer)
+	}
 	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionInfrastructureReady,
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, ObservedGeneration: gen,
 		Message: fmt.Sprintf("The API server is published on %s", net.JoinHostPort(host, strconv.Itoa(port)))})
 	hcp.Status.ControlPlaneEndpoint = hyperv1.APIEndpoint{Host: host, Port: int32(port)}
-	if kp := endpoints[string(hyperv1.Konnectivity)]; kp != 0 {
-		if err := r.publishKonnectivity(ctx, hcp, PublishedAddress(hcp, hyperv1.Konnectivity), kp); err != nil {
+	if kp := endpoints[string(hyperv1.Konnectivity)]; kp.Port != 0 {
+		if kp.Host == "" {
+			kp.Host = PublishedAddress(hcp, hyperv1.Konnectivity)
+		}
+		if err := r.publishKonnectivity(ctx, hcp, kp.Host, kp.Port); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -372,11 +377,19 @@ func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (str
 }
 
 // PublishedAddress is the address clients use for a service: the NodePort
-// strategy's address, else 127.0.0.1.
+// strategy's address or the LoadBalancer's or Route's host name, else 127.0.0.1.
 func PublishedAddress(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) string {
 	for _, s := range hcp.Spec.Services {
-		if s.Service == svc && s.NodePort != nil && s.NodePort.Address != "" {
+		if s.Service != svc {
+			continue
+		}
+		switch {
+		case s.NodePort != nil && s.NodePort.Address != "":
 			return s.NodePort.Address
+		case s.LoadBalancer != nil && s.LoadBalancer.Hostname != "":
+			return s.LoadBalancer.Hostname
+		case s.Route != nil && s.Route.Hostname != "":
+			return s.Route.Hostname
 		}
 	}
 	return "127.0.0.1"

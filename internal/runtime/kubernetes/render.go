@@ -14,6 +14,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -401,27 +403,63 @@ func services(in Input) []client.Object {
 		svc(controlplane.ServiceKonnectivityLocal, controlplane.KonnectivityServer, tcp("server", controlplane.KonnServerPort, controlplane.KonnServerPort)),
 	}
 	for _, p := range in.ControlPlane.Published {
-		name := controlplane.ServiceKubeAPIServer
+		name := publishedServiceName(p.Service)
 		port := int32(controlplane.KubeAPIServerPodPort)
 		if p.Service == string(hyperv1.Konnectivity) {
-			name, port = controlplane.ServiceKonnectivity, int32(controlplane.KonnAgentPort)
+			port = int32(controlplane.KonnAgentPort)
 		}
 		s := svc(name, p.Component, tcp("https", port, int32(p.TargetPort)))
-		strategy, ok := in.Services[p.Service]
-		if !ok {
-			// Published as the API server is, where the spec says nothing.
-			strategy = in.Services[string(hyperv1.APIServer)]
-		}
+		strategy := publishing(in.Services, p.Service)
 		switch strategy.Type {
 		case hyperv1.NodePort:
 			s.Spec.Type = corev1.ServiceTypeNodePort
 			s.Spec.Ports[0].NodePort = int32(p.Port)
 		case hyperv1.LoadBalancer:
 			s.Spec.Type = corev1.ServiceTypeLoadBalancer
+		case hyperv1.Route:
+			out = append(out, route(in, name, strategy))
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// publishedServiceName is the Service of a published service type.
+func publishedServiceName(service string) string {
+	if service == string(hyperv1.Konnectivity) {
+		return controlplane.ServiceKonnectivity
+	}
+	return controlplane.ServiceKubeAPIServer
+}
+
+// publishing is a service's strategy; a service the spec does not name is
+// published as the API server is.
+func publishing(services map[string]hyperv1.ServicePublishingStrategy, service string) hyperv1.ServicePublishingStrategy {
+	if s, ok := services[service]; ok {
+		return s
+	}
+	return services[string(hyperv1.APIServer)]
+}
+
+var routeGVK = schema.GroupVersionKind{Group: "route.openshift.io", Version: "v1", Kind: "Route"}
+
+// route passes TLS through to the Service: clients verify the component's own
+// certificate.
+func route(in Input, name string, strategy hyperv1.ServicePublishingStrategy) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"to":   map[string]any{"kind": "Service", "name": name},
+		"port": map[string]any{"targetPort": "https"},
+		"tls":  map[string]any{"termination": "passthrough", "insecureEdgeTerminationPolicy": "None"},
+	}}}
+	if strategy.Route != nil && strategy.Route.Hostname != "" {
+		_ = unstructured.SetNestedField(u.Object, strategy.Route.Hostname, "spec", "host")
+	}
+	u.SetGroupVersionKind(routeGVK)
+	m := meta(in, name, "")
+	u.SetNamespace(m.Namespace)
+	u.SetName(m.Name)
+	u.SetLabels(m.Labels)
+	return u
 }
 
 // networkPolicies: nothing reaches the namespace's pods but the namespace's
@@ -447,11 +485,7 @@ func networkPolicies(in Input) []client.Object {
 		np("metrics", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
 			From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{MonitoringLabel: "monitoring"}}}}}}}),
 	}
-	konn, ok := in.Services[string(hyperv1.Konnectivity)]
-	if !ok {
-		konn = in.Services[string(hyperv1.APIServer)]
-	}
-	if t := konn.Type; t == hyperv1.NodePort || t == hyperv1.LoadBalancer {
+	if t := publishing(in.Services, string(hyperv1.Konnectivity)).Type; t == hyperv1.NodePort || t == hyperv1.LoadBalancer || t == hyperv1.Route {
 		out = append(out, np("konnectivity-server", networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{AppLabel: controlplane.KonnectivityServer}},
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: port(controlplane.KonnAgentPort)}}}))

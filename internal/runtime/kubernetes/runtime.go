@@ -21,6 +21,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
@@ -75,9 +76,10 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if err != nil {
 		return nil, err
 	}
+	routes := r.routesServed()
 	services := map[string]hyperv1.ServicePublishingStrategy{}
 	for _, s := range hcp.Spec.Services {
-		if s.Type == hyperv1.Route {
+		if s.Type == hyperv1.Route && !routes {
 			return nil, fmt.Errorf("spec.services[%s]: the Route API is not served by this management cluster; use NodePort or LoadBalancer", s.Service)
 		}
 		services[string(s.Service)] = s.ServicePublishingStrategy
@@ -102,7 +104,13 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	r.mu.Lock()
 	r.order[cp.Namespace] = names
 	r.mu.Unlock()
-	return r.endpoints(ctx, cp)
+	return r.endpoints(ctx, cp, services)
+}
+
+// routesServed says whether the management cluster serves OpenShift's Route API.
+func (r *Runtime) routesServed() bool {
+	_, err := r.opts.Client.RESTMapper().RESTMapping(routeGVK.GroupKind(), routeGVK.Version)
+	return err == nil
 }
 
 // restrict makes the namespace enforce the restricted Pod Security level.
@@ -148,12 +156,23 @@ func (r *Runtime) dedicatedNodes(ctx context.Context) (bool, error) {
 	return len(nodes.Items) > 0, nil
 }
 
-func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane) (controlplane.Endpoints, error) {
+func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane, services map[string]hyperv1.ServicePublishingStrategy) (controlplane.Endpoints, error) {
 	out := controlplane.Endpoints{}
 	for _, p := range cp.Published {
-		name := controlplane.ServiceKubeAPIServer
-		if p.Service == string(hyperv1.Konnectivity) {
-			name = controlplane.ServiceKonnectivity
+		name := publishedServiceName(p.Service)
+		strategy := publishing(services, p.Service)
+		if strategy.Type == hyperv1.Route {
+			route := &unstructured.Unstructured{}
+			route.SetGroupVersionKind(routeGVK)
+			if err := r.opts.Reader.Get(ctx, client.ObjectKey{Namespace: cp.Namespace, Name: name}, route); err != nil {
+				return nil, err
+			}
+			host, _, _ := unstructured.NestedString(route.Object, "spec", "host")
+			if host == "" {
+				return nil, fmt.Errorf("waiting for the router to give Route %s/%s a host name", cp.Namespace, name)
+			}
+			out[p.Service] = controlplane.Endpoint{Host: host, Port: 443}
+			continue
 		}
 		svc := &corev1.Service{}
 		if err := r.opts.Reader.Get(ctx, client.ObjectKey{Namespace: cp.Namespace, Name: name}, svc); err != nil {
@@ -162,9 +181,30 @@ func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane) 
 		port := svc.Spec.Ports[0]
 		switch svc.Spec.Type {
 		case corev1.ServiceTypeNodePort:
-			out[p.Service] = int(port.NodePort)
+			ep := controlplane.Endpoint{Port: int(port.NodePort)}
+			if strategy.NodePort != nil {
+				ep.Host = strategy.NodePort.Address
+			}
+			out[p.Service] = ep
+		case corev1.ServiceTypeLoadBalancer:
+			ep := controlplane.Endpoint{Port: int(port.Port)}
+			if strategy.LoadBalancer != nil {
+				ep.Host = strategy.LoadBalancer.Hostname
+			}
+			if ep.Host == "" {
+				for _, in := range svc.Status.LoadBalancer.Ingress {
+					if ep.Host = in.Hostname; ep.Host == "" {
+						ep.Host = in.IP
+					}
+					break
+				}
+			}
+			if ep.Host == "" {
+				return nil, fmt.Errorf("waiting for Service %s/%s to get a load balancer address", cp.Namespace, name)
+			}
+			out[p.Service] = ep
 		default:
-			out[p.Service] = int(port.Port)
+			out[p.Service] = controlplane.Endpoint{Host: name + "." + cp.Namespace + ".svc", Port: int(port.Port)}
 		}
 	}
 	return out, nil
@@ -229,6 +269,11 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	in := client.InNamespace(namespace)
 	kinds := []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{},
 		&networkingv1.NetworkPolicy{}, &corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}}
+	if r.routesServed() {
+		route := &unstructured.Unstructured{}
+		route.SetGroupVersionKind(routeGVK)
+		kinds = append(kinds, route)
+	}
 	var errs []error
 	for _, k := range kinds {
 		if err := r.opts.Client.DeleteAllOf(ctx, k, in, sel, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {

@@ -194,7 +194,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	}
 	out := controlplane.Endpoints{}
 	for k, v := range p.ports {
-		out[k] = v
+		out[k] = controlplane.Endpoint{Port: v}
 	}
 	return out, nil
 }
