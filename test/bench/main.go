@@ -35,14 +35,15 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 5, "hosted clusters created one after another")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents,nodes", "benchmarks to run (comma-separated)")
+	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated)")
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
 	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
+	k8sClusters := flag.Int("k8s-clusters", 100, "HostedClusters on the Kubernetes runtime benchmark")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
-	if *nodeCount < 1 || *bindCount < 0 {
-		fmt.Fprintf(os.Stderr, "bench: -nodes %d must be at least 1 and -bind %d at least 0\n", *nodeCount, *bindCount)
+	if *nodeCount < 1 || *bindCount < 0 || *k8sClusters < 1 {
+		fmt.Fprintf(os.Stderr, "bench: -nodes %d and -k8s-clusters %d must be at least 1, -bind %d at least 0\n", *nodeCount, *k8sClusters, *bindCount)
 		os.Exit(2)
 	}
 	if *bin == "" {
@@ -61,6 +62,16 @@ func main() {
 	}
 	if selected["agents"] {
 		if err := agents(*bin, *agentCount, 50); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["kubernetes"] {
+		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
+		if err == nil {
+			err = kubernetesRuntime(*bin, rel, *k8sClusters, *settle)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}

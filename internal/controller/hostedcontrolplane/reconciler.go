@@ -220,7 +220,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if available {
 		if err := r.syncGuest(ctx, hcp, secrets, components, rel); err != nil {
 			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", err.Error())
-			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+			return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
 		}
 	}
 	return ctrl.Result{RequeueAfter: time.Minute}, nil
@@ -341,6 +341,16 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 	}
 	want.ResourceVersion = s.ResourceVersion
 	return nil
+}
+
+// guestRetry is how soon an unreachable hosted cluster is tried again: often
+// while it has just become available, then every half minute, so that clusters
+// whose API the operator cannot reach do not keep it busy.
+func guestRetry(hcp *hyperv1.HostedControlPlane) time.Duration {
+	if c := meta.FindStatusCondition(hcp.Status.Conditions, hyperv1.ConditionAvailable); c != nil && time.Since(c.LastTransitionTime.Time) > time.Minute {
+		return 30 * time.Second
+	}
+	return 2 * time.Second
 }
 
 // StorageClassName is the StorageClass the spec names for etcd ("" for the default).

@@ -8,6 +8,9 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -49,11 +52,13 @@ type Runtime struct {
 	mu   sync.Mutex
 	// order is each control plane's component names in start order.
 	order map[string][]string
+	// applied is the digest of what was last applied to each namespace.
+	applied map[string]string
 }
 
 // New returns a runtime.
 func New(opts Options) *Runtime {
-	return &Runtime{opts: opts, order: map[string][]string{}}
+	return &Runtime{opts: opts, order: map[string][]string{}, applied: map[string]string{}}
 }
 
 // Network: replicas listen on their pods' addresses and find one another
@@ -92,10 +97,19 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range objs {
-		if err := apply.Object(ctx, r.opts.Client, o, FieldOwner); err != nil {
-			return nil, err
+	digest, err := digestOf(objs)
+	if err != nil {
+		return nil, err
+	}
+	if !r.upToDate(ctx, cp.Namespace, digest, objs) {
+		for _, o := range objs {
+			if err := apply.Object(ctx, r.opts.Client, o, FieldOwner); err != nil {
+				return nil, err
+			}
 		}
+		r.mu.Lock()
+		r.applied[cp.Namespace] = digest
+		r.mu.Unlock()
 	}
 	var names []string
 	for _, c := range cp.Components {
@@ -111,6 +125,45 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 func (r *Runtime) routesServed() bool {
 	_, err := r.opts.Client.RESTMapper().RESTMapping(routeGVK.GroupKind(), routeGVK.Version)
 	return err == nil
+}
+
+// upToDate says whether objs were applied last time and their workloads still
+// exist (read from the operator's cache, which watches them): a control plane
+// that has not changed costs no writes.
+func (r *Runtime) upToDate(ctx context.Context, namespace, digest string, objs []client.Object) bool {
+	r.mu.Lock()
+	same := r.applied[namespace] == digest
+	r.mu.Unlock()
+	if !same {
+		return false
+	}
+	for _, o := range objs {
+		var probe client.Object
+		switch o.(type) {
+		case *appsv1.Deployment:
+			probe = &appsv1.Deployment{}
+		case *appsv1.StatefulSet:
+			probe = &appsv1.StatefulSet{}
+		default:
+			continue
+		}
+		if err := r.opts.Client.Get(ctx, client.ObjectKeyFromObject(o), probe); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func digestOf(objs []client.Object) (string, error) {
+	h := sha256.New()
+	for _, o := range objs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // restrict makes the namespace enforce the restricted Pod Security level.
@@ -285,6 +338,7 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	}
 	r.mu.Lock()
 	delete(r.order, namespace)
+	delete(r.applied, namespace)
 	r.mu.Unlock()
 	return nil
 }
