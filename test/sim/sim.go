@@ -9,6 +9,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	kwokv1 "sigs.k8s.io/kwok/pkg/apis/v1alpha1"
 	kwokclient "sigs.k8s.io/kwok/pkg/client/clientset/versioned"
 	"sigs.k8s.io/kwok/pkg/kwok/controllers"
+	kwoklog "sigs.k8s.io/kwok/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcp-dev/hcp/internal/hub"
@@ -153,5 +155,6 @@ func startKwok(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	return ctr.Start(ctx)
+	// kwok's own log (leases renewed, benign races with deletions) is noise here.
+	return ctr.Start(kwoklog.NewContext(ctx, kwoklog.NewLogger(io.Discard, kwoklog.LevelError)))
 }
