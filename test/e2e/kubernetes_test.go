@@ -215,7 +215,18 @@ const haPods = 3 + 3 + 3 + 2 + 2 // etcd, konnectivity, kube-apiserver, kcm, sch
 // scheduler places their pods by the rules of hosted control planes.
 func TestKubernetesRuntimePlacement(t *testing.T) {
 	m := startManagementCluster(t)
-	m.mustKubectl(m.mustHCP("install", "render"), "apply", "--server-side", "-f", "-")
+	if render := m.mustHCP("install", "render"); !strings.Contains(render, "name: hypershift-api-critical\nvalue: 100001000") {
+		t.Fatalf("hcp install render has no hypershift-api-critical priority class:\n%s", tail(render, 2000))
+	}
+	if out := m.mustHCP("install"); !strings.Contains(out, "deployment/hcp-operator applied") {
+		t.Fatalf("hcp install did not apply the operator:\n%s", out)
+	}
+	for class, value := range map[string]string{"hypershift-operator": "100003000", "hypershift-etcd": "100002000",
+		"hypershift-api-critical": "100001000", "hypershift-control-plane": "100000000"} {
+		if got := m.jsonpath("priorityclass", "", class, "{.value}"); got != value {
+			t.Errorf("priority class %s = %q, want %s", class, got, value)
+		}
+	}
 	m.mustKubectl(nodesYAML(), "apply", "-f", "-")
 	m.mustKubectl(storageYAML(20), "apply", "-f", "-")
 	for _, ns := range []string{"clusters", "clusters-agents"} {
