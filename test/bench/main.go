@@ -29,11 +29,13 @@ import (
 type sample struct {
 	ready time.Duration
 	rss   int64
+	// stop is how long the processes took to end after SIGTERM.
+	stop time.Duration
 }
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
-	clusters := flag.Int("clusters", 5, "hosted clusters created one after another")
+	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
 	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated)")
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
@@ -193,7 +195,11 @@ func bareControlPlane(rel *release.Release, settle time.Duration) (sample, error
 	}
 	ready := time.Since(start)
 	time.Sleep(settle)
-	return sample{ready: ready, rss: treeRSS(etcd.Process.Pid) + treeRSS(api.Process.Pid)}, nil
+	mem := treeRSS(etcd.Process.Pid) + treeRSS(api.Process.Pid)
+	stopStart := time.Now()
+	stopProcess(api)
+	stopProcess(etcd)
+	return sample{ready: ready, rss: mem, stop: time.Since(stopStart)}, nil
 }
 
 // hcpUp runs hcp up and measures from exec to its "ready" line.

@@ -50,7 +50,11 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 	if etcdOK {
 		set(hyperv1.ConditionEtcdAvailable, true, "QuorumAvailable", fmt.Sprintf("%d of %d etcd members are ready", etcd.ReadyReplicas, etcd.Replicas))
 	} else {
-		set(hyperv1.ConditionEtcdAvailable, false, ReasonWaitingForEtcd, fmt.Sprintf("%d of %d etcd members are ready; a quorum needs %d", etcd.ReadyReplicas, etcd.Replicas, etcd.Replicas/2+1))
+		msg := fmt.Sprintf("%d of %d etcd members are ready; a quorum needs %d", etcd.ReadyReplicas, etcd.Replicas, etcd.Replicas/2+1)
+		if etcd.Message != "" {
+			msg += "; " + etcd.Message
+		}
+		set(hyperv1.ConditionEtcdAvailable, false, ReasonWaitingForEtcd, msg)
 	}
 	if kasOK {
 		set(hyperv1.ConditionKubeAPIServerAvailable, true, ReasonAsExpected, fmt.Sprintf("%d of %d kube-apiservers are ready", kas.ReadyReplicas, kas.Replicas))
@@ -68,7 +72,11 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 	var short []string
 	for _, c := range components {
 		if c.ReadyReplicas < c.Replicas {
-			short = append(short, fmt.Sprintf("%s %d/%d ready", c.Name, c.ReadyReplicas, c.Replicas))
+			s := fmt.Sprintf("%s %d/%d ready", c.Name, c.ReadyReplicas, c.Replicas)
+			if c.Message != "" {
+				s += " (" + c.Message + ")"
+			}
+			short = append(short, s)
 		}
 	}
 	initialized := hcp.Status.Initialized || (etcdOK && kasOK)

@@ -3,10 +3,15 @@ package local
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +25,9 @@ import (
 // healthLoop probes every replica of a control plane: every 100ms until all are
 // ready, then every 2s, and calls notify when readiness changes.
 type healthLoop struct {
-	notify  func()
+	notify func()
+	// logDir holds the replicas' logs, <component>-<replica>.log.
+	logDir  string
 	roots   *x509.CertPool
 	secrets map[string]*corev1.Secret
 	cancel  context.CancelFunc
@@ -32,9 +39,9 @@ type healthLoop struct {
 	last    []hyperv1.ComponentStatus
 }
 
-func startHealth(cp *controlplane.ControlPlane, roots *x509.CertPool, secrets map[string]*corev1.Secret, notify func()) *healthLoop {
+func startHealth(cp *controlplane.ControlPlane, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &healthLoop{notify: notify, roots: roots, secrets: secrets, cancel: cancel, done: make(chan struct{}),
+	h := &healthLoop{notify: notify, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
 		cp: cp, clients: map[string]*probe.Client{}}
 	go h.run(ctx)
 	return h
@@ -122,9 +129,48 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 				st.ReadyReplicas++
 			} else if st.Message == "" {
 				st.Message = fmt.Sprintf("replica %d is not ready", i)
+				if why := lastProblem(filepath.Join(h.logDir, fmt.Sprintf("%s-%d.log", c.Name, i))); why != "" {
+					st.Message += ": " + why
+				}
 			}
 		}
 		out[ci] = st
 	}
 	return out
+}
+
+// problems are what a component's log says when it cannot run, most telling first.
+var problems = []string{"no space left on device", "address already in use", "permission denied", "panic:", "fatal", "level=fatal", `"level":"fatal"`}
+
+// lastProblem is the latest line of a replica's log (its last 64 KiB) that
+// says why it cannot run, shortened; "" when there is none.
+func lastProblem(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const window = 64 << 10
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	from := max(fi.Size()-window, 0)
+	b := make([]byte, fi.Size()-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, marker := range problems {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(strings.ToLower(lines[i]), marker) {
+				line := strings.TrimSpace(lines[i])
+				if len(line) > 300 {
+					line = line[:300] + "..."
+				}
+				return line
+			}
+		}
+	}
+	return ""
 }

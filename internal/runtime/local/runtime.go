@@ -188,7 +188,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		if err != nil {
 			return nil, err
 		}
-		p.health = startHealth(cp, roots, secrets, func() { r.opts.Notify(cp.Namespace) })
+		p.health = startHealth(cp, roots, secrets, filepath.Join(p.dir, "logs"), func() { r.opts.Notify(cp.Namespace) })
 	} else {
 		p.health.update(cp)
 	}

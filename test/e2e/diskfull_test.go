@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hcp-dev/hcp/internal/runtime/local"
+)
+
+// etcd's data on a small tmpfs fills up: writes are refused, the hosted cluster
+// says that the disk is full, and once space returns it serves again with every
+// write it acknowledged.
+func TestEtcdDiskFull(t *testing.T) {
+	up := startUp(t, t.TempDir())
+	vol := filepath.Join(t.TempDir(), "tiny")
+	if err := os.MkdirAll(vol, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m,mode=0700", "tmpfs", vol).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a tmpfs for etcd's data (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", vol).Run() })
+	up.mustKubectl(fmt.Sprintf("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: tiny}\nprovisioner: %s\nparameters: {path: %s}\n",
+		local.Provisioner, vol), "apply", "-f", "-")
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "cluster", "agent", "--name", "full", "--pull-secret", pull, "--agent-namespace", "clusters",
+		"--api-server-address", "127.0.0.1", "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
+		"--etcd-storage-class", "tiny", "--node-pool-replicas", "-1", "--wait")
+	kc := up.adminKubeconfig(t, "full")
+
+	// Fill the volume but for 1 MiB.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(vol, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(vol, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, int64(st.Bavail)*st.Bsize-(1<<20)); err != nil {
+		t.Fatalf("filling the volume: %v", err)
+	}
+	f.Close()
+
+	// Writes of 256 KiB until the cluster refuses one.
+	payload := writeFile(t, "payload", strings.Repeat("x", 256<<10))
+	var acked []string
+	refused := ""
+	for i := range 400 {
+		name := fmt.Sprintf("w-%03d", i)
+		cmd := exec.Command(kubectl, "--kubeconfig", kc, "--request-timeout=20s", "create", "configmap", name, "--from-file=data="+payload)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			refused = string(out)
+			break
+		}
+		acked = append(acked, name)
+	}
+	if refused == "" {
+		t.Fatalf("400 writes of 256 KiB were accepted on a full volume")
+	}
+	t.Logf("%d writes accepted, then: %s", len(acked), strings.TrimSpace(refused))
+	eventually(t, 2*time.Minute, "the full disk reported", func() error {
+		c := up.condition("hc", "clusters", "full", "EtcdAvailable") + " " + up.condition("hc", "clusters", "full", "Degraded")
+		if !strings.Contains(c, "no space left on device") {
+			return fmt.Errorf("EtcdAvailable and Degraded say %q", c)
+		}
+		return nil
+	})
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Minute, "writes served again once space returns", func() error {
+		if c := up.condition("hc", "clusters", "full", "Degraded"); !strings.HasPrefix(c, "False/") {
+			return fmt.Errorf("Degraded=%q", c)
+		}
+		if out, err := runKubectl(kc, "", "create", "configmap", "after-space", "--from-literal=a=b"); err != nil && !strings.Contains(out, "already exists") {
+			return fmt.Errorf("write: %v %s", err, out)
+		}
+		return nil
+	})
+	out := guestKubectl(t, kc, "get", "configmaps", "-o", "name")
+	for _, name := range acked {
+		if !strings.Contains(out, "configmap/"+name+"\n") {
+			t.Errorf("acknowledged write %s is lost", name)
+		}
+	}
+}
