@@ -29,7 +29,8 @@ func TestEtcdDiskFull(t *testing.T) {
 	up.mustKubectl(fmt.Sprintf("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: tiny}\nprovisioner: %s\nparameters: {path: %s}\n",
 		local.Provisioner, vol), "apply", "-f", "-")
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
-	up.mustHCP("create", "cluster", "agent", "--name", "full", "--pull-secret", pull, "--agent-namespace", "clusters",
+	up.mustKubectl("", "create", "namespace", "clusters-full")
+	up.mustHCP("create", "cluster", "agent", "--name", "full", "--pull-secret", pull, "--agent-namespace", "clusters-full",
 		"--api-server-address", "127.0.0.1", "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
 		"--etcd-storage-class", "tiny", "--node-pool-replicas", "-1", "--wait")
 	kc := up.adminKubeconfig(t, "full")
@@ -67,13 +68,15 @@ func TestEtcdDiskFull(t *testing.T) {
 		t.Fatalf("400 writes of 256 KiB were accepted on a full volume")
 	}
 	t.Logf("%d writes accepted, then: %s", len(acked), strings.TrimSpace(refused))
+	var reported string
 	eventually(t, 2*time.Minute, "the full disk reported", func() error {
-		c := up.condition("hc", "clusters", "full", "EtcdAvailable") + " " + up.condition("hc", "clusters", "full", "Degraded")
-		if !strings.Contains(c, "no space left on device") {
-			return fmt.Errorf("EtcdAvailable and Degraded say %q", c)
+		reported = up.condition("hc", "clusters", "full", "EtcdAvailable") + " " + up.condition("hc", "clusters", "full", "Degraded")
+		if !strings.Contains(reported, "no space left on device") {
+			return fmt.Errorf("EtcdAvailable and Degraded say %q", reported)
 		}
 		return nil
 	})
+	t.Logf("reported: %s", reported)
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,6 +166,14 @@ func lastProblem(path string) string {
 		for i := len(lines) - 1; i >= 0; i-- {
 			if strings.Contains(strings.ToLower(lines[i]), marker) {
 				line := strings.TrimSpace(lines[i])
+				// A structured (JSON) log line: its message and error.
+				var entry struct{ Msg, Error string }
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg != "" {
+					line = entry.Msg
+					if entry.Error != "" {
+						line += ": " + entry.Error
+					}
+				}
 				if len(line) > 300 {
 					line = line[:300] + "..."
 				}
