@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -395,54 +396,74 @@ func componentPids(dir string) map[string][]int {
 	return out
 }
 
-// TestKillEachComponent kills every component of a SingleReplica control plane
-// in turn with SIGKILL, writing objects before and after each: every component
-// comes back and no acknowledged write is lost.
+// TestKillEachComponent kills every component of a control plane in turn
+// with SIGKILL (one replica of each for HighlyAvailable), writing objects before
+// and after each: every component comes back and no acknowledged write is lost.
 func TestKillEachComponent(t *testing.T) {
 	dataDir := t.TempDir()
 	up := startUp(t, dataDir)
 	prepareClusters(up)
-	up.mustKubectl(hostedCluster("kill", "SingleReplica", "local", rel.Image), "apply", "-f", "-")
-	up.waitAvailable(t, "kill")
-	kc := up.adminKubeconfig(t, "kill")
-	cpDir := filepath.Join(dataDir, "controlplanes", "clusters-kill")
-	written := 0
-	write := func(n int) {
-		for range n {
-			name := fmt.Sprintf("seq-%d", written)
-			eventually(t, time.Minute, "write "+name, func() error {
-				out, err := runKubectl(kc, "", "create", "configmap", name)
-				if err != nil && !strings.Contains(out, "already exists") {
-					return fmt.Errorf("%v: %s", err, out)
+	for _, tc := range []struct {
+		policy   string
+		replicas map[string]int
+	}{
+		{"SingleReplica", map[string]int{"etcd": 1, "kube-apiserver": 1, "kube-controller": 1, "kube-scheduler": 1, "konnectivity-se": 1}},
+		{"HighlyAvailable", map[string]int{"etcd": 3, "kube-apiserver": 3, "kube-controller": 2, "kube-scheduler": 2, "konnectivity-se": 3}},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			name := "kill-" + strings.ToLower(tc.policy[:6])
+			up.mustKubectl(hostedCluster(name, tc.policy, "local", rel.Image), "apply", "-f", "-")
+			up.waitAvailable(t, name)
+			kc := up.adminKubeconfig(t, name)
+			cpDir := filepath.Join(dataDir, "controlplanes", "clusters-"+name)
+			written := 0
+			write := func(n int) {
+				for range n {
+					cm := fmt.Sprintf("seq-%d", written)
+					eventually(t, time.Minute, "write "+cm, func() error {
+						out, err := runKubectl(kc, "", "create", "configmap", cm)
+						if err != nil && !strings.Contains(out, "already exists") {
+							return fmt.Errorf("%v: %s", err, out)
+						}
+						return nil
+					})
+					written++
+				}
+			}
+			eventually(t, time.Minute, "every replica running", func() error {
+				for comp, n := range tc.replicas {
+					if got := len(componentPids(cpDir)[comp]); got != n {
+						return fmt.Errorf("%s: %d processes, want %d", comp, got, n)
+					}
 				}
 				return nil
 			})
-			written++
-		}
-	}
-	for _, comp := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
-		write(5)
-		pids := componentPids(cpDir)[comp]
-		if len(pids) != 1 {
-			t.Fatalf("%s: pids %v, want one", comp, pids)
-		}
-		_ = syscall.Kill(pids[0], syscall.SIGKILL)
-		eventually(t, 2*time.Minute, comp+" back and the control plane whole", func() error {
-			now := componentPids(cpDir)[comp]
-			if len(now) != 1 || now[0] == pids[0] {
-				return fmt.Errorf("%s pids %v (killed %d)", comp, now, pids[0])
+			for _, comp := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
+				write(5)
+				pids := componentPids(cpDir)[comp]
+				if len(pids) != tc.replicas[comp] {
+					t.Fatalf("%s: pids %v, want %d", comp, pids, tc.replicas[comp])
+				}
+				_ = syscall.Kill(pids[0], syscall.SIGKILL)
+				eventually(t, 2*time.Minute, comp+" back and the control plane whole", func() error {
+					now := componentPids(cpDir)[comp]
+					if len(now) != tc.replicas[comp] || slices.Contains(now, pids[0]) {
+						return fmt.Errorf("%s pids %v (killed %d)", comp, now, pids[0])
+					}
+					if c := up.condition("hcp", "clusters-"+name, name, "Degraded"); !strings.HasPrefix(c, "False/") {
+						return fmt.Errorf("Degraded=%q", c)
+					}
+					return nil
+				})
+				write(5)
 			}
-			if c := up.condition("hcp", "clusters-kill", "kill", "Degraded"); !strings.HasPrefix(c, "False/") {
-				return fmt.Errorf("Degraded=%q", c)
+			out := guestKubectl(t, kc, "get", "configmaps", "-o", "name")
+			for i := range written {
+				if !strings.Contains(out, fmt.Sprintf("configmap/seq-%d\n", i)) {
+					t.Errorf("write seq-%d lost", i)
+				}
 			}
-			return nil
+			up.mustKubectl("", "-n", "clusters", "delete", "hostedcluster", name)
 		})
-		write(5)
-	}
-	out := guestKubectl(t, kc, "get", "configmaps", "-o", "name")
-	for i := range written {
-		if !strings.Contains(out, fmt.Sprintf("configmap/seq-%d\n", i)) {
-			t.Errorf("write seq-%d lost", i)
-		}
 	}
 }
