@@ -48,9 +48,9 @@ lint:
 test: build lint verify-generate
 	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 
-## bench: measured numbers, each next to its baseline from the same run
+## bench: measured numbers, each next to its baseline from the same run (BENCH_FLAGS="-only density" for the density run)
 bench: build
-	HCP_BIN=$(BIN) $(GO) run ./test/bench
+	HCP_BIN=$(BIN) $(GO) run ./test/bench $(BENCH_FLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

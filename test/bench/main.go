@@ -37,10 +37,12 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated)")
+	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated; also density)")
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
 	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
 	k8sClusters := flag.Int("k8s-clusters", 100, "HostedClusters on the Kubernetes runtime benchmark")
+	densityMax := flag.Int("density-max", 100, "most control planes the density benchmark starts")
+	densityReserve := flag.Int64("density-reserve-mib", 1024, "memory the density benchmark leaves available (MiB)")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
@@ -55,6 +57,20 @@ func main() {
 	selected := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		selected[strings.TrimSpace(s)] = true
+	}
+	if selected["density"] {
+		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
+		var floor sample
+		if err == nil {
+			floor, err = bareControlPlane(rel, *settle)
+		}
+		if err == nil {
+			err = density(*bin, rel, *densityMax, *densityReserve<<20, floor)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	if selected["management"] || selected["hosted"] {
 		if err := run(*bin, *runs, *clusters, *settle, selected["hosted"]); err != nil {
