@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/install"
@@ -24,7 +25,7 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		cmd.Flags().StringVar(&o.Image, "operator-image", DefaultOperatorImage(), "operator image (built from the Dockerfile at the top of the source tree)")
 		cmd.Flags().Int32Var(&o.Replicas, "operator-replicas", o.Replicas, "operator replicas (one leads, the others wait)")
 	}
-	validate := func() error {
+	check := func() error {
 		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
 			return flagError("namespace", strings.Join(errs, "; "), operator.DefaultNamespace)
 		}
@@ -36,15 +37,19 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		}
 		return nil
 	}
+	// objects validates the flags and renders what to apply.
+	objects := func() ([]client.Object, error) {
+		if err := check(); err != nil {
+			return nil, err
+		}
+		return install.Objects(o)
+	}
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install hcp on an existing Kubernetes management cluster: CRDs, priority classes, the operator",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validate(); err != nil {
-				return err
-			}
-			objs, err := install.Objects(o)
+			objs, err := objects()
 			if err != nil {
 				return err
 			}
@@ -68,10 +73,7 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		Short: "Print what hcp install applies, as YAML (kubectl apply --server-side -f -)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validate(); err != nil {
-				return err
-			}
-			objs, err := install.Objects(o)
+			objs, err := objects()
 			if err != nil {
 				return err
 			}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,20 +27,13 @@ import (
 // p99 latency of those requests. The baseline is the bare etcd + kube-apiserver
 // pair's memory and a GET on the management plane under the same load.
 func density(bin string, rel *release.Release, max int, reserve int64, floor sample) error {
-	up, err := startUp(bin)
+	up, err := startUpForClusters(bin)
 	if err != nil {
 		return err
 	}
 	defer up.stop()
 	c, dir := up.client, up.dir
 	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusters"}}); err != nil {
-		return err
-	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: "pull-secret"},
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}); err != nil {
-		return err
-	}
 	running, stopped := 0, ""
 	var creates []time.Duration
 	for running < max {

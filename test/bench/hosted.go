@@ -26,20 +26,13 @@ import (
 // of its control plane ended); then the same create and delete, one cluster at
 // a time, for HighlyAvailable.
 func hostedClusters(bin string, rel *release.Release, n int, settle time.Duration, floor sample) error {
-	up, err := startUp(bin)
+	up, err := startUpForClusters(bin)
 	if err != nil {
 		return err
 	}
 	defer up.stop()
 	c, dir := up.client, up.dir
 	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusters"}}); err != nil {
-		return err
-	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: "pull-secret"},
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}); err != nil {
-		return err
-	}
 	var times, deletes []time.Duration
 	for i := range n {
 		d, err := createCluster(ctx, c, rel, fmt.Sprintf("bench-%d", i), hyperv1.SingleReplica, dir)
@@ -93,6 +86,26 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 		ratio(p50.Seconds(), floor.ready.Seconds()), p50.Seconds(), floor.ready.Seconds(), ratio(h50.Seconds(), floor.ready.Seconds()), h50.Seconds(),
 		d50.Seconds(), hd50.Seconds(), floor.stop.Seconds(), ps>>20, mem>>20, ratio(float64(mem), float64(floor.rss)))
 	return nil
+}
+
+// startUpForClusters runs hcp up with the namespace clusters and its
+// pull-secret, where createCluster makes HostedClusters.
+func startUpForClusters(bin string) (*upInstance, error) {
+	up, err := startUp(bin)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := up.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusters"}}); err != nil {
+		up.stop()
+		return nil, err
+	}
+	if err := up.client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: "pull-secret"},
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}); err != nil {
+		up.stop()
+		return nil, err
+	}
+	return up, nil
 }
 
 func percentiles(d []time.Duration) (p50, p90 time.Duration) {
