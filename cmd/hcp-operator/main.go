@@ -56,6 +56,10 @@ func main() {
 	logConfig.AddFlags(flag.CommandLine)
 	flag.Parse()
 
+	if opts.Runtime != operator.RuntimeLocal && opts.Runtime != operator.RuntimeKubernetes {
+		fmt.Fprintf(os.Stderr, "Error: --runtime: %q is not a runtime; use %s or %s\n", opts.Runtime, operator.RuntimeLocal, operator.RuntimeKubernetes)
+		os.Exit(2)
+	}
 	log := textlogger.NewLogger(logConfig)
 	klog.SetLogger(log)
 	ctrl.SetLogger(log)

@@ -96,10 +96,27 @@ func Build(in Input) (*ControlPlane, error) {
 		kubeScheduler(in, others),
 	}
 	cp.Published = []PublishedService{
-		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: in.Network.APIServerPort(), Port: publishedPort(in.HCP, hyperv1.APIServer)},
-		{Service: string(hyperv1.Konnectivity), Component: KonnectivityServer, TargetPort: KonnAgentPort, Port: publishedPort(in.HCP, hyperv1.Konnectivity)},
+		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: in.Network.APIServerPort(),
+			Port: publishedPort(in.HCP, hyperv1.APIServer), Strategy: Publishing(in.HCP, hyperv1.APIServer)},
+		{Service: string(hyperv1.Konnectivity), Component: KonnectivityServer, TargetPort: KonnAgentPort,
+			Port: publishedPort(in.HCP, hyperv1.Konnectivity), Strategy: Publishing(in.HCP, hyperv1.Konnectivity)},
 	}
 	return cp, nil
+}
+
+// Publishing is how the HostedControlPlane publishes a service: its own entry
+// in spec.services, else the API server's.
+func Publishing(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) hyperv1.ServicePublishingStrategy {
+	var api hyperv1.ServicePublishingStrategy
+	for _, s := range hcp.Spec.Services {
+		if s.Service == svc {
+			return s.ServicePublishingStrategy
+		}
+		if s.Service == hyperv1.APIServer {
+			api = s.ServicePublishingStrategy
+		}
+	}
+	return api
 }
 
 func publishedPort(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) int {

@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 )
 
 // Roots of the paths used in component arguments.
@@ -152,6 +154,9 @@ type PublishedService struct {
 	TargetPort int
 	// Port is the requested public port; 0 lets the runtime choose.
 	Port int
+	// Strategy is how the HostedControlPlane publishes it (a service the spec
+	// does not name is published as the API server is).
+	Strategy hyperv1.ServicePublishingStrategy
 }
 
 // Endpoint is where clients reach a published service.

@@ -126,34 +126,26 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	opts.Progress("etcd")
-	if err = h.runUntilReady(ctx, procCtx, check, release.Etcd, h.etcdArgs, h.etcdHealthURL, h.repickEtcd); err != nil {
+	if err = h.runUntilReady(ctx, procCtx, check, release.Etcd, h.etcdArgs, h.etcdHealthURL, h.repickEtcd, nil); err != nil {
 		return nil, err
 	}
 	opts.Progress("kube-apiserver")
-	if err = h.runUntilReady(ctx, procCtx, check, release.KubeAPIServer, h.apiserverArgs, h.readyzURL, h.repickAPI); err != nil {
+	if err = h.runUntilReady(ctx, procCtx, check, release.KubeAPIServer, h.apiserverArgs, h.readyzURL, h.repickAPI, nil); err != nil {
 		return nil, err
 	}
 	opts.Progress("kube-controller-manager")
-	kcmLog := logSize(filepath.Join(h.LogDir(), release.KubeControllerManager+".log"))
-	if err = h.run(procCtx, release.KubeControllerManager, h.kcmArgs()); err != nil {
-		return nil, err
+	// The CRDs go in while the controller manager starts.
+	crdsIn := false
+	bootstrapOnce := func() error {
+		if crdsIn {
+			return nil
+		}
+		opts.Progress("CRDs and defaults")
+		crdsIn = true
+		return bootstrap(ctx, h.RESTConfig(), h.volumeDir())
 	}
-	opts.Progress("CRDs and defaults")
-	if err = bootstrap(ctx, h.RESTConfig(), h.volumeDir()); err != nil {
+	if err = h.runUntilReady(ctx, procCtx, check, release.KubeControllerManager, h.kcmArgs, h.kcmHealthURL, h.repickKCM, bootstrapOnce); err != nil {
 		return nil, err
-	}
-	// The controller manager starts while the CRDs go in; it is waited for here.
-	if err = h.waitReady(ctx, check, release.KubeControllerManager, h.kcmHealthURL, kcmLog); err != nil {
-		if !errors.Is(err, errPortInUse) {
-			return nil, err
-		}
-		h.stopLast()
-		if err = h.repickKCM(); err != nil {
-			return nil, err
-		}
-		if err = h.runUntilReady(ctx, procCtx, check, release.KubeControllerManager, h.kcmArgs, h.kcmHealthURL, h.repickKCM); err != nil {
-			return nil, err
-		}
 	}
 	return h, nil
 }
@@ -161,14 +153,20 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 // errPortInUse is a component failing to listen on a port hcp chose for it.
 var errPortInUse = errors.New("a port it was given is in use by another program")
 
-// runUntilReady starts a component and waits until url answers ready. A component that finds a port hcp chose for it taken gets new ports
-// from repick and starts again.
+// runUntilReady starts a component, runs meanwhile (when set) while it starts,
+// and waits until url answers ready. A component that finds a port hcp chose
+// for it taken gets new ports from repick and starts again.
 func (h *Hub) runUntilReady(ctx, procCtx context.Context, check *probe.Client, component string,
-	args func() []string, url func() string, repick func() error) error {
+	args func() []string, url func() string, repick func() error, meanwhile func() error) error {
 	for attempt := 1; ; attempt++ {
 		from := logSize(filepath.Join(h.LogDir(), component+".log"))
 		if err := h.run(procCtx, component, args()); err != nil {
 			return err
+		}
+		if meanwhile != nil {
+			if err := meanwhile(); err != nil {
+				return err
+			}
 		}
 		err := h.waitReady(ctx, check, component, url, from)
 		if !errors.Is(err, errPortInUse) {
@@ -215,7 +213,7 @@ func (h *Hub) repickEtcd() (err error) {
 	if h.state.EtcdPeerPort, err = ports.Free("127.0.0.1"); err != nil {
 		return err
 	}
-	return h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+	return h.saveState()
 }
 
 func (h *Hub) repickAPI() (err error) {
@@ -225,7 +223,7 @@ func (h *Hub) repickAPI() (err error) {
 	if h.state.APIPort, err = ports.Free("127.0.0.1"); err != nil {
 		return err
 	}
-	if err = h.state.save(filepath.Join(h.opts.DataDir, "hub.json")); err != nil {
+	if err = h.saveState(); err != nil {
 		return err
 	}
 	return h.writeKubeconfigs()
@@ -235,8 +233,10 @@ func (h *Hub) repickKCM() (err error) {
 	if h.state.KCMPort, err = ports.Free("127.0.0.1"); err != nil {
 		return err
 	}
-	return h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+	return h.saveState()
 }
+
+func (h *Hub) saveState() error { return h.state.save(filepath.Join(h.opts.DataDir, "hub.json")) }
 
 // portTaken says whether the log, after offset from, reports a failed listen.
 func portTaken(logPath string, from int64) bool {
@@ -291,7 +291,7 @@ func (h *Hub) Port(name string, preferred int) (int, error) {
 		h.state.Ports = map[string]int{}
 	}
 	h.state.Ports[name] = port
-	return port, h.state.save(filepath.Join(h.opts.DataDir, "hub.json"))
+	return port, h.saveState()
 }
 
 // Server is the management API's URL.

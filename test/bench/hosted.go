@@ -33,7 +33,8 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 	defer up.stop()
 	c, dir := up.client, up.dir
 	ctx := context.Background()
-	var times, deletes []time.Duration
+	var times []time.Duration
+	var deletes []deletion
 	for i := range n {
 		d, err := createCluster(ctx, c, rel, fmt.Sprintf("bench-%d", i), hyperv1.SingleReplica, dir)
 		if err != nil {
@@ -47,6 +48,8 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 		r, p := controlPlaneMemory(filepath.Join(dir, "controlplanes", fmt.Sprintf("clusters-bench-%d", i)))
 		mems, psses = append(mems, r), append(psses, p)
 	}
+	// Where an idle control plane's CPU goes, by program.
+	idleCPU := componentCPU(filepath.Join(dir, "controlplanes", "clusters-bench-0"), 30*time.Second)
 	for i := range n {
 		d, err := deleteCluster(ctx, c, fmt.Sprintf("bench-%d", i), dir)
 		if err != nil {
@@ -54,7 +57,8 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 		}
 		deletes = append(deletes, d)
 	}
-	var haTimes, haDeletes []time.Duration
+	var haTimes []time.Duration
+	var haDeletes []deletion
 	for i := range n {
 		name := fmt.Sprintf("ha-%d", i)
 		d, err := createCluster(ctx, c, rel, name, hyperv1.HighlyAvailable, dir)
@@ -62,15 +66,18 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 			return err
 		}
 		haTimes = append(haTimes, d)
-		if d, err = deleteCluster(ctx, c, name, dir); err != nil {
+		del, err := deleteCluster(ctx, c, name, dir)
+		if err != nil {
 			return err
 		}
-		haDeletes = append(haDeletes, d)
+		haDeletes = append(haDeletes, del)
 	}
 	p50, p90 := percentiles(times)
-	d50, d90 := percentiles(deletes)
+	d50, d90 := percentiles(when(deletes, func(x deletion) time.Duration { return x.total }))
 	h50, h90 := percentiles(haTimes)
-	hd50, hd90 := percentiles(haDeletes)
+	hd50, hd90 := percentiles(when(haDeletes, func(x deletion) time.Duration { return x.total }))
+	dp, _ := percentiles(when(append(deletes, haDeletes...), func(x deletion) time.Duration { return x.processes }))
+	dn, _ := percentiles(when(append(deletes, haDeletes...), func(x deletion) time.Duration { return x.namespace }))
 	sort.Slice(mems, func(i, j int) bool { return mems[i] < mems[j] })
 	sort.Slice(psses, func(i, j int) bool { return psses[i] < psses[j] })
 	mem, ps := mems[len(mems)/2], psses[len(psses)/2]
@@ -78,11 +85,20 @@ func hostedClusters(bin string, rel *release.Release, n int, settle time.Duratio
 	fmt.Printf("| baseline: bare etcd + kube-apiserver start | %.2fs | | %d MiB | |\n", floor.ready.Seconds(), floor.rss>>20)
 	fmt.Printf("| SingleReplica create → Available (one after another, all kept) | %.2fs | %.2fs | %d MiB | %d MiB |\n", p50.Seconds(), p90.Seconds(), mem>>20, ps>>20)
 	fmt.Printf("| HighlyAvailable create → Available (one at a time) | %.2fs | %.2fs | | |\n", h50.Seconds(), h90.Seconds())
-	fmt.Printf("| baseline: bare etcd + kube-apiserver stop (SIGTERM → exited) | %.2fs | | | |\n", floor.stop.Seconds())
+	fmt.Printf("| baseline: bare etcd + kube-apiserver stop (SIGTERM → exited) | %.3fs | | | |\n", floor.stop.Seconds())
 	fmt.Printf("| SingleReplica delete → HostedCluster gone, processes ended | %.2fs | %.2fs | | |\n", d50.Seconds(), d90.Seconds())
-	fmt.Printf("| HighlyAvailable delete → HostedCluster gone, processes ended | %.2fs | %.2fs | | |\n\n", hd50.Seconds(), hd90.Seconds())
+	fmt.Printf("| HighlyAvailable delete → HostedCluster gone, processes ended | %.2fs | %.2fs | | |\n", hd50.Seconds(), hd90.Seconds())
+	fmt.Printf("| delete, both policies: every process ended / control plane namespace gone | %.2fs / %.2fs | | | |\n\n", dp.Seconds(), dn.Seconds())
+	var progs []string
+	total := 0.0
+	for prog, share := range idleCPU {
+		progs = append(progs, fmt.Sprintf("%s %.1f%%", prog, 100*share))
+		total += share
+	}
+	sort.Strings(progs)
+	fmt.Printf("Idle CPU of one SingleReplica control plane over 30 s (share of a core): %s; total %.1f%%.\n\n", strings.Join(progs, ", "), 100*total)
 	fmt.Printf("RSS counts the component binaries' pages in every control plane; PSS shares them among the %d running, which is what one more control plane costs.\n\n", n)
-	fmt.Printf("hosted control plane create→Available p50 vs bare etcd+kube-apiserver start: SingleReplica %.2fx (%.2fs/%.2fs), HighlyAvailable %.2fx (%.2fs) (target ≤1.3x); delete p50 %.2fs/%.2fs vs stopping the bare pair %.2fs; idle memory PSS %d MiB, RSS %d MiB (RSS %.2fx the bare pair)\n",
+	fmt.Printf("hosted control plane create→Available p50 vs bare etcd+kube-apiserver start: SingleReplica %.2fx (%.2fs/%.2fs), HighlyAvailable %.2fx (%.2fs) (target ≤1.3x); delete p50 %.2fs/%.2fs vs stopping the bare pair %.3fs; idle memory PSS %d MiB, RSS %d MiB (RSS %.2fx the bare pair)\n",
 		ratio(p50.Seconds(), floor.ready.Seconds()), p50.Seconds(), floor.ready.Seconds(), ratio(h50.Seconds(), floor.ready.Seconds()), h50.Seconds(),
 		d50.Seconds(), hd50.Seconds(), floor.stop.Seconds(), ps>>20, mem>>20, ratio(float64(mem), float64(floor.rss)))
 	return nil
@@ -167,39 +183,86 @@ func createCluster(ctx context.Context, c client.Client, rel *release.Release, n
 
 // deleteCluster deletes a HostedCluster and returns the time until it is gone
 // and no process of its control plane runs.
-func deleteCluster(ctx context.Context, c client.Client, name, dir string) (time.Duration, error) {
+func deleteCluster(ctx context.Context, c client.Client, name, dir string) (deletion, error) {
 	start := time.Now()
 	hc := &hyperv1.HostedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: name}}
 	if err := c.Delete(ctx, hc); err != nil {
-		return 0, err
+		return deletion{}, err
 	}
 	cpDir := filepath.Join(dir, "controlplanes", "clusters-"+name)
-	err := waitFor(3*time.Minute, name+" deleted", func() (bool, error) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(hc), &hyperv1.HostedCluster{}); !apierrors.IsNotFound(err) {
-			return false, nil
+	var d deletion
+	for deadline := start.Add(3 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("%s not deleted within 3 minutes", name)
 		}
-		r, _ := controlPlaneMemory(cpDir)
-		return r == 0, nil
-	})
-	return time.Since(start), err
+		if d.processes == 0 && len(controlPlanePids(cpDir)) == 0 {
+			d.processes = time.Since(start)
+		}
+		if d.namespace == 0 && apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Name: "clusters-" + name}, &corev1.Namespace{})) {
+			d.namespace = time.Since(start)
+		}
+		if d.processes != 0 && apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(hc), &hyperv1.HostedCluster{})) {
+			d.total = time.Since(start)
+			return d, nil
+		}
+	}
 }
 
-// controlPlaneMemory sums the RSS and PSS of the processes of a control plane:
-// its components and the balancers that publish its services.
-func controlPlaneMemory(dir string) (rssTotal, pssTotal int64) {
+// when lists one of the times of each deletion.
+func when(d []deletion, of func(deletion) time.Duration) (out []time.Duration) {
+	for _, x := range d {
+		out = append(out, of(x))
+	}
+	return out
+}
+
+// deletion is when, after the delete call, a cluster's processes had ended,
+// its control plane namespace was gone, and the HostedCluster was gone.
+type deletion struct{ processes, namespace, total time.Duration }
+
+// controlPlanePids are the processes of a control plane: its components (they
+// name its directory on their command lines) and the balancers that publish
+// its services (they run in it).
+func controlPlanePids(dir string) []int {
+	var out []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		// A component names its directory on its command line; a balancer
-		// publishing a service runs in its directory.
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil || (!strings.Contains(string(b), dir+"/") && !strings.HasPrefix(cwd, dir+"/")) {
+		if err == nil && (strings.Contains(string(b), dir+"/") || strings.HasPrefix(cwd, dir+"/")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// componentCPU is the share of a core each of a control plane's programs uses
+// over window, by program name.
+func componentCPU(dir string, window time.Duration) map[string]float64 {
+	pids := controlPlanePids(dir)
+	before := map[int]time.Duration{}
+	for _, p := range pids {
+		before[p] = cpuTime(p)
+	}
+	time.Sleep(window)
+	out := map[string]float64{}
+	for _, p := range pids {
+		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "comm"))
+		if err != nil {
 			continue
 		}
+		out[strings.TrimSpace(string(comm))] += (cpuTime(p) - before[p]).Seconds() / window.Seconds()
+	}
+	return out
+}
+
+// controlPlaneMemory sums the RSS and PSS of the processes of a control plane.
+func controlPlaneMemory(dir string) (rssTotal, pssTotal int64) {
+	for _, pid := range controlPlanePids(dir) {
 		rssTotal += rss(pid)
 		pssTotal += pss(pid)
 	}

@@ -221,12 +221,13 @@ func directWorkloads(ctx context.Context, c client.Client, rel *release.Release,
 		hcp := &hyperv1.HostedControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "direct"}}
 		hcp.Spec.ControllerAvailabilityPolicy = hyperv1.SingleReplica
 		hcp.Spec.InfraID = ns
+		hcp.Spec.Services = []hyperv1.ServicePublishingStrategyMapping{{Service: hyperv1.APIServer,
+			ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort, NodePort: &hyperv1.NodePortPublishingStrategy{Address: "192.0.2.10"}}}}
 		cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Network: controlplane.Network{Domain: ns + ".svc"}, StorageClass: "bench"})
 		if err != nil {
 			return 0, err
 		}
-		objs, err := k8sruntime.Render(k8sruntime.Input{ControlPlane: cp, Image: rel.Image, UID: k8sruntime.UIDFor(ns, nil), DedicatedNodes: true,
-			Services: map[string]hyperv1.ServicePublishingStrategy{string(hyperv1.APIServer): {Type: hyperv1.NodePort}}})
+		objs, err := k8sruntime.Render(k8sruntime.Input{ControlPlane: cp, Image: rel.Image, UID: k8sruntime.UIDFor(ns, nil), DedicatedNodes: true})
 		if err != nil {
 			return 0, err
 		}

@@ -46,6 +46,10 @@ func main() {
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
 	bin := flag.String("bin", os.Getenv("HCP_BIN"), "directory of the hcp binaries (default ./bin)")
 	flag.Parse()
+	if *densityMax < 1 || *densityReserve < 0 {
+		fmt.Fprintf(os.Stderr, "bench: -density-max %d must be at least 1 and -density-reserve-mib %d at least 0\n", *densityMax, *densityReserve)
+		os.Exit(2)
+	}
 	if *nodeCount < 1 || *bindCount < 0 || *k8sClusters < 1 {
 		fmt.Fprintf(os.Stderr, "bench: -nodes %d and -k8s-clusters %d must be at least 1, -bind %d at least 0\n", *nodeCount, *k8sClusters, *bindCount)
 		os.Exit(2)

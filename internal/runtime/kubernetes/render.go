@@ -50,9 +50,6 @@ type Input struct {
 	Image string
 	// UID is the user (and group) the pods run as.
 	UID int64
-	// Services are the publishing strategies by service type
-	// (hyperv1.APIServer, hyperv1.Konnectivity).
-	Services map[string]hyperv1.ServicePublishingStrategy
 	// DedicatedNodes says that management nodes are labelled for control
 	// planes (hypershift.openshift.io/control-plane=true), so pods go only there.
 	DedicatedNodes bool
@@ -409,7 +406,7 @@ func services(in Input) []client.Object {
 			port = int32(controlplane.KonnAgentPort)
 		}
 		s := svc(name, p.Component, tcp("https", port, int32(p.TargetPort)))
-		strategy := publishing(in.Services, p.Service)
+		strategy := p.Strategy
 		switch strategy.Type {
 		case hyperv1.NodePort:
 			s.Spec.Type = corev1.ServiceTypeNodePort
@@ -432,13 +429,14 @@ func publishedServiceName(service string) string {
 	return controlplane.ServiceKubeAPIServer
 }
 
-// publishing is a service's strategy; a service the spec does not name is
-// published as the API server is.
-func publishing(services map[string]hyperv1.ServicePublishingStrategy, service string) hyperv1.ServicePublishingStrategy {
-	if s, ok := services[service]; ok {
-		return s
+// published is the control plane's published service of a type.
+func published(cp *controlplane.ControlPlane, svc hyperv1.ServiceType) controlplane.PublishedService {
+	for _, p := range cp.Published {
+		if p.Service == string(svc) {
+			return p
+		}
 	}
-	return services[string(hyperv1.APIServer)]
+	return controlplane.PublishedService{}
 }
 
 var routeGVK = schema.GroupVersionKind{Group: "route.openshift.io", Version: "v1", Kind: "Route"}
@@ -485,7 +483,7 @@ func networkPolicies(in Input) []client.Object {
 		np("metrics", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
 			From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{MonitoringLabel: "monitoring"}}}}}}}),
 	}
-	if t := publishing(in.Services, string(hyperv1.Konnectivity)).Type; t == hyperv1.NodePort || t == hyperv1.LoadBalancer || t == hyperv1.Route {
+	if t := published(in.ControlPlane, hyperv1.Konnectivity).Strategy.Type; t == hyperv1.NodePort || t == hyperv1.LoadBalancer || t == hyperv1.Route {
 		out = append(out, np("konnectivity-server", networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{AppLabel: controlplane.KonnectivityServer}},
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: port(controlplane.KonnAgentPort)}}}))

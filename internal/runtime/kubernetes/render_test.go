@@ -28,13 +28,14 @@ func renderExample(t *testing.T, policy hyperv1.AvailabilityPolicy) []runtime.Ob
 	hcp.Spec.ControllerAvailabilityPolicy = policy
 	hcp.Spec.InfraID = "example-abcde"
 	hcp.Spec.NodeSelector = map[string]string{"node-role.kubernetes.io/infra": ""}
+	hcp.Spec.Services = []hyperv1.ServicePublishingStrategyMapping{{Service: hyperv1.APIServer,
+		ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort, NodePort: &hyperv1.NodePortPublishingStrategy{Address: "192.0.2.10"}}}}
 	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: &release.Release{Name: "1.37.2"},
 		Network: controlplane.Network{Domain: "clusters-example.svc"}, StorageClass: "standard"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := Render(Input{ControlPlane: cp, Image: "hcp.dev/release:1.37.2", UID: UIDFor("clusters-example", nil),
-		Services: map[string]hyperv1.ServicePublishingStrategy{string(hyperv1.APIServer): {Type: hyperv1.NodePort}}, DedicatedNodes: true})
+	objs, err := Render(Input{ControlPlane: cp, Image: "hcp.dev/release:1.37.2", UID: UIDFor("clusters-example", nil), DedicatedNodes: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,23 +77,17 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if err := r.restrict(ctx, ns); err != nil {
 		return nil, err
 	}
-	hcp, err := r.controlPlaneObject(ctx, cp.Namespace)
-	if err != nil {
-		return nil, err
-	}
 	routes := r.routesServed()
-	services := map[string]hyperv1.ServicePublishingStrategy{}
-	for _, s := range hcp.Spec.Services {
-		if s.Type == hyperv1.Route && !routes {
-			return nil, fmt.Errorf("spec.services[%s]: the Route API is not served by this management cluster; use NodePort or LoadBalancer", s.Service)
+	for _, p := range cp.Published {
+		if p.Strategy.Type == hyperv1.Route && !routes {
+			return nil, fmt.Errorf("spec.services[%s]: the Route API is not served by this management cluster; use NodePort or LoadBalancer", p.Service)
 		}
-		services[string(s.Service)] = s.ServicePublishingStrategy
 	}
 	dedicated, err := r.dedicatedNodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := Render(Input{ControlPlane: cp, Image: rel.Image, UID: UIDFor(ns.Name, ns.Annotations), Services: services, DedicatedNodes: dedicated})
+	objs, err := Render(Input{ControlPlane: cp, Image: rel.Image, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +112,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	r.mu.Lock()
 	r.order[cp.Namespace] = names
 	r.mu.Unlock()
-	return r.endpoints(ctx, cp, services)
+	return r.endpoints(ctx, cp)
 }
 
 // routesServed says whether the management cluster serves OpenShift's Route API.
@@ -187,17 +181,6 @@ func (r *Runtime) restrict(ctx context.Context, ns *corev1.Namespace) error {
 	return r.opts.Client.Patch(ctx, ns, patch)
 }
 
-func (r *Runtime) controlPlaneObject(ctx context.Context, namespace string) (*hyperv1.HostedControlPlane, error) {
-	list := &hyperv1.HostedControlPlaneList{}
-	if err := r.opts.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, err
-	}
-	if len(list.Items) != 1 {
-		return nil, fmt.Errorf("namespace %s holds %d HostedControlPlanes, want 1", namespace, len(list.Items))
-	}
-	return &list.Items[0], nil
-}
-
 // dedicatedNodes says whether some management nodes are labelled to run
 // control planes; then control planes run only on such nodes.
 func (r *Runtime) dedicatedNodes(ctx context.Context) (bool, error) {
@@ -209,11 +192,11 @@ func (r *Runtime) dedicatedNodes(ctx context.Context) (bool, error) {
 	return len(nodes.Items) > 0, nil
 }
 
-func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane, services map[string]hyperv1.ServicePublishingStrategy) (controlplane.Endpoints, error) {
+func (r *Runtime) endpoints(ctx context.Context, cp *controlplane.ControlPlane) (controlplane.Endpoints, error) {
 	out := controlplane.Endpoints{}
 	for _, p := range cp.Published {
 		name := publishedServiceName(p.Service)
-		strategy := publishing(services, p.Service)
+		strategy := p.Strategy
 		if strategy.Type == hyperv1.Route {
 			route := &unstructured.Unstructured{}
 			route.SetGroupVersionKind(routeGVK)

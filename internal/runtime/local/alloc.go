@@ -79,7 +79,7 @@ func blockHost(k, replica int) string {
 func blockFree(k int) bool {
 	for i := range 3 {
 		for _, port := range reservedPorts {
-			if !listenable(blockHost(k, i), port) {
+			if !ports.Listenable(blockHost(k, i), port) {
 				return false
 			}
 		}
@@ -110,5 +110,3 @@ func writeFile(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
-
-func listenable(addr string, port int) bool { return ports.Listenable(addr, port) }

@@ -404,7 +404,7 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 	}
 	// Keep the port used before while our balancer (running or to be adopted)
 	// holds it or it is free.
-	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && (exists(state) || listenable(r.opts.PublicAddress, prev)) {
+	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && (exists(state) || ports.Listenable(r.opts.PublicAddress, prev)) {
 		port = prev
 	}
 	if port == 0 {
@@ -442,7 +442,7 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 // pickPort picks a free port for a service: 6443 for the API server when free,
 // else any free one.
 func (r *Runtime) pickPort(svc controlplane.PublishedService) (int, error) {
-	if svc.Service == string(hyperv1.APIServer) && listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
+	if svc.Service == string(hyperv1.APIServer) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
 		return DefaultAPIServerPort, nil
 	}
 	return ports.Free(r.opts.PublicAddress)
@@ -457,10 +457,10 @@ func (r *Runtime) choosePort(p *plane, svc controlplane.PublishedService) (int, 
 		}
 		return svc.Port, nil
 	}
-	if prev := p.ports[svc.Service]; prev != 0 && listenable(r.opts.PublicAddress, prev) {
+	if prev := p.ports[svc.Service]; prev != 0 && ports.Listenable(r.opts.PublicAddress, prev) {
 		return prev, nil
 	}
-	if svc.Service == string(hyperv1.APIServer) && listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
+	if svc.Service == string(hyperv1.APIServer) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
 		return DefaultAPIServerPort, nil
 	}
 	return 0, nil
