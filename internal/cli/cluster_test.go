@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hcp-dev/hcp/internal/clusterspec"
 )
 
 const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGa2lK0VHJkCrdtGtXfHvjDfYmVMjd6cV1Fpm44kDgqN user@host\n"
@@ -108,11 +110,11 @@ func TestBadInputNamesTheFlag(t *testing.T) {
 }
 
 func TestParseToleration(t *testing.T) {
-	tol, err := parseToleration("key=kubernetes.io/custom,operator=Exists,effect=NoSchedule")
+	tol, err := clusterspec.ParseToleration("key=kubernetes.io/custom,operator=Exists,effect=NoSchedule")
 	if err != nil || tol.Key != "kubernetes.io/custom" || tol.Operator != "Exists" || tol.Effect != "NoSchedule" {
 		t.Fatalf("%+v %v", tol, err)
 	}
-	tol, err = parseToleration("key=a,operator=Equal,value=b,effect=NoExecute,tolerationSeconds=30")
+	tol, err = clusterspec.ParseToleration("key=a,operator=Equal,value=b,effect=NoExecute,tolerationSeconds=30")
 	if err != nil || tol.Value != "b" || *tol.TolerationSeconds != 30 {
 		t.Fatalf("%+v %v", tol, err)
 	}

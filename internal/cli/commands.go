@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -20,9 +19,8 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/clusterspec"
 )
-
-var storageClassGVK = schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"}
 
 func newCreateCommand(kubeconfig *string) *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Create hosted clusters, node pools, InfraEnvs and kubeconfigs"}
@@ -251,8 +249,8 @@ func newCreateNodePoolAgentCommand(kubeconfig *string) *cobra.Command {
 				}
 				return err
 			}
-			np := nodePool(namespace, name, clusterName, hc.Spec.Release.Image, count, sel)
-			if err := applyAll(cmd.Context(), m.client, []client.Object{np}); err != nil {
+			np := clusterspec.NodePool(namespace, name, clusterName, hc.Spec.Release.Image, count, sel)
+			if err := clusterspec.ApplyAll(cmd.Context(), m.client, []client.Object{np}, fieldOwner); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "nodepool %s/%s applied (%d nodes)\n", namespace, name, count)
@@ -300,7 +298,7 @@ func newCreateInfraEnvCommand(kubeconfig *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := ensureNamespace(cmd.Context(), m.client, namespace); err != nil {
+			if err := clusterspec.EnsureNamespace(cmd.Context(), m.client, namespace); err != nil {
 				return err
 			}
 			secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -310,7 +308,7 @@ func newCreateInfraEnvCommand(kubeconfig *string) *cobra.Command {
 				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{ManagedByLabel: managedBy}},
 				Spec: agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name},
 					SSHAuthorizedKey: strings.TrimSpace(string(key)), AgentApproval: &agentv1.AgentApproval{AutoApprove: autoApprove}}}
-			if err := applyAll(cmd.Context(), m.client, []client.Object{secret, ie}); err != nil {
+			if err := clusterspec.ApplyAll(cmd.Context(), m.client, []client.Object{secret, ie}, fieldOwner); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

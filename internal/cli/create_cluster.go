@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +18,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/clusterspec"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -91,7 +90,7 @@ func newCreateClusterAgentCommand(kubeconfig *string) *cobra.Command {
 // renders them. Nothing is created unless everything validated; if creating
 // fails part way, what this run created is removed again.
 func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, out io.Writer) error {
-	in, err := o.validate()
+	v, err := o.validate()
 	if err != nil {
 		return err
 	}
@@ -104,15 +103,14 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 			return err
 		}
 	}
-	if o.APIServerAddress == "" {
-		if o.APIServerAddress, err = m.defaultAPIServerAddress(ctx); err != nil {
+	if v.spec.APIServerAddress == "" {
+		if v.spec.APIServerAddress, err = clusterspec.DefaultAPIServerAddress(ctx, m.client, m.config.Host); err != nil {
 			return err
 		}
 	}
-	objs := clusterObjects(o, in)
 	if o.Render {
 		var render []runtime.Object
-		for _, obj := range objs {
+		for _, obj := range clusterspec.Objects(v.spec, v.inputs) {
 			if _, secret := obj.(*corev1.Secret); secret && !o.RenderSensitive {
 				continue
 			}
@@ -125,13 +123,8 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 		_, err = out.Write(b)
 		return err
 	}
-	if err := checkAgainstCluster(ctx, m.client, o); err != nil {
-		return err
-	}
-	if err := ensureNamespace(ctx, m.client, o.Namespace); err != nil {
-		return err
-	}
-	if err := applyAll(ctx, m.client, objs); err != nil {
+	objs, err := clusterspec.Create(ctx, m.client, v.spec, v.inputs, fieldOwner)
+	if err != nil {
 		return err
 	}
 	for _, obj := range objs {
@@ -151,69 +144,6 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 		}
 	}
 	fmt.Fprintf(out, "Get its kubeconfig with: hcp create kubeconfig --namespace %s --name %s > kubeconfig-%s\n", o.Namespace, o.Name, o.Name)
-	return nil
-}
-
-// checkAgainstCluster checks what needs the management cluster: the name is not
-// used in another namespace, the agent namespace and the StorageClass exist.
-func checkAgainstCluster(ctx context.Context, c client.Client, o *ClusterOptions) error {
-	all := &hyperv1.HostedClusterList{}
-	if err := c.List(ctx, all); err != nil {
-		return fmt.Errorf("listing HostedClusters: %w", err)
-	}
-	for _, hc := range all.Items {
-		if hc.Name == o.Name && hc.Namespace != o.Namespace {
-			return flagError("name", fmt.Sprintf("a HostedCluster named %q already exists in namespace %q; names must be unique across the management cluster", o.Name, hc.Namespace), "another-name")
-		}
-	}
-	if err := c.Get(ctx, client.ObjectKey{Name: o.AgentNamespace}, &corev1.Namespace{}); apierrors.IsNotFound(err) {
-		return flagError("agent-namespace", fmt.Sprintf("namespace %q does not exist; create it first (kubectl create namespace %s)", o.AgentNamespace, o.AgentNamespace), o.Namespace+"-"+o.Name)
-	} else if err != nil {
-		return err
-	}
-	if o.EtcdStorageClass != "" {
-		sc := &metav1.PartialObjectMetadata{}
-		sc.SetGroupVersionKind(storageClassGVK)
-		if err := c.Get(ctx, client.ObjectKey{Name: o.EtcdStorageClass}, sc); apierrors.IsNotFound(err) {
-			return flagError("etcd-storage-class", fmt.Sprintf("StorageClass %q does not exist (kubectl get storageclass lists them)", o.EtcdStorageClass), "local")
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func ensureNamespace(ctx context.Context, c client.Client, name string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", name, err)
-	}
-	return nil
-}
-
-// applyAll applies objects in order. When one fails, the objects that did not
-// exist before this call are deleted, so nothing half-created stays.
-func applyAll(ctx context.Context, c client.Client, objs []client.Object) error {
-	var created []client.Object
-	for _, obj := range objs {
-		probe := &metav1.PartialObjectMetadata{}
-		probe.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
-		existed := c.Get(ctx, client.ObjectKeyFromObject(obj), probe) == nil
-		err := apply.Object(ctx, c, obj, fieldOwner)
-		if err == nil {
-			if !existed {
-				created = append(created, obj)
-			}
-			continue
-		}
-		var undo []error
-		for i := len(created) - 1; i >= 0; i-- {
-			if derr := c.Delete(ctx, created[i]); derr != nil && !apierrors.IsNotFound(derr) {
-				undo = append(undo, derr)
-			}
-		}
-		return errors.Join(append([]error{err}, undo...)...)
-	}
 	return nil
 }
 

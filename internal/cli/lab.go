@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/clusterspec"
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
@@ -35,7 +36,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureNamespace(ctx, m.client, namespace); err != nil {
+	if err := clusterspec.EnsureNamespace(ctx, m.client, namespace); err != nil {
 		return nil, err
 	}
 	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -44,7 +45,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 	ie := &agentv1.InfraEnv{TypeMeta: metav1.TypeMeta{APIVersion: agentv1.GroupVersion.String(), Kind: "InfraEnv"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv, Labels: map[string]string{ManagedByLabel: managedBy}},
 		Spec:       agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
-	if err := applyAll(ctx, m.client, []client.Object{secret, ie}); err != nil {
+	if err := clusterspec.ApplyAll(ctx, m.client, []client.Object{secret, ie}, fieldOwner); err != nil {
 		return nil, err
 	}
 	var script string

@@ -3,12 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -61,33 +58,4 @@ func connect(ctx context.Context, kubeconfigFlag string) (*management, error) {
 		return nil, err
 	}
 	return &management{client: c, config: cfg, kubeconfig: source}, nil
-}
-
-// defaultAPIServerAddress is where hosted API servers are reached when
-// --api-server-address is not given: the first management node's internal
-// address, as HyperShift does, or the management API's host under hcp up,
-// which has no nodes.
-func (m *management) defaultAPIServerAddress(ctx context.Context) (string, error) {
-	nodes := &corev1.NodeList{}
-	if err := m.client.List(ctx, nodes, client.Limit(20)); err == nil {
-		for _, n := range nodes.Items {
-			for _, a := range n.Status.Addresses {
-				if a.Type == corev1.NodeInternalIP {
-					return a.Address, nil
-				}
-			}
-		}
-	}
-	u, err := url.Parse(m.config.Host)
-	if err != nil {
-		return "", err
-	}
-	host := u.Hostname()
-	if host == "" {
-		return "", fmt.Errorf("cannot tell the API server address from %q; pass --api-server-address", m.config.Host)
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		return "", fmt.Errorf("cannot tell the API server address from %q; pass --api-server-address", m.config.Host)
-	}
-	return host, nil
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/clusterspec"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
 	"github.com/hcp-dev/hcp/internal/labnet"
@@ -34,6 +35,9 @@ import (
 
 // DefaultInfraPort is the infrastructure service's port when it is free.
 const DefaultInfraPort = 8088
+
+// DefaultConsolePort is the web console's port when it is free.
+const DefaultConsolePort = 8443
 
 // UpOptions configure hcp up.
 type UpOptions struct {
@@ -59,6 +63,10 @@ type UpOptions struct {
 	// Agents runs that many lab hosts (discovery agents) on this machine.
 	Agents          int
 	AgentsNamespace string
+	// ConsolePort and ConsoleHost are where the web console listens (port -1
+	// turns it off).
+	ConsolePort int
+	ConsoleHost string
 
 	infraHostSet bool
 }
@@ -75,7 +83,7 @@ func defaultDataDir() string {
 }
 
 func newUpCommand() *cobra.Command {
-	o := UpOptions{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir(), InfraHost: "127.0.0.1",
+	o := UpOptions{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir(), InfraHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
 		AgentPollInterval: 10 * time.Second, AgentDisconnectTimeout: 3 * time.Minute,
 		AgentMinCPUCores: agentctl.DefaultRequirements.CPUCores, AgentMinMemory: "8Gi", AgentMinDisk: "100G"}
 	cmd := &cobra.Command{
@@ -101,6 +109,8 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity")
 	f.IntVar(&o.InfraPort, "infra-port", 0, fmt.Sprintf("infrastructure service port (default: the one used last time, else %d when free, else any free port)", DefaultInfraPort))
 	f.StringVar(&o.InfraHost, "infra-host", o.InfraHost, "address hosts use to reach the infrastructure service")
+	f.IntVar(&o.ConsolePort, "console-port", 0, fmt.Sprintf("web console port (default: the one used last time, else %d when free, else any free port; -1 turns the console off)", DefaultConsolePort))
+	f.StringVar(&o.ConsoleHost, "console-address", o.ConsoleHost, "address the web console listens on (0.0.0.0 for every interface)")
 	f.DurationVar(&o.AgentPollInterval, "agent-poll-interval", o.AgentPollInterval, "how often discovery agents ask for steps")
 	f.DurationVar(&o.AgentDisconnectTimeout, "agent-disconnect-timeout", o.AgentDisconnectTimeout, "how long without a check-in makes a host disconnected")
 	f.Int64Var(&o.AgentMinCPUCores, "agent-min-cpu-cores", o.AgentMinCPUCores, "CPU cores a worker host needs")
@@ -139,6 +149,12 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	}
 	if o.InfraPort < 0 || o.InfraPort > 65535 {
 		return fmt.Errorf("--infra-port %d: must be between 1 and 65535, or 0 to choose one", o.InfraPort)
+	}
+	if o.ConsolePort < -1 || o.ConsolePort > 65535 {
+		return fmt.Errorf("--console-port %d: must be between 1 and 65535, 0 to choose one, or -1 for no console", o.ConsolePort)
+	}
+	if net.ParseIP(o.ConsoleHost) == nil {
+		return fmt.Errorf("--console-address %q: must be an IP address of this machine, e.g. 127.0.0.1 or 0.0.0.0", o.ConsoleHost)
 	}
 	store := release.Store{Dir: o.ReleaseDir}
 	var rel *release.Release
@@ -199,6 +215,26 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		}
 	}
 	infraURL := "https://" + net.JoinHostPort(o.InfraHost, strconv.Itoa(infraPort))
+	consoleOpts, consoleURL := operator.ConsoleOptions{}, "off (--console-port -1)"
+	if o.ConsolePort >= 0 {
+		port := o.ConsolePort
+		if port == 0 {
+			if port, err = h.Port("console", DefaultConsolePort); err != nil {
+				return err
+			}
+		}
+		consoleAPIAddress := "127.0.0.1"
+		if lab != nil {
+			consoleAPIAddress = lab.Gateway()
+		}
+		consoleOpts = operator.ConsoleOptions{Addr: net.JoinHostPort(o.ConsoleHost, strconv.Itoa(port)), CertDir: o.DataDir,
+			Hosts: []string{o.ConsoleHost}, APIServerAddress: consoleAPIAddress}
+		host := o.ConsoleHost
+		if ip := net.ParseIP(host); ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		consoleURL = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "   (CA: " + filepath.Join(o.DataDir, "console-ca.crt") + "; log in with the kubeconfig below or a token)"
+	}
 	if req != agentctl.DefaultRequirements {
 		fmt.Fprintf(out, "  worker host requirements lowered/changed for this lab: %d CPU cores, %s memory, %s disk\n", req.CPUCores, o.AgentMinMemory, o.AgentMinDisk)
 	}
@@ -231,6 +267,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 				DisconnectAfter: o.AgentDisconnectTimeout,
 				Requirements:    req,
 			},
+			Console: consoleOpts,
 		})
 	}()
 	if err := waitOperatorReady(ctx, o.HealthAddr, opErr); err != nil {
@@ -242,6 +279,7 @@ The management plane is ready (%.1fs).
   API server:  %s
   operator:    http://%s/readyz   metrics: http://%s/metrics
   infrastructure service: %s
+  web console: %s
   logs:        %s
 
 Use it with kubectl:
@@ -249,7 +287,7 @@ Use it with kubectl:
   kubectl get crd
 
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
-`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
+`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, consoleURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
 
 	if o.Agents > 0 {
 		hosts, err := startLabHosts(ctx, h.KubeconfigPath(), o.DataDir, o.AgentsNamespace, o.Agents, lab, log.WithName("lab"), out)
@@ -341,7 +379,7 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 			return err
 		}
 	}
-	if err := ensureNamespace(ctx, m.client, "clusters-example"); err != nil {
+	if err := clusterspec.EnsureNamespace(ctx, m.client, "clusters-example"); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address %s --node-pool-replicas %d \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, apiAddress, nodes, rel.Image)

@@ -49,6 +49,9 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	if err := addInfra(mgr, opts); err != nil {
 		return err
 	}
+	if err := addConsole(mgr, opts); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	ignitionEndpoint := ""
 	if u, err := url.Parse(opts.Infra.URL); err == nil && opts.Infra.Addr != "" {
 		ignitionEndpoint = u.Host

@@ -80,6 +80,23 @@ type Options struct {
 	StopControlPlanesOnExit bool
 	// Infra configures the infrastructure service that discovery agents use.
 	Infra InfraOptions
+	// Console configures the web console.
+	Console ConsoleOptions
+}
+
+// ConsoleOptions configure the web console.
+type ConsoleOptions struct {
+	// Addr is where the console listens, e.g. 127.0.0.1:8443; empty turns it off.
+	Addr string
+	// CertDir keeps the console's certificate and its CA (console-ca.crt);
+	// empty makes a new one each start.
+	CertDir string
+	// Hosts are the names or addresses users reach the console at, for its
+	// certificate (localhost and 127.0.0.1 are always included).
+	Hosts []string
+	// APIServerAddress is what the create wizard proposes as a new cluster's
+	// API server address.
+	APIServerAddress string
 }
 
 // InfraOptions configure the infrastructure service and the Agent controllers.

@@ -54,6 +54,8 @@ type upProcess struct {
 	cmd        *exec.Cmd
 	dataDir    string
 	kubeconfig string
+	// consolePort is the web console's port on 127.0.0.1.
+	consolePort int
 	mu         sync.Mutex
 	out        bytes.Buffer
 	exited     chan struct{}
@@ -79,8 +81,8 @@ func freePort(t *testing.T) int {
 // startUp runs hcp up on dataDir and waits until it prints the kubeconfig export line.
 func startUp(t *testing.T, dataDir string, extra ...string) *upProcess {
 	t.Helper()
-	args := append([]string{"up", "--data-dir", dataDir, "--port", strconv.Itoa(freePort(t))}, extra...)
-	u := &upProcess{t: t, dataDir: dataDir, exited: make(chan struct{})}
+	u := &upProcess{t: t, dataDir: dataDir, exited: make(chan struct{}), consolePort: freePort(t)}
+	args := append([]string{"up", "--data-dir", dataDir, "--port", strconv.Itoa(freePort(t)), "--console-port", strconv.Itoa(u.consolePort)}, extra...)
 	u.cmd = exec.Command(filepath.Join(binDir, "hcp"), args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {

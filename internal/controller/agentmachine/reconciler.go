@@ -251,7 +251,7 @@ func (r *Reconciler) bind(ctx context.Context, am *capiproviderv1.AgentMachine, 
 	var skipped []string
 	for k := range agents {
 		a := &agents[(k+offset)%len(agents)]
-		if why := unsuitable(a, am); why != "" {
+		if why := Unsuitable(a, am); why != "" {
 			skipped = append(skipped, a.Name+" "+why)
 			continue
 		}
@@ -289,8 +289,8 @@ func first(s []string, n int) []string {
 	return s
 }
 
-// unsuitable says why an Agent cannot be bound to the machine ("" if it can).
-func unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
+// Unsuitable says why an Agent cannot be bound to the machine ("" if it can).
+func Unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
 	switch {
 	case !a.DeletionTimestamp.IsZero():
 		return "is being deleted"

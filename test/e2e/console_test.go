@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+)
+
+// browserSession is a headless Chromium on the console of an hcp up, saving a
+// screenshot of each step under test/e2e/artifacts/<test>/.
+type browserSession struct {
+	t         *testing.T
+	ctx       context.Context
+	base      string
+	artifacts string
+	step      int
+}
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium: install it (apt-get install chromium); the console's browser tests need it")
+	return ""
+}
+
+func newBrowser(t *testing.T, up *upProcess, downloads string) *browserSession {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	artifacts := filepath.Join("artifacts", t.Name())
+	_ = os.RemoveAll(artifacts)
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &browserSession{t: t, ctx: ctx, base: fmt.Sprintf("https://127.0.0.1:%d", up.consolePort), artifacts: artifacts}
+	// The first action starts the browser, which lives as long as the
+	// context it ran with: b.ctx, not a timeout of one step.
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return err
+	})); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return b
+}
+
+// run runs actions with a time limit; a failure saves a screenshot.
+func (b *browserSession) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// shot saves a screenshot of the page as the next step's artifact.
+func (b *browserSession) shot(name string) {
+	b.step++
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(b.artifacts, fmt.Sprintf("%02d-%s.png", b.step, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+// text is the text of the first element matching sel ("" if none).
+func (b *browserSession) text(sel string) string {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+	return s
+}
+
+// waitText waits until the element matching sel contains want.
+func (b *browserSession) waitText(sel, want string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := b.text(sel)
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.shot("timeout-" + strings.Trim(strings.Map(func(r rune) rune {
+				if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+					return r
+				}
+				return '-'
+			}, strings.ToLower(want)), "-"))
+			b.t.Fatalf("%s does not say %q after %s; it says %q", sel, want, timeout, got)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// setValue sets a form field's value as typing would, and tells the page.
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		v, _ := json.Marshal(value)
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
+			`(el => { el.value = %s; el.dispatchEvent(new Event("input")); return true })(document.querySelector(%q))`, v, sel)))
+		return err
+	})
+}
+
+// eval evaluates a JavaScript expression that gives a string.
+func (b *browserSession) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+// login logs in with a token or a kubeconfig.
+func (b *browserSession) login(token, kubeconfig string) {
+	b.t.Helper()
+	actions := []chromedp.Action[chromedp.Void]{chromedp.Navigate(b.base + "/#/login"), chromedp.WaitVisible(chromedp.CSS("#login-submit"))}
+	if token != "" {
+		actions = append(actions, setValue("#login-token", token))
+	} else {
+		actions = append(actions, setValue("#login-kubeconfig", kubeconfig))
+	}
+	b.run("log in", actions...)
+	b.shot("login")
+	b.run("submit the login", chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#clusters")))
+}
+
+// TestConsole drives the console as the seed's console flow does: log in,
+// approve a host, create a cluster with a NodePool of one through the wizard,
+// watch it become Available and its node Ready without reloading, download
+// the kubeconfig and use it with kubectl, scale the node pool.
+func TestConsole(t *testing.T) {
+	up := startUp(t, t.TempDir(), agentFlags)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "infraenv", "--name", "hosts", "--namespace", "clusters-example", "--pull-secret", pull)
+	host := nodeHost(t, up.scriptURL(t, "clusters-example", "hosts"), t.TempDir(), "console-host")
+	agent := host.hostID(t)
+	up.waitAgent(t, "clusters-example", agent, "{.spec.approved}", "false")
+
+	downloads := t.TempDir()
+	b := newBrowser(t, up, downloads)
+	kubeconfig, err := os.ReadFile(up.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.login("", string(kubeconfig))
+	b.waitText("#user", "system:admin", 10*time.Second)
+	b.shot("clusters-empty")
+
+	// Host inventory: the host waits for approval; approve it from the page.
+	b.run("open the host inventory", chromedp.Click(chromedp.CSS("#nav-inventory")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-agent=%q]`, agent))))
+	row := fmt.Sprintf(`tr[data-agent=%q]`, agent)
+	b.waitText(row+" .agent-approved", "not approved", 30*time.Second)
+	b.waitText(row, "console-host", 30*time.Second)
+	b.shot("inventory-unapproved")
+	b.run("approve the host", chromedp.Click(chromedp.CSS(row+" button.approve")))
+	up.waitAgent(t, "clusters-example", agent, "{.spec.approved}", "true")
+	b.waitText(row+" .agent-approved", "approved", 30*time.Second)
+	up.waitAgent(t, "clusters-example", agent, "{.status.debugInfo.state}", "known-unbound")
+	b.waitText(row+" .agent-state", "known-unbound", 30*time.Second)
+	b.shot("inventory-approved")
+
+	// The wizard: Create cluster > Host inventory > Hosted control plane.
+	b.run("open the wizard", chromedp.Click(chromedp.CSS("#nav-clusters")), chromedp.WaitVisible(chromedp.CSS("#create-cluster")),
+		chromedp.Click(chromedp.CSS("#create-cluster")), chromedp.Click(chromedp.CSS("#create-hosted")),
+		chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	b.run("fill in the cluster details",
+		setValue("#f-name", "web"),
+		setValue("#f-pull-secret", `{"auths":{}}`),
+		setValue("#f-base-domain", "hcp.example"),
+		setValue("#f-control-plane-availability-policy", "SingleReplica"))
+	b.shot("wizard-details")
+	b.run("go to node pools", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#f-agent-namespace")),
+		setValue("#f-agent-namespace", "clusters-example"),
+		setValue("#f-node-pool-replicas", "1"),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("f-agent-namespace").dispatchEvent(new Event("change"))`))
+			return err
+		}))
+	b.waitText("#np-matching", "1 are free", 30*time.Second)
+	b.shot("wizard-node-pools")
+	b.run("go to networking", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#f-api-server-address")))
+	b.waitText("#dns-record", "api.web.hcp.example", 10*time.Second)
+	address := b.eval(`document.getElementById("f-api-server-address").value`)
+	if address != "127.0.0.1" {
+		t.Errorf("the wizard proposes API server address %q, want 127.0.0.1 (hcp up without lab network)", address)
+	}
+	b.shot("wizard-networking")
+	b.run("go to automation", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#f-labels")),
+		setValue("#f-labels", "team=console"))
+	b.shot("wizard-automation")
+	b.run("go to review", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#wizard-create")))
+	b.waitText("#review", "entered (hidden)", 5*time.Second)
+	if strings.Contains(b.text("#review"), "auths") {
+		t.Error("the review shows the pull secret's value")
+	}
+	b.shot("wizard-review")
+	b.run("create", chromedp.Click(chromedp.CSS("#wizard-create")), chromedp.WaitVisible(chromedp.CSS("#cluster-available")))
+	b.shot("cluster-created")
+	if got := up.mustKubectl("", "-n", "clusters", "get", "hostedcluster", "web", "-o", "jsonpath={.metadata.labels.team} {.spec.controllerAvailabilityPolicy} {.spec.platform.agent.agentNamespace}"); got != "console SingleReplica clusters-example" {
+		t.Errorf("the HostedCluster made by the wizard: %q", got)
+	}
+
+	// Watch it without reloading: a marker set now must survive.
+	b.eval(`String(window.notReloaded = true)`)
+	b.waitText("#cluster-available", "Available=True", 4*time.Minute)
+	b.waitText(`tr[data-component="kube-apiserver"]`, "1/1", 30*time.Second)
+	b.shot("cluster-available")
+	b.waitText("#nodes .node-ready", "NodeReady=True", 5*time.Minute)
+	b.waitText(`tr[data-nodepool="web"] .np-ready`, "1/1", time.Minute)
+	if b.eval(`String(window.notReloaded === true)`) != "true" {
+		t.Error("the cluster page was reloaded; it should update in place")
+	}
+	b.shot("node-ready")
+
+	// Download the kubeconfig and use it.
+	b.run("download the kubeconfig", chromedp.Click(chromedp.CSS("#download-kubeconfig")))
+	file := filepath.Join(downloads, "kubeconfig-web")
+	eventually(t, 30*time.Second, "the kubeconfig download", func() error {
+		if _, err := os.Stat(file); err != nil {
+			return err
+		}
+		return nil
+	})
+	nodes, err := runKubectl(file, "", "get", "nodes", "-o", "jsonpath={.items[*].spec.providerID}")
+	if err != nil || nodes != "agent://"+agent {
+		t.Fatalf("kubectl with the downloaded kubeconfig: %q %v", nodes, err)
+	}
+
+	// Scale the node pool from the page.
+	b.run("scale to 0", setValue("#scale-web", "0"), chromedp.Click(chromedp.CSS("#scale-web-apply")))
+	eventually(t, 30*time.Second, "replicas 0", func() error {
+		if got := up.mustKubectl("", "-n", "clusters", "get", "nodepool", "web", "-o", "jsonpath={.spec.replicas}"); got != "0" {
+			return errorf("replicas %s", got)
+		}
+		return nil
+	})
+	b.waitText(`tr[data-nodepool="web"] .np-ready`, "0/0", 3*time.Minute)
+	b.waitText("#nodes", "No nodes yet", 3*time.Minute)
+	b.shot("scaled-to-0")
+}
+
+// TestConsoleRefusesBadInput fills the wizard with bad values: the page says
+// what is wrong next to the field and nothing is created.
+func TestConsoleRefusesBadInput(t *testing.T) {
+	up := startUp(t, t.TempDir())
+	b := newBrowser(t, up, t.TempDir())
+	kubeconfig, err := os.ReadFile(up.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.login("", string(kubeconfig))
+	b.run("open the wizard", chromedp.Navigate(b.base+"/#/create"), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	for _, tc := range []struct {
+		name, pullSecret, field, want string
+	}{
+		{"Bad_Name", `{"auths":{}}`, "name", "RFC 1123"},
+		{"clusters", `{"auths":{}}`, "name", `"clusters" is reserved`},
+		{"fine", "", "pull-secret", "is required"},
+		{"fine", "auths: {}", "pull-secret", "is not JSON"},
+	} {
+		b.run("fill in "+tc.name, setValue("#f-name", tc.name),
+			setValue("#f-pull-secret", tc.pullSecret),
+			chromedp.Click(chromedp.CSS("#wizard-next")))
+		b.waitText("#err-"+tc.field, tc.want, 10*time.Second)
+		b.shot("bad-" + tc.field + "-" + strings.ToLower(strings.ReplaceAll(tc.name, "_", "-")))
+		if !strings.Contains(b.text("#wizard-steps li.current"), "Cluster details") {
+			t.Errorf("%s: the wizard left the details step", tc.name)
+		}
+	}
+	if out := up.mustKubectl("", "get", "hostedclusters,nodepools", "-A", "-o", "name"); out != "" {
+		t.Errorf("bad input created objects: %s", out)
+	}
+	if out := up.mustKubectl("", "get", "secrets", "-n", "clusters", "-o", "name", "--ignore-not-found"); out != "" {
+		t.Errorf("bad input created secrets: %s", out)
+	}
+}
