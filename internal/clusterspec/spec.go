@@ -103,7 +103,9 @@ func (s *Spec) Check() (*Inputs, []*FieldError) {
 			}
 			return nil
 		},
-		func() error { return checkPolicy("control-plane-availability-policy", s.ControlPlaneAvailabilityPolicy) },
+		func() error {
+			return checkPolicy("control-plane-availability-policy", s.ControlPlaneAvailabilityPolicy)
+		},
 		func() error { return checkPolicy("infra-availability-policy", s.InfraAvailabilityPolicy) },
 		func() error {
 			if s.BaseDomain != "" && len(validation.IsDNS1123Subdomain(s.BaseDomain)) > 0 {

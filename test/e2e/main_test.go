@@ -56,9 +56,9 @@ type upProcess struct {
 	kubeconfig string
 	// consolePort is the web console's port on 127.0.0.1.
 	consolePort int
-	mu         sync.Mutex
-	out        bytes.Buffer
-	exited     chan struct{}
+	mu          sync.Mutex
+	out         bytes.Buffer
+	exited      chan struct{}
 }
 
 var handedOut sync.Map
