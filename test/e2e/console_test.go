@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,4 +314,170 @@ func TestConsoleRefusesBadInput(t *testing.T) {
 	if out := up.mustKubectl("", "get", "secrets", "-n", "clusters", "-o", "name", "--ignore-not-found"); out != "" {
 		t.Errorf("bad input created secrets: %s", out)
 	}
+}
+
+// consoleClient is an HTTP client of the console with its own cookie jar.
+type consoleClient struct {
+	t    *testing.T
+	base string
+	http *http.Client
+	csrf string
+}
+
+func newConsoleClient(t *testing.T, up *upProcess) *consoleClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &consoleClient{t: t, base: fmt.Sprintf("https://127.0.0.1:%d", up.consolePort), http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: consoleCA(t, up)}}}}
+}
+
+// consoleCA is the CA hcp up made the console's certificate with.
+func consoleCA(t *testing.T, up *upProcess) *x509.CertPool {
+	b, err := os.ReadFile(filepath.Join(up.dataDir, "console-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("console-ca.crt holds no certificate")
+	}
+	return pool
+}
+
+// do sends a request (with the session's CSRF token unless csrf says
+// otherwise) and returns the status and body.
+func (c *consoleClient) do(method, path, body string, header map[string]string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (c *consoleClient) login(body string) {
+	c.t.Helper()
+	code, out := c.do("POST", "/api/login", body, nil)
+	if code != http.StatusOK {
+		c.t.Fatalf("login: %d %s", code, out)
+	}
+	var s struct{ CSRF string }
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.CSRF == "" {
+		c.t.Fatalf("login answer %s: %v", out, err)
+	}
+	c.csrf = s.CSRF
+}
+
+// TestConsoleEnforcesRBAC logs in as a service account that may use namespace
+// team-a only: it sees nothing of the other namespaces and cannot create there
+// (403 with a clear message, in the page too), but creates in team-a. Changes
+// without the session's CSRF token, or from another origin, are refused.
+func TestConsoleEnforcesRBAC(t *testing.T) {
+	up := startUp(t, t.TempDir())
+	up.mustKubectl(`apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: alice, namespace: team-a}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: clusters, namespace: team-a}
+rules:
+- apiGroups: [hypershift.openshift.io, agent-install.openshift.io]
+  resources: ["*"]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [secrets, namespaces]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alice, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: clusters}
+subjects: [{kind: ServiceAccount, name: alice, namespace: team-a}]
+`, "apply", "-f", "-")
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustHCP("create", "infraenv", "--name", "admins", "--namespace", "clusters-example", "--pull-secret", pull)
+	token := strings.TrimSpace(up.mustKubectl("", "-n", "team-a", "create", "token", "alice"))
+
+	anonymous := newConsoleClient(t, up)
+	if code, out := anonymous.do("GET", "/api/list/hostedclusters", "", nil); code != http.StatusUnauthorized || !strings.Contains(out, "not logged in") {
+		t.Errorf("without a session: %d %s", code, out)
+	}
+	if code, out := anonymous.do("POST", "/api/login", `{"token":"not-a-token"}`, nil); code != http.StatusUnauthorized || !strings.Contains(out, "did not accept") {
+		t.Errorf("a forged token logs in: %d %s", code, out)
+	}
+
+	alice := newConsoleClient(t, up)
+	alice.login(fmt.Sprintf(`{"token":%q}`, token))
+	for _, path := range []string{"/api/list/infraenvs", "/api/list/infraenvs?namespace=clusters-example", "/api/list/hostedclusters?namespace=clusters", "/api/clusters/clusters-example/admins"} {
+		code, out := alice.do("GET", path, "", nil)
+		if code != http.StatusForbidden || !strings.Contains(out, "Not allowed") {
+			t.Errorf("GET %s as alice: %d %s", path, code, out)
+		}
+		if strings.Contains(out, "admins") && !strings.Contains(out, "Not allowed") {
+			t.Errorf("GET %s shows another namespace's objects: %s", path, out)
+		}
+	}
+	if code, out := alice.do("GET", "/api/list/infraenvs?namespace=team-a", "", nil); code != http.StatusOK {
+		t.Errorf("alice cannot list her own namespace: %d %s", code, out)
+	}
+	form := func(ns string) string {
+		return fmt.Sprintf(`{"name":"alice-%s","namespace":%q,"pullSecret":"{\"auths\":{}}","agentNamespace":"team-a","nodePoolReplicas":"0","controlPlaneAvailabilityPolicy":"SingleReplica","releaseImage":%q}`, ns, ns, rel.Image)
+	}
+	if code, out := alice.do("POST", "/api/clusters", form("clusters"), nil); code != http.StatusForbidden || !strings.Contains(out, "Not allowed") {
+		t.Errorf("alice creates in clusters: %d %s", code, out)
+	}
+	// Forged, missing and cross-site CSRF.
+	for name, header := range map[string]map[string]string{
+		"forged token": {"X-CSRF-Token": "forged"},
+		"no token":     {"X-CSRF-Token": ""},
+		"other origin": {"Origin": "https://evil.example"},
+	} {
+		if code, out := alice.do("POST", "/api/clusters", form("team-a"), header); code != http.StatusForbidden || !strings.Contains(out, "CSRF") {
+			t.Errorf("%s: %d %s", name, code, out)
+		}
+	}
+	if out := up.mustKubectl("", "get", "hostedclusters,secrets", "-n", "team-a", "-o", "name"); strings.Contains(out, "alice-") {
+		t.Errorf("refused requests created objects: %s", out)
+	}
+	if code, out := alice.do("POST", "/api/clusters", form("team-a"), nil); code != http.StatusCreated {
+		t.Fatalf("alice cannot create in team-a: %d %s", code, out)
+	}
+	if got := up.mustKubectl("", "-n", "team-a", "get", "hostedcluster", "alice-team-a", "-o", "jsonpath={.metadata.managedFields[*].manager}"); !strings.Contains(got, "hcp-console") {
+		t.Errorf("the HostedCluster was not written by the console: managers %q", got)
+	}
+	if out := up.mustKubectl("", "get", "hostedclusters", "-n", "clusters", "-o", "name"); out != "" {
+		t.Errorf("objects in clusters: %s", out)
+	}
+
+	// The page shows the refusal as a message.
+	b := newBrowser(t, up, t.TempDir())
+	b.login(token, "")
+	b.waitText("#clusters-error", "Not allowed", 20*time.Second)
+	b.shot("all-namespaces-refused")
+	b.run("show team-a", setValue("#clusters-namespace", "team-a"), chromedp.Click(chromedp.CSS("#clusters-show")))
+	b.waitText("#clusters", "alice-team-a", 20*time.Second)
+	b.shot("team-a")
+	up.mustHCP("destroy", "cluster", "agent", "--name", "alice-team-a", "--namespace", "team-a")
 }

@@ -24,8 +24,7 @@ function h(tag, attrs, ...children) {
 
 const main = () => document.getElementById("main");
 function show(...children) {
-  const m = main();
-  m.replaceChildren(...children);
+  main().replaceChildren(...children.filter(Boolean));
 }
 
 class APIError extends Error {
@@ -161,7 +160,10 @@ async function clustersView() {
     h("div", { class: "actions" },
       h("button", { type: "button", id: "create-cluster", onclick: () => { createMenu.hidden = !createMenu.hidden; } }, "Create cluster"),
       h("span", {}, " Namespace: "), nsInput,
-      h("button", { type: "button", class: "secondary", onclick: render }, "Show")),
+      h("button", { type: "button", class: "secondary", id: "clusters-show", onclick: () => {
+        render();
+        live(nsInput.value.trim() ? [nsInput.value.trim()] : [], render);
+      } }, "Show")),
     createMenu,
     errorBox("clusters-error"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Namespace", "Version", "Available", "Progressing", "Message", "Age"].map(t => h("th", {}, t)))), table),
@@ -196,7 +198,7 @@ async function clusterView(ns, name) {
       const a = agents.find(x => x.metadata.name === id);
       return a ? (a.spec.hostname || (a.status.inventory && a.status.inventory.hostname) || a.metadata.name) : id;
     };
-    body.replaceChildren(
+    body.replaceChildren(...[
       h("h1", {}, name, " ", h("span", { id: "cluster-available" }, badge(avail))),
       h("p", { class: "muted", id: "cluster-message" }, avail ? avail.message : "The operator has not reported on this cluster yet."),
       h("div", { class: "card" },
@@ -219,7 +221,7 @@ async function clusterView(ns, name) {
         h("tbody", {}, conds.map(c => h("tr", { "data-condition": c.type }, h("td", {}, c.type), h("td", {}, c.status), h("td", {}, c.reason), h("td", { class: "muted" }, c.message), h("td", {}, age(c.lastTransitionTime)))))),
       h("h2", {}, "Node pools"),
       h("table", { id: "nodepools" }, h("thead", {}, h("tr", {}, ["Name", "Nodes", "Ready", "Status", "Scale"].map(t => h("th", {}, t)))),
-        h("tbody", {}, pools.length ? pools.map(np => nodePoolRow(np)) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No node pools."))])),
+        h("tbody", {}, pools.length ? pools.map(np => nodePoolRow(np, "cluster-error")) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No node pools."))])),
       h("h2", {}, "Nodes"),
       h("table", { id: "nodes" }, h("thead", {}, h("tr", {}, ["Machine", "Node", "Host (Agent)", "Phase", "Node ready"].map(t => h("th", {}, t)))),
         h("tbody", {}, machines.length ? machines.map(m => {
@@ -231,25 +233,27 @@ async function clusterView(ns, name) {
         }) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No nodes yet."))])),
       (v.unreadable || []).length ? h("p", { class: "muted" }, "Not shown (no access): " + v.unreadable.join("; ")) : null,
       errorBox("cluster-error"),
-      h("p", { class: "live" }, "Updates live as the deployment progresses."));
-  };
-  const nodePoolRow = np => {
-    const ready = cond(np, "Ready");
-    const input = h("input", { class: "small", type: "number", min: 0, max: 500, id: "scale-" + np.metadata.name, value: np.spec.replicas });
-    return h("tr", { "data-nodepool": np.metadata.name },
-      h("td", {}, np.metadata.name), h("td", {}, String(np.spec.replicas)),
-      h("td", { class: "np-ready" }, String((np.status && np.status.replicas) || 0) + "/" + np.spec.replicas),
-      h("td", {}, badge(ready), " ", h("span", { class: "muted" }, ready ? ready.message : "")),
-      h("td", {}, input, " ", h("button", { type: "button", class: "secondary", id: "scale-" + np.metadata.name + "-apply", onclick: async () => {
-        setError("cluster-error", "");
-        try {
-          await api("POST", "/api/nodepools/" + np.metadata.namespace + "/" + np.metadata.name + "/scale", { replicas: Number(input.value) });
-        } catch (e) { setError("cluster-error", e.message); }
-      } }, "Scale")));
+      h("p", { class: "live" }, "Updates live as the deployment progresses.")].filter(Boolean));
   };
   show(h("p", {}, h("a", { href: "#/clusters" }, "‹ Clusters")), body);
   await render();
   live([ns, ns + "-" + name, agentNamespace].filter(Boolean), render);
+}
+
+// nodePoolRow is a node pool with its scale control; errors go to errorID.
+function nodePoolRow(np, errorID) {
+  const ready = cond(np, "Ready");
+  const input = h("input", { class: "small", type: "number", min: 0, max: 500, id: "scale-" + np.metadata.name, value: np.spec.replicas });
+  return h("tr", { "data-nodepool": np.metadata.name },
+    h("td", {}, np.metadata.name), h("td", {}, String(np.spec.replicas)),
+    h("td", { class: "np-ready" }, String((np.status && np.status.replicas) || 0) + "/" + np.spec.replicas),
+    h("td", {}, badge(ready), " ", h("span", { class: "muted" }, ready ? ready.message : "")),
+    h("td", {}, input, " ", h("button", { type: "button", class: "secondary", id: "scale-" + np.metadata.name + "-apply", onclick: async () => {
+      setError(errorID, "");
+      try {
+        await api("POST", "/api/nodepools/" + np.metadata.namespace + "/" + np.metadata.name + "/scale", { replicas: Number(input.value) });
+      } catch (e) { setError(errorID, e.message); }
+    } }, "Scale")));
 }
 
 // ---- create wizard ----
@@ -423,10 +427,14 @@ async function createView() {
 async function inventoryView() {
   const envs = h("tbody", { id: "infraenvs" });
   const agents = h("tbody", { id: "agents" });
+  const pools = h("tbody", { id: "inventory-nodepools" });
   const render = async () => {
     setError("inventory-error", "");
     try {
-      const [ie, ag] = await Promise.all([api("GET", "/api/list/infraenvs"), api("GET", "/api/list/agents")]);
+      // Each list on its own: RBAC may allow some and not others.
+      const get = path => api("GET", path).catch(e => { setError("inventory-error", e.message); return { items: [] }; });
+      const [ie, ag, np] = await Promise.all([get("/api/list/infraenvs"), get("/api/list/agents"), get("/api/list/nodepools")]);
+      pools.replaceChildren(...(np.items || []).map(p => nodePoolRow(p, "inventory-error")));
       envs.replaceChildren(...(ie.items || []).map(e => {
         const b = (e.status && e.status.bootArtifacts) || {};
         return h("tr", { "data-infraenv": e.metadata.namespace + "/" + e.metadata.name },
@@ -443,8 +451,8 @@ async function inventoryView() {
     const inv = (a.status && a.status.inventory) || {};
     const failed = Object.values((a.status && a.status.validationsInfo) || {}).flat().filter(v => v.status === "failure");
     const mem = inv.memory && inv.memory.physicalBytes ? (inv.memory.physicalBytes / 2 ** 30).toFixed(1) + " GiB" : "";
-    const disks = (inv.disks || []).map(d => d.name + " " + (d.sizeBytes / 2 ** 30).toFixed(0) + " GiB").join(", ");
-    const nics = (inv.interfaces || []).map(i => i.name + " " + ((i.ipV4Addresses || []).join(" "))).join(", ");
+    const disks = (inv.disks || []).map(d => d.name + (d.sizeBytes ? " " + (d.sizeBytes / 2 ** 30).toFixed(0) + " GiB" : "")).join(", ");
+    const nics = (inv.interfaces || []).map(i => [i.name, ...(i.ipV4Addresses || [])].join(" ")).join(", ");
     const bound = a.spec.clusterDeploymentName ? a.spec.clusterDeploymentName.namespace + "/" + a.spec.clusterDeploymentName.name : "";
     return h("tr", { "data-agent": a.metadata.name },
       h("td", {}, h("div", {}, a.spec.hostname || inv.hostname || a.metadata.name), h("div", { class: "muted mono" }, a.metadata.namespace + "/" + a.metadata.name)),
@@ -463,6 +471,8 @@ async function inventoryView() {
     h("table", {}, h("thead", {}, h("tr", {}, ["InfraEnv", "Discovery", "Approval", "Age"].map(t => h("th", {}, t)))), envs),
     h("h2", {}, "Hosts"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Host", "State", "CPU / memory", "Disks", "Interfaces", "Validations", "Cluster", "Approval"].map(t => h("th", {}, t)))), agents),
+    h("h2", {}, "Node pools"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Nodes", "Ready", "Status", "Scale"].map(t => h("th", {}, t)))), pools),
     h("p", { class: "live" }, "Updates live."));
   await render();
   live([], render);
