@@ -53,12 +53,23 @@ func main() {
 	flag.StringVar(&opts.Runtime, "runtime", defaultRuntime, `where control planes run: "kubernetes" (workloads of the management cluster; the default in a cluster) or "local" (processes of this operator)`)
 	flag.StringVar(&opts.DataDir, "data-dir", "/var/lib/hcp", "directory for control plane data, files and logs (local runtime)")
 	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
+	flag.StringVar(&opts.Console.Addr, "console-bind-address", ":8443", `web console address ("0" turns the console off)`)
+	flag.StringVar(&opts.Console.CertDir, "console-cert-dir", "", "directory keeping the console's certificate and its CA (default: a new one in memory at each start)")
+	consoleHosts := flag.String("console-hosts", "", "comma-separated names or addresses users reach the console at, for its certificate")
 	logConfig.AddFlags(flag.CommandLine)
 	flag.Parse()
 
 	if opts.Runtime != operator.RuntimeLocal && opts.Runtime != operator.RuntimeKubernetes {
 		fmt.Fprintf(os.Stderr, "Error: --runtime: %q is not a runtime; use %s or %s\n", opts.Runtime, operator.RuntimeLocal, operator.RuntimeKubernetes)
 		os.Exit(2)
+	}
+	if opts.Console.Addr == "0" {
+		opts.Console.Addr = ""
+	}
+	for _, h := range strings.Split(*consoleHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			opts.Console.Hosts = append(opts.Console.Hosts, h)
+		}
 	}
 	log := textlogger.NewLogger(logConfig)
 	klog.SetLogger(log)

@@ -78,6 +78,12 @@ func Objects(o Options) ([]client.Object, error) {
 				Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: operatorPod(o)},
 			}},
+		// The console keeps sessions in each replica's memory: a client
+		// stays with one replica.
+		&corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "hcp-console", Labels: labels},
+			Spec: corev1.ServiceSpec{Selector: labels, SessionAffinity: corev1.ServiceAffinityClientIP,
+				Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("console")}}}},
 	)
 	return out, nil
 }
@@ -97,7 +103,8 @@ func operatorPod(o Options) corev1.PodSpec {
 			Image:   o.Image,
 			Command: []string{"hcp-operator"},
 			Args:    []string{"--runtime=kubernetes", "--leader-elect=true", "--leader-election-namespace=" + o.Namespace},
-			Ports:   []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8080}, {Name: "health", ContainerPort: 8081}},
+			Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8080}, {Name: "health", ContainerPort: 8081},
+				{Name: "console", ContainerPort: 8443}},
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: mustQuantity("100m"), corev1.ResourceMemory: mustQuantity("128Mi")}},
 			ReadinessProbe: probe("/readyz"),

@@ -118,7 +118,7 @@ func kubernetesRuntime(bin string, rel *release.Release, n int, settle time.Dura
 
 	// The operator, as hcp install runs it, outside the cluster.
 	op, err := spawn(dir, filepath.Join(bin, "hcp-operator"), "--runtime=kubernetes", "--kubeconfig="+mc.Hub.KubeconfigPath(),
-		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--console-bind-address=0",
 		"--release-dir="+filepath.Join(bin, "release"), "--data-dir="+filepath.Join(dir, "operator"))
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func startKubernetesOperator(t *testing.T, m *managementCluster) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(binDir, "hcp-operator"), "--runtime=kubernetes", "--kubeconfig="+m.kubeconfig,
-		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--console-bind-address=0",
 		"--release-dir="+filepath.Join(binDir, "release"), "--data-dir="+t.TempDir())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
