@@ -14,33 +14,17 @@ const ManagedByLabel = clusterspec.ManagedByLabel
 // managedBy is ManagedByLabel's value.
 const managedBy = clusterspec.ManagedBy
 
-// ClusterOptions are the flags of hcp create cluster agent.
+// ClusterOptions are the flags of hcp create cluster agent: a cluster's Spec,
+// whose file contents the CLI reads from the files named here.
 type ClusterOptions struct {
-	Name                           string
-	Namespace                      string
-	PullSecretFile                 string
-	AgentNamespace                 string
-	BaseDomain                     string
-	APIServerAddress               string
-	EtcdStorageClass               string
-	EtcdStorageSize                string
-	SSHKeyFile                     string
-	ControlPlaneAvailabilityPolicy string
-	InfraAvailabilityPolicy        string
-	ReleaseImage                   string
-	ImageContentSourcesFile        string
-	Tolerations                    []string
-	NodePoolReplicas               int32
-	AgentLabelSelector             string
-	NodeSelector                   map[string]string
-	ServiceCIDR                    string
-	ClusterCIDR                    string
-	Labels                         map[string]string
-	Annotations                    map[string]string
-	Render                         bool
-	RenderSensitive                bool
-	Wait                           bool
-	Timeout                        time.Duration
+	clusterspec.Spec
+	PullSecretFile          string
+	SSHKeyFile              string
+	ImageContentSourcesFile string
+	Render                  bool
+	RenderSensitive         bool
+	Wait                    bool
+	Timeout                 time.Duration
 
 	// sshKeyDefaulted is set when --ssh-key was not given: a missing default
 	// key is then not an error.
@@ -62,14 +46,8 @@ func flagError(flag, problem, example string) error {
 // validate reads the files the flags name and checks every flag. It needs no
 // management cluster.
 func (o *ClusterOptions) validate() (*validCluster, error) {
-	s := &clusterspec.Spec{
-		Name: o.Name, Namespace: o.Namespace, AgentNamespace: o.AgentNamespace, BaseDomain: o.BaseDomain,
-		APIServerAddress: o.APIServerAddress, EtcdStorageClass: o.EtcdStorageClass, EtcdStorageSize: o.EtcdStorageSize,
-		ControlPlaneAvailabilityPolicy: o.ControlPlaneAvailabilityPolicy, InfraAvailabilityPolicy: o.InfraAvailabilityPolicy,
-		ReleaseImage: o.ReleaseImage, Tolerations: o.Tolerations, NodePoolReplicas: o.NodePoolReplicas,
-		AgentLabelSelector: o.AgentLabelSelector, NodeSelector: o.NodeSelector, ServiceCIDR: o.ServiceCIDR,
-		ClusterCIDR: o.ClusterCIDR, Labels: o.Labels, Annotations: o.Annotations,
-	}
+	spec := o.Spec
+	s := &spec
 	if err := clusterspec.ValidateName(o.Name, o.Namespace); err != nil {
 		return nil, err
 	}

@@ -26,15 +26,17 @@ func write(t *testing.T, dir, name, content string) string {
 func validOptions(t *testing.T) *ClusterOptions {
 	dir := t.TempDir()
 	return &ClusterOptions{
-		Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example",
-		PullSecretFile:                 write(t, dir, "pull-secret.json", `{"auths":{"quay.io":{"auth":"dXNlcjpwYXNz"}}}`),
-		SSHKeyFile:                     write(t, dir, "id_rsa.pub", testKey),
-		BaseDomain:                     "krnl.es",
-		APIServerAddress:               "api.example.krnl.es",
-		EtcdStorageClass:               "local",
-		ControlPlaneAvailabilityPolicy: "HighlyAvailable", InfraAvailabilityPolicy: "SingleReplica",
-		ReleaseImage: "hcp.dev/release:1.37.2", ServiceCIDR: "172.31.0.0/16", ClusterCIDR: "10.132.0.0/14",
-		Timeout: time.Minute,
+		PullSecretFile: write(t, dir, "pull-secret.json", `{"auths":{"quay.io":{"auth":"dXNlcjpwYXNz"}}}`),
+		SSHKeyFile:     write(t, dir, "id_rsa.pub", testKey),
+		Timeout:        time.Minute,
+		Spec: clusterspec.Spec{
+			Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example",
+			BaseDomain:                     "krnl.es",
+			APIServerAddress:               "api.example.krnl.es",
+			EtcdStorageClass:               "local",
+			ControlPlaneAvailabilityPolicy: "HighlyAvailable", InfraAvailabilityPolicy: "SingleReplica",
+			ReleaseImage: "hcp.dev/release:1.37.2", ServiceCIDR: "172.31.0.0/16", ClusterCIDR: "10.132.0.0/14",
+		},
 	}
 }
 

@@ -31,13 +31,15 @@ func defaultReleaseImage() string {
 
 func newCreateClusterAgentCommand(kubeconfig *string) *cobra.Command {
 	o := &ClusterOptions{
-		Namespace:                      "clusters",
-		ControlPlaneAvailabilityPolicy: string(hyperv1.HighlyAvailable),
-		InfraAvailabilityPolicy:        string(hyperv1.SingleReplica),
-		ReleaseImage:                   defaultReleaseImage(),
-		ServiceCIDR:                    "172.31.0.0/16",
-		ClusterCIDR:                    "10.132.0.0/14",
-		Timeout:                        10 * time.Minute,
+		Spec: clusterspec.Spec{
+			Namespace:                      clusterspec.DefaultNamespace,
+			ControlPlaneAvailabilityPolicy: string(hyperv1.HighlyAvailable),
+			InfraAvailabilityPolicy:        string(hyperv1.SingleReplica),
+			ReleaseImage:                   defaultReleaseImage(),
+			ServiceCIDR:                    clusterspec.DefaultServiceCIDR,
+			ClusterCIDR:                    clusterspec.DefaultClusterCIDR,
+		},
+		Timeout: 10 * time.Minute,
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		o.SSHKeyFile = filepath.Join(home, ".ssh", "id_rsa.pub")

@@ -383,9 +383,10 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 		return err
 	}
 	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address %s --node-pool-replicas %d \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, apiAddress, nodes, rel.Image)
-	co := &ClusterOptions{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example", PullSecretFile: pullSecret,
+	co := &ClusterOptions{Spec: clusterspec.Spec{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example",
 		APIServerAddress: apiAddress, NodePoolReplicas: int32(nodes), ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
-		ReleaseImage: rel.Image, ServiceCIDR: "172.31.0.0/16", ClusterCIDR: "10.132.0.0/14", Wait: true, Timeout: 5 * time.Minute, BaseDomain: "example.hcp.local"}
+		ReleaseImage: rel.Image, ServiceCIDR: clusterspec.DefaultServiceCIDR, ClusterCIDR: clusterspec.DefaultClusterCIDR, BaseDomain: "example.hcp.local"},
+		PullSecretFile: pullSecret, Wait: true, Timeout: 5 * time.Minute}
 	if err := createCluster(ctx, co, kubeconfig, out); err != nil {
 		return err
 	}
