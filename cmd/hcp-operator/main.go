@@ -4,7 +4,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/klog/v2"
@@ -55,12 +57,25 @@ func main() {
 	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
 	flag.StringVar(&opts.Console.Addr, "console-bind-address", ":8443", `web console address ("0" turns the console off)`)
 	flag.StringVar(&opts.Console.CertDir, "console-cert-dir", "", "directory keeping the console's certificate and its CA (default: a new one in memory at each start)")
+	flag.StringVar(&opts.Infra.Addr, "infra-bind-address", ":8090", "infrastructure service address (agents register there; Ignition is served there)")
+	flag.StringVar(&opts.Infra.URL, "infra-url", "", "the infrastructure service as hosts reach it, e.g. https://192.0.2.10:8090; empty turns it and the Agent platform's controllers off")
+	agentBinary := "hcp-agent"
+	if exe, err := os.Executable(); err == nil {
+		agentBinary = filepath.Join(filepath.Dir(exe), "hcp-agent")
+	}
+	flag.StringVar(&opts.Infra.AgentBinary, "agent-binary", agentBinary, "the hcp-agent executable served to discovered hosts")
 	consoleHosts := flag.String("console-hosts", "", "comma-separated names or addresses users reach the console at, for its certificate")
 	logConfig.AddFlags(flag.CommandLine)
 	flag.Parse()
 
 	if opts.Runtime != operator.RuntimeLocal && opts.Runtime != operator.RuntimeKubernetes {
 		fmt.Fprintf(os.Stderr, "Error: --runtime: %q is not a runtime; use %s or %s\n", opts.Runtime, operator.RuntimeLocal, operator.RuntimeKubernetes)
+		os.Exit(2)
+	}
+	if opts.Infra.URL == "" {
+		opts.Infra.Addr = ""
+	} else if u, err := url.Parse(opts.Infra.URL); err != nil || u.Scheme != "https" || u.Port() == "" {
+		fmt.Fprintf(os.Stderr, "Error: --infra-url: %q must be https://host:port, the service's address as hosts reach it\n", opts.Infra.URL)
 		os.Exit(2)
 	}
 	if opts.Console.Addr == "0" {

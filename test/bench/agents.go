@@ -34,21 +34,51 @@ func agents(bin string, n, workers int) error {
 		return err
 	}
 	defer up.stop()
-	c, cmd := up.client, up.cmd
-	ctx := context.Background()
-	rssBefore := rss(cmd.Process.Pid)
-	ns := "bench-agents"
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	rssBefore := rss(up.cmd.Process.Pid)
+	run, err := simulateAgents(context.Background(), up.client, "bench-agents", n, workers)
+	if err != nil {
 		return err
+	}
+	time.Sleep(5 * time.Second)
+	rssAfter := rss(up.cmd.Process.Pid)
+	fmt.Printf("| infrastructure service, %d simulated agents, %d in flight | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|\n", n, workers)
+	for _, r := range []struct {
+		name string
+		s    result
+	}{{"baseline: GET /healthz", run.healthz}, {"register host", run.regs}, {"inventory step reply", run.replies}, {"poll for steps", run.polls}} {
+		fmt.Printf("| %s | %.0f | %s | %s | %d |\n", r.name, r.s.rate, r.s.p50.Round(time.Microsecond*100), r.s.p99.Round(time.Microsecond*100), r.s.errors)
+	}
+	fmt.Printf("\nAgents known-unbound after the run: %d of %d (%.1fs after the last request). hcp up process (operator and service, without the management plane's own etcd and kube-apiserver): %d MiB before, %d MiB with %d Agents.\n\n",
+		run.known, n, run.caughtUp.Seconds(), rssBefore>>20, rssAfter>>20, n)
+	fmt.Printf("infrastructure service with %d agents: registrations %.0f/s (%.2fx the /healthz baseline's %.0f/s), polls %.0f/s (%.2fx), poll p99 %s; operator memory +%d MiB\n",
+		n, run.regs.rate, ratio(run.regs.rate, run.healthz.rate), run.healthz.rate, run.polls.rate, ratio(run.polls.rate, run.healthz.rate), run.polls.p99.Round(time.Millisecond), (rssAfter-rssBefore)>>20)
+	return nil
+}
+
+// agentRun is what simulateAgents measured.
+type agentRun struct {
+	healthz, regs, replies, polls result
+	known                         int
+	caughtUp                      time.Duration
+}
+
+// simulateAgents makes an auto-approving InfraEnv in namespace ns and has n
+// simulated hosts register through the operator's infrastructure service,
+// report an inventory and poll, workers at a time, then waits until the
+// Agent controller has made every one known-unbound.
+func simulateAgents(ctx context.Context, c client.Client, ns string, n, workers int) (agentRun, error) {
+	var run agentRun
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return run, err
 	}
 	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pull-secret"},
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}); err != nil {
-		return err
+		return run, err
 	}
 	ie := &agentv1.InfraEnv{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench"},
 		Spec: agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: "pull-secret"}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
 	if err := c.Create(ctx, ie); err != nil {
-		return err
+		return run, err
 	}
 	var script string
 	for deadline := time.Now().Add(time.Minute); script == ""; {
@@ -56,7 +86,7 @@ func agents(bin string, n, workers int) error {
 			script = ie.Status.BootArtifacts.ScriptURL
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no discovery artifacts")
+			return run, fmt.Errorf("no discovery artifacts")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -72,54 +102,41 @@ func agents(bin string, n, workers int) error {
 		Cpu: agentv1.HostCPU{Count: 4, Architecture: "amd64"}, Memory: agentv1.HostMemory{PhysicalBytes: 16 << 30},
 		Disks: []agentv1.HostDisk{{Name: "vda", SizeBytes: 200e9, InstallationEligibility: agentv1.HostInstallationEligibility{Eligible: true}}}})
 
-	healthz := measure(n, workers, func(int) error {
+	run.healthz = measure(n, workers, func(int) error {
 		st, err := call(http.MethodGet, "/healthz", nil)
 		return check(st, err, 200)
 	})
-	regs := measure(n, workers, func(i int) error {
+	run.regs = measure(n, workers, func(i int) error {
 		st, err := call(http.MethodPost, hostPath(agentapi.RegisterPath, ids[i]), agentapi.HostCreateParams{HostID: ids[i]})
 		return check(st, err, 201)
 	})
-	replies := measure(n, workers, func(i int) error {
+	run.replies = measure(n, workers, func(i int) error {
 		inv := strings.Replace(string(inventory), `"hostname":"sim"`, fmt.Sprintf(`"hostname":"sim-%d"`, i), 1)
 		st, err := call(http.MethodPost, hostPath(agentapi.InstructionsPath, ids[i]),
 			agentapi.StepReply{StepType: agentapi.StepInventory, StepID: "inventory", Output: inv})
 		return check(st, err, 204)
 	})
-	polls := measure(3*n, workers, func(i int) error {
+	run.polls = measure(3*n, workers, func(i int) error {
 		st, err := call(http.MethodGet, hostPath(agentapi.InstructionsPath, ids[i%n]), nil)
 		return check(st, err, 200)
 	})
 	// Wait until the controller has caught up with every Agent.
-	known, settled := 0, time.Now()
+	settled := time.Now()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		list := &agentv1.AgentList{}
 		_ = c.List(ctx, list, client.InNamespace(ns))
-		known = 0
+		run.known = 0
 		for _, a := range list.Items {
 			if a.Status.DebugInfo.State == "known-unbound" {
-				known++
+				run.known++
 			}
 		}
-		if known == n {
+		if run.known == n {
 			break
 		}
 	}
-	caughtUp := time.Since(settled)
-	time.Sleep(5 * time.Second)
-	rssAfter := rss(cmd.Process.Pid)
-	fmt.Printf("| infrastructure service, %d simulated agents, %d in flight | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|\n", n, workers)
-	for _, r := range []struct {
-		name string
-		s    result
-	}{{"baseline: GET /healthz", healthz}, {"register host", regs}, {"inventory step reply", replies}, {"poll for steps", polls}} {
-		fmt.Printf("| %s | %.0f | %s | %s | %d |\n", r.name, r.s.rate, r.s.p50.Round(time.Microsecond*100), r.s.p99.Round(time.Microsecond*100), r.s.errors)
-	}
-	fmt.Printf("\nAgents known-unbound after the run: %d of %d (%.1fs after the last request). hcp up process (operator and service, without the management plane's own etcd and kube-apiserver): %d MiB before, %d MiB with %d Agents.\n\n",
-		known, n, caughtUp.Seconds(), rssBefore>>20, rssAfter>>20, n)
-	fmt.Printf("infrastructure service with %d agents: registrations %.0f/s (%.2fx the /healthz baseline's %.0f/s), polls %.0f/s (%.2fx), poll p99 %s; operator memory +%d MiB\n",
-		n, regs.rate, ratio(regs.rate, healthz.rate), healthz.rate, polls.rate, ratio(polls.rate, healthz.rate), polls.p99.Round(time.Millisecond), (rssAfter-rssBefore)>>20)
-	return nil
+	run.caughtUp = time.Since(settled)
+	return run, nil
 }
 
 type result struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,7 @@ import (
 // The baseline is the floor the management cluster sets: the same workloads,
 // rendered by the same code, applied directly (no operator, no PKI, no
 // HostedCluster), until all are ready.
-func kubernetesRuntime(bin string, rel *release.Release, n int, settle time.Duration) error {
+func kubernetesRuntime(bin string, rel *release.Release, n, agentCount int, settle time.Duration) error {
 	dir, err := os.MkdirTemp("", "bench-k8s-")
 	if err != nil {
 		return err
@@ -116,9 +117,12 @@ func kubernetesRuntime(bin string, rel *release.Release, n int, settle time.Dura
 		return fmt.Errorf("baseline: %w", err)
 	}
 
-	// The operator, as hcp install runs it, outside the cluster.
+	// The operator, as hcp install runs it, outside the cluster, with its
+	// infrastructure service for the simulated agents.
+	infra := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort()))
 	op, err := spawn(dir, filepath.Join(bin, "hcp-operator"), "--runtime=kubernetes", "--kubeconfig="+mc.Hub.KubeconfigPath(),
 		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--console-bind-address=0",
+		"--infra-bind-address="+infra, "--infra-url=https://"+infra,
 		"--release-dir="+filepath.Join(bin, "release"), "--data-dir="+filepath.Join(dir, "operator"))
 	if err != nil {
 		return err
@@ -182,6 +186,26 @@ func kubernetesRuntime(bin string, rel *release.Release, n int, settle time.Dura
 	idleStart := cpuTime(op.Process.Pid)
 	time.Sleep(30 * time.Second)
 	idleCPU := (cpuTime(op.Process.Pid) - idleStart).Seconds() / 30
+	// Then the agents: registered, inventoried and known-unbound next to the
+	// clusters, and the operator at rest again with both.
+	var withAgents struct {
+		run       agentRun
+		rss       int64
+		cpu       float64
+		reconcile time.Duration
+	}
+	if agentCount > 0 {
+		cpuBefore := cpuTime(op.Process.Pid)
+		if withAgents.run, err = simulateAgents(ctx, c, "bench-agents", agentCount, 50); err != nil {
+			return fmt.Errorf("agents: %w", err)
+		}
+		withAgents.reconcile = cpuTime(op.Process.Pid) - cpuBefore
+		time.Sleep(15 * time.Second)
+		withAgents.rss = rss(op.Process.Pid)
+		idleStart := cpuTime(op.Process.Pid)
+		time.Sleep(30 * time.Second)
+		withAgents.cpu = (cpuTime(op.Process.Pid) - idleStart).Seconds() / 30
+	}
 	var each []time.Duration
 	for _, d := range available {
 		each = append(each, d)
@@ -196,10 +220,21 @@ func kubernetesRuntime(bin string, rel *release.Release, n int, settle time.Dura
 	fmt.Printf("| per cluster, create to Available: p50 / p90 / max | %.1fs / %.1fs / %.1fs |\n", p(0.5), p(0.9), p(1))
 	fmt.Printf("| operator CPU while reconciling | %.1f CPU-seconds (%.2f cores) |\n", cpuBusy.Seconds(), cpuBusy.Seconds()/total.Seconds())
 	fmt.Printf("| operator CPU at rest with %d clusters | %.3f cores |\n", n, idleCPU)
-	fmt.Printf("| operator resident memory: empty / with %d clusters | %d MiB / %d MiB (%.2f MiB per cluster) |\n\n",
+	fmt.Printf("| operator resident memory: empty / with %d clusters | %d MiB / %d MiB (%.2f MiB per cluster) |\n",
 		n, rssIdle>>20, rssLoaded>>20, float64(rssLoaded-rssIdle)/float64(n)/(1<<20))
-	fmt.Printf("kubernetes runtime: %d HostedClusters Available in %.1fs vs the same workloads applied directly in %.1fs: %.2fx; operator %d MiB\n",
-		n, total.Seconds(), base.Seconds(), ratio(total.Seconds(), base.Seconds()), rssLoaded>>20)
+	agentsNote := ""
+	if agentCount > 0 {
+		r := withAgents.run
+		fmt.Printf("| then %d simulated agents (50 in flight): registrations/s, polls/s (p99) | %.0f/s, %.0f/s (%s); %d of %d known-unbound %.1fs after the last request |\n",
+			agentCount, r.regs.rate, r.polls.rate, r.polls.p99.Round(time.Millisecond), r.known, agentCount, r.caughtUp.Seconds())
+		fmt.Printf("| operator CPU taking in the agents | %.1f CPU-seconds |\n", withAgents.reconcile.Seconds())
+		fmt.Printf("| operator with %d clusters and %d Agents: resident memory, CPU at rest | %d MiB, %.3f cores |\n",
+			n, agentCount, withAgents.rss>>20, withAgents.cpu)
+		agentsNote = fmt.Sprintf(", %d MiB and %.3f cores at rest with %d Agents too", withAgents.rss>>20, withAgents.cpu, agentCount)
+	}
+	fmt.Println()
+	fmt.Printf("kubernetes runtime: %d HostedClusters Available in %.1fs vs the same workloads applied directly in %.1fs: %.2fx; operator %d MiB%s\n",
+		n, total.Seconds(), base.Seconds(), ratio(total.Seconds(), base.Seconds()), rssLoaded>>20, agentsNote)
 	return nil
 }
 

@@ -41,6 +41,7 @@ func main() {
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
 	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
 	k8sClusters := flag.Int("k8s-clusters", 100, "HostedClusters on the Kubernetes runtime benchmark")
+	k8sAgents := flag.Int("k8s-agents", 1000, "simulated Agents registered next to the Kubernetes runtime benchmark's clusters (0: none)")
 	densityMax := flag.Int("density-max", 100, "most control planes the density benchmark starts")
 	densityReserve := flag.Int64("density-reserve-mib", 1024, "memory the density benchmark leaves available (MiB)")
 	settle := flag.Duration("settle", 10*time.Second, "idle time before memory is read")
@@ -91,7 +92,7 @@ func main() {
 	if selected["kubernetes"] {
 		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
 		if err == nil {
-			err = kubernetesRuntime(*bin, rel, *k8sClusters, *settle)
+			err = kubernetesRuntime(*bin, rel, *k8sClusters, *k8sAgents, *settle)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

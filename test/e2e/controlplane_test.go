@@ -155,6 +155,16 @@ func TestHostedClusterLifecycle(t *testing.T) {
 	if pids := processesUsing(cpDir); len(pids) != 0 {
 		t.Errorf("processes left after delete: %v", pids)
 	}
+	// Deleting returns once the control plane is gone; its namespace finishes
+	// terminating in the background. The same cluster created again at once
+	// waits for that and starts fresh: nothing of the old one's data.
+	up.mustKubectl(hostedCluster("example", "SingleReplica", "local", rel.Image), "apply", "-f", "-")
+	up.waitAvailable(t, "example")
+	kc = up.adminKubeconfig(t, "example")
+	if out, err := runKubectl(kc, "", "get", "configmap", "hello", "--ignore-not-found", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("the cluster created again sees the old one's data: %q %v", out, err)
+	}
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "example", "--timeout=2m")
 	eventually(t, time.Minute, "control plane namespace to go", func() error {
 		if out, err := up.kubectl("", "get", "ns", "clusters-example"); err == nil {
 			return fmt.Errorf("still there: %s", out)

@@ -66,14 +66,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&hyperv1.HostedCluster{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
-		Watches(&hyperv1.HostedControlPlane{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			ns, name, ok := strings.Cut(o.GetAnnotations()[hyperv1.HostedClusterAnnotation], "/")
-			if !ok {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-		})).
+		Watches(&hyperv1.HostedControlPlane{}, handler.EnqueueRequestsFromMapFunc(ownerIn(hyperv1.HostedClusterAnnotation))).
+		// A cluster created again under the same name waits for the old
+		// control plane namespace to finish terminating.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(ownerIn(CreatedNamespaceAnnotation))).
 		Complete(r)
+}
+
+// ownerIn maps an object to the HostedCluster named ("namespace/name") by one
+// of its annotations.
+func ownerIn(annotation string) handler.MapFunc {
+	return func(_ context.Context, o client.Object) []reconcile.Request {
+		ns, name, ok := strings.Cut(o.GetAnnotations()[annotation], "/")
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	}
 }
 
 // Reconcile brings one HostedCluster to its desired state.
@@ -182,12 +191,15 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hc *hyperv1.HostedClus
 	err = r.Client.Get(ctx, client.ObjectKey{Name: cpns}, ns)
 	switch {
 	case err == nil && ns.Annotations[CreatedNamespaceAnnotation] == hc.Namespace+"/"+hc.Name:
+		// The control plane is gone (its processes or workloads with it);
+		// what is left in the namespace (Secrets, volumes) the namespace
+		// controller removes in the background. A new cluster of the same
+		// name waits for that (ensureNamespace).
 		if ns.DeletionTimestamp.IsZero() {
 			if err := r.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, err
 			}
 		}
-		return ctrl.Result{RequeueAfter: 500 * time.Millisecond}, nil
 	case err == nil:
 		// A namespace the user made (for example the agent namespace) stays;
 		// only hcp's marks on it go.
