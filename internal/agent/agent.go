@@ -235,8 +235,22 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		root = "/"
 	}
 	c.progress(ctx, agentapi.StageWritingImage, "Applying the NodePool's Ignition under "+root)
-	if _, err := Install(ctx, []byte(s.Args[0]), root); err != nil {
-		return fail(err)
+	// An unreachable Ignition server (the host's link is down, the service
+	// restarts) is waited out; a refused or invalid config fails the install.
+	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+		_, err := Install(ctx, []byte(s.Args[0]), root)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
+			return fail(err)
+		}
+		log.Info("fetching the Ignition failed; retrying", "error", err.Error(), "after", delay)
+		select {
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(delay):
+		}
 	}
 	c.reply(ctx, agentapi.StepReply{StepType: s.StepType, StepID: s.StepID})
 	inv, err := Inventory(c.opts.Hostname)

@@ -21,6 +21,10 @@ import (
 // maxIgnitionBytes bounds the config a host accepts from the ignition server.
 const maxIgnitionBytes = 8 << 20
 
+// ErrUnreachable says the Ignition server could not be reached or failed;
+// trying again later may succeed.
+var ErrUnreachable = errors.New("the Ignition server is unreachable")
+
 // Install applies a NodePool's Ignition under root: it fetches the config the
 // pointer merges (with the pointer's headers, trusting only the pointer's CA),
 // validates it, and writes its files, systemd units and users' ssh keys. It
@@ -56,12 +60,15 @@ func Install(ctx context.Context, pointer []byte, root string) (*igntypes.Config
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching Ignition from %s: %w", *src.Source, err)
+		return nil, fmt.Errorf("fetching Ignition from %s: %w: %w", *src.Source, ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIgnitionBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetching Ignition from %s: %w", *src.Source, err)
+		return nil, fmt.Errorf("fetching Ignition from %s: %w: %w", *src.Source, ErrUnreachable, err)
+	}
+	if resp.StatusCode >= 500 {
+		return nil, fmt.Errorf("fetching Ignition from %s: %w: %s", *src.Source, ErrUnreachable, resp.Status)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching Ignition from %s: %s: %s", *src.Source, resp.Status, strings.TrimSpace(string(body)))

@@ -330,6 +330,9 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		writeError(w, http.StatusConflict, "host "+agent.Name+" is not bound to a cluster; there is no installation to report")
 		return
 	}
+	// A host installing reports its stages instead of polling: that is its
+	// check-in.
+	s.CheckIns.Touch(client.ObjectKeyFromObject(agent), s.Now())
 	s.setStage(w, r, agent, p.CurrentStage, p.ProgressInfo)
 }
 

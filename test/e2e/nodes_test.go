@@ -275,7 +275,9 @@ func TestKillUpMidScale(t *testing.T) {
 
 // TestAgentLosesItsNetwork takes a lab host's link down: its Agent becomes
 // disconnected and no machine binds it (NoSuitableAgents says why); with the
-// link back it reconnects, is bound, installs and joins.
+// link back it reconnects and is bound; the link goes down again during the
+// installation, the Agent says so, and with the link back it installs and
+// joins.
 func TestAgentLosesItsNetwork(t *testing.T) {
 	up := startUp(t, t.TempDir(), "--agents", "1", agentFlags, "--agent-disconnect-timeout=4s")
 	var ns, gateway string
@@ -325,6 +327,28 @@ func TestAgentLosesItsNetwork(t *testing.T) {
 		}
 		return nil
 	})
+	// During the installation: the link goes down the moment the host is
+	// bound, before it has become a node. The Agent says it is disconnected
+	// and the NodePool waits; with the link back the installation resumes.
+	link("up")
+	bound := func() bool {
+		return up.mustKubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].spec.clusterDeploymentName.name}") != ""
+	}
+	for deadline := time.Now().Add(2 * time.Minute); !bound(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reconnected host was not bound; agents: %s", state())
+		}
+	}
+	link("down")
+	eventually(t, time.Minute, "the bound host disconnected", func() error {
+		if s := state(); s != "disconnected" {
+			return errorf("state %q", s)
+		}
+		return nil
+	})
+	if c := up.condition("np", "clusters", "example", "Ready"); strings.HasPrefix(c, "True/") {
+		t.Errorf("NodePool Ready=%q while its only host is cut off before it joined", c)
+	}
 	link("up")
 	eventually(t, 3*time.Minute, "the host bound, installed and Ready", func() error {
 		if s := state(); s != "added-to-existing-cluster" {

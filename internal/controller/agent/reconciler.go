@@ -147,6 +147,8 @@ func setStatus(a *agentv1.Agent, connected bool) {
 		state, info = StateAddedToExistingCluster, "Host has joined the cluster"
 	case bound && stage == agentapi.StageFailed:
 		state, info = StateError, "Installation failed: "+a.Status.Progress.ProgressInfo
+	case bound && !connected && stage != "":
+		state, info = StateDisconnected, "Host stopped communicating during its installation (last stage: "+stage+"); the installation resumes when it is back"
 	case bound && stage == agentapi.StageStartingInstallation:
 		state, info = StateInstalling, "Installation is starting"
 	case bound && stage != "":
