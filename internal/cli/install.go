@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		cmd.Flags().StringVar(&o.Namespace, "namespace", o.Namespace, "namespace of the operator")
 		cmd.Flags().StringVar(&o.Image, "operator-image", DefaultOperatorImage(), "operator image (built from the Dockerfile at the top of the source tree)")
 		cmd.Flags().Int32Var(&o.Replicas, "operator-replicas", o.Replicas, "operator replicas (one leads, the others wait)")
+		cmd.Flags().StringVar(&o.InfraURL, "infra-url", "", "the infrastructure service as hosts reach it (https://host:port in front of Service hcp-infra); empty leaves the Agent platform off")
 	}
 	check := func() error {
 		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
@@ -31,6 +33,11 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		}
 		if o.Image == "" || strings.ContainsAny(o.Image, " \t\n") {
 			return flagError("operator-image", "must be an image reference", "registry.example.com/hcp-operator:v1")
+		}
+		if o.InfraURL != "" {
+			if u, err := url.Parse(o.InfraURL); err != nil || u.Scheme != "https" || u.Port() == "" {
+				return flagError("infra-url", fmt.Sprintf("%q must be https://host:port, the service's address as hosts reach it", o.InfraURL), "https://infra.example.com:8090")
+			}
 		}
 		if o.Replicas < 1 || o.Replicas > 5 {
 			return flagError("operator-replicas", fmt.Sprintf("%d is out of range; use 1 to 5", o.Replicas), "2")

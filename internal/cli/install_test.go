@@ -14,6 +14,7 @@ func TestInstallRenderValidatesFlags(t *testing.T) {
 		{[]string{"--namespace", "Bad_NS"}, "--namespace: "},
 		{[]string{"--operator-image", "a b"}, "--operator-image: must be an image reference"},
 		{[]string{"--operator-replicas", "0"}, "--operator-replicas: 0 is out of range; use 1 to 5"},
+		{[]string{"--infra-url", "http://x"}, "--infra-url: \"http://x\" must be https://host:port"},
 	} {
 		root := NewRoot()
 		var out bytes.Buffer
@@ -38,6 +39,18 @@ func TestInstallRenderValidatesFlags(t *testing.T) {
 	for _, want := range []string{"name: hypershift-etcd\nvalue: 100002000", "image: registry.example.com/hcp-operator:v1", "--runtime=kubernetes", "namespace: hcp\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("render lacks %q", want)
+		}
+	}
+	root = NewRoot()
+	out.Reset()
+	root.SetOut(&out)
+	root.SetArgs([]string{"install", "render", "--infra-url", "https://infra.example.com:8090"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--infra-url=https://infra.example.com:8090", "name: hcp-infra", "name: hcp-console", "sessionAffinity: ClientIP"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("render with --infra-url lacks %q", want)
 		}
 	}
 }

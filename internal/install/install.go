@@ -44,6 +44,10 @@ type Options struct {
 	Image string
 	// Replicas of the operator (one leads).
 	Replicas int32
+	// InfraURL is the infrastructure service's address as hosts reach it
+	// (the Service hcp-infra, exposed by the user); empty leaves the Agent
+	// platform off.
+	InfraURL string
 }
 
 // Objects returns everything to apply, in order.
@@ -85,7 +89,23 @@ func Objects(o Options) ([]client.Object, error) {
 			Spec: corev1.ServiceSpec{Selector: labels, SessionAffinity: corev1.ServiceAffinityClientIP,
 				Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("console")}}}},
 	)
+	if o.InfraURL != "" {
+		// Hosts register and fetch Ignition here; expose it at InfraURL (a
+		// LoadBalancer, NodePort or Route in front of this Service).
+		out = append(out, &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "hcp-infra", Labels: labels},
+			Spec: corev1.ServiceSpec{Selector: labels,
+				Ports: []corev1.ServicePort{{Name: "https", Port: 8090, TargetPort: intstr.FromString("infra")}}}})
+	}
 	return out, nil
+}
+
+func operatorArgs(o Options) []string {
+	args := []string{"--runtime=kubernetes", "--leader-elect=true", "--leader-election-namespace=" + o.Namespace}
+	if o.InfraURL != "" {
+		args = append(args, "--infra-bind-address=:8090", "--infra-url="+o.InfraURL)
+	}
+	return args
 }
 
 func operatorPod(o Options) corev1.PodSpec {
@@ -102,9 +122,9 @@ func operatorPod(o Options) corev1.PodSpec {
 			Name:    "operator",
 			Image:   o.Image,
 			Command: []string{"hcp-operator"},
-			Args:    []string{"--runtime=kubernetes", "--leader-elect=true", "--leader-election-namespace=" + o.Namespace},
+			Args:    operatorArgs(o),
 			Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8080}, {Name: "health", ContainerPort: 8081},
-				{Name: "console", ContainerPort: 8443}},
+				{Name: "console", ContainerPort: 8443}, {Name: "infra", ContainerPort: 8090}},
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: mustQuantity("100m"), corev1.ResourceMemory: mustQuantity("128Mi")}},
 			ReadinessProbe: probe("/readyz"),
