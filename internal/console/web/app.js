@@ -83,10 +83,23 @@ function live(namespaces, render) {
   const es = new EventSource("/api/events?namespaces=" + encodeURIComponent(namespaces.join(",")));
   state.events = es;
   let pending = false;
+  // A refresh redraws the page; while the user types in a scale box it waits
+  // until they leave the box, so the edit is not lost.
+  let waiting = false;
+  const refresh = () => {
+    if (state.events !== es || waiting) return;
+    const el = document.activeElement;
+    if (el && el.matches("input.small")) {
+      waiting = true;
+      el.addEventListener("blur", () => { waiting = false; refresh(); }, { once: true });
+      return;
+    }
+    render();
+  };
   es.addEventListener("change", () => {
     if (pending) return;
     pending = true;
-    setTimeout(() => { pending = false; if (state.events === es) render(); }, 200);
+    setTimeout(() => { pending = false; refresh(); }, 200);
   });
 }
 
