@@ -4,7 +4,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/runtime/local"
@@ -74,8 +74,8 @@ func main() {
 	}
 	if opts.Infra.URL == "" {
 		opts.Infra.Addr = ""
-	} else if u, err := url.Parse(opts.Infra.URL); err != nil || u.Scheme != "https" || u.Port() == "" {
-		fmt.Fprintf(os.Stderr, "Error: --infra-url: %q must be https://host:port, the service's address as hosts reach it\n", opts.Infra.URL)
+	} else if err := infra.CheckURL(opts.Infra.URL); err != nil {
+		fmt.Fprintln(os.Stderr, "Error: --infra-url:", err)
 		os.Exit(2)
 	}
 	if opts.Console.Addr == "0" {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/install"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/version"
@@ -35,8 +35,8 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 			return flagError("operator-image", "must be an image reference", "registry.example.com/hcp-operator:v1")
 		}
 		if o.InfraURL != "" {
-			if u, err := url.Parse(o.InfraURL); err != nil || u.Scheme != "https" || u.Port() == "" {
-				return flagError("infra-url", fmt.Sprintf("%q must be https://host:port, the service's address as hosts reach it", o.InfraURL), "https://infra.example.com:8090")
+			if err := infra.CheckURL(o.InfraURL); err != nil {
+				return flagError("infra-url", err.Error(), "https://infra.example.com:8090")
 			}
 		}
 		if o.Replicas < 1 || o.Replicas > 5 {

@@ -30,13 +30,25 @@ type Credentials struct {
 	TokenKey    []byte
 }
 
+// CheckURL checks the service's address as hosts reach it: https://host:port.
+func CheckURL(serviceURL string) error {
+	u, err := url.Parse(serviceURL)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Port() == "" {
+		return fmt.Errorf("%q must be https://host:port, the service's address as hosts reach it", serviceURL)
+	}
+	return nil
+}
+
 // EnsureCredentials loads the service's credentials from Secrets in namespace,
 // making them when missing; the certificate is remade when it does not cover
 // the host of serviceURL.
 func EnsureCredentials(ctx context.Context, c client.Client, namespace, serviceURL string) (*Credentials, error) {
+	if err := CheckURL(serviceURL); err != nil {
+		return nil, fmt.Errorf("infrastructure service URL: %w", err)
+	}
 	u, err := url.Parse(serviceURL)
-	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
-		return nil, fmt.Errorf("infrastructure service URL %q: must be https://host:port", serviceURL)
+	if err != nil {
+		return nil, err
 	}
 	host := u.Hostname()
 
