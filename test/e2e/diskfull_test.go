@@ -35,26 +35,38 @@ func TestEtcdDiskFull(t *testing.T) {
 		"--etcd-storage-class", "tiny", "--node-pool-replicas", "-1", "--wait")
 	kc := up.adminKubeconfig(t, "full")
 
-	// Fill the volume but for 1 MiB.
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(vol, &st); err != nil {
-		t.Fatal(err)
+	// Fill the volume but for 1 MiB, and keep it so: space etcd frees (a
+	// preallocated log segment it drops when it restarts) is taken again.
+	var fillers []string
+	fill := func() {
+		t.Helper()
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(vol, &st); err != nil {
+			t.Fatal(err)
+		}
+		size := int64(st.Bavail)*st.Bsize - (1 << 20)
+		if size < 1<<20 {
+			return
+		}
+		name := filepath.Join(vol, fmt.Sprintf("filler-%d", len(fillers)))
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fillers = append(fillers, name)
+		if err := syscall.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+			t.Fatalf("filling the volume: %v", err)
+		}
 	}
-	filler := filepath.Join(vol, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, int64(st.Bavail)*st.Bsize-(1<<20)); err != nil {
-		t.Fatalf("filling the volume: %v", err)
-	}
-	f.Close()
+	fill()
 
 	// Writes of 256 KiB until the cluster refuses one.
 	payload := writeFile(t, "payload", strings.Repeat("x", 256<<10))
 	var acked []string
 	refused := ""
 	for i := range 400 {
+		fill()
 		name := fmt.Sprintf("w-%03d", i)
 		cmd := exec.Command(kubectl, "--kubeconfig", kc, "--request-timeout=20s", "create", "configmap", name, "--from-file=data="+payload)
 		out, err := cmd.CombinedOutput()
@@ -70,6 +82,7 @@ func TestEtcdDiskFull(t *testing.T) {
 	t.Logf("%d writes accepted, then: %s", len(acked), strings.TrimSpace(refused))
 	var reported string
 	eventually(t, 2*time.Minute, "the full disk reported", func() error {
+		fill()
 		reported = up.condition("hc", "clusters", "full", "EtcdAvailable") + " " + up.condition("hc", "clusters", "full", "Degraded")
 		if !strings.Contains(reported, "no space left on device") {
 			return fmt.Errorf("EtcdAvailable and Degraded say %q", reported)
@@ -78,8 +91,10 @@ func TestEtcdDiskFull(t *testing.T) {
 	})
 	t.Logf("reported: %s", reported)
 
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
+	for _, name := range fillers {
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, 3*time.Minute, "writes served again once space returns", func() error {
 		if c := up.condition("hc", "clusters", "full", "Degraded"); !strings.HasPrefix(c, "False/") {

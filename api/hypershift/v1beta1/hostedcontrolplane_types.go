@@ -126,7 +126,8 @@ type ComponentStatus struct {
 	// Version is the component's version.
 	// +optional
 	Version string `json:"version,omitempty"`
-	// Message says what is wrong when not all replicas are ready.
+	// Message says what is wrong: why a replica is not ready, or a problem
+	// the ready ones have, such as a full data volume.
 	// +optional
 	Message string `json:"message,omitempty"`
 }

@@ -55,11 +55,11 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		co.Status.Versions = []configv1.OperandVersion{{Name: "operator", Version: rel.Name}, {Name: comp.Name, Version: rel.Components[comp.Name]}}
 		co.Status.RelatedObjects = []configv1.ObjectReference{{Group: "hypershift.openshift.io", Resource: "hostedcontrolplanes", Namespace: hcp.Namespace, Name: hcp.Name}}
 		ready := comp.ReadyReplicas > 0
-		full := comp.ReadyReplicas == comp.Replicas
+		healthy := comp.ReadyReplicas == comp.Replicas && comp.Message == ""
 		msg := fmt.Sprintf("%d of %d replicas are ready", comp.ReadyReplicas, comp.Replicas)
 		setGuestCondition(&co.Status.Conditions, configv1.OperatorAvailable, ready, reason(ready, "AsExpected", "NoReplicasReady"), msg)
 		setGuestCondition(&co.Status.Conditions, configv1.OperatorProgressing, false, "AsExpected", msg)
-		setGuestCondition(&co.Status.Conditions, configv1.OperatorDegraded, !full, reason(!full, "UnavailableReplicas", "AsExpected"), degradedMessage(comp))
+		setGuestCondition(&co.Status.Conditions, configv1.OperatorDegraded, !healthy, reason(!healthy, "UnavailableReplicas", "AsExpected"), comp.Message)
 		if equality.Semantic.DeepEqual(before.Status, co.Status) {
 			continue
 		}
@@ -94,13 +94,6 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		return nil
 	}
 	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
-}
-
-func degradedMessage(c hyperv1.ComponentStatus) string {
-	if c.ReadyReplicas == c.Replicas {
-		return ""
-	}
-	return c.Message
 }
 
 func reason(cond bool, yes, no string) string {

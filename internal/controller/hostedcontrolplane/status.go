@@ -17,6 +17,9 @@ const (
 	ReasonWaitingForEtcd      = "EtcdQuorumUnavailable"
 	ReasonWaitingForAPIServer = "KubeAPIServerUnavailable"
 	ReasonUnavailableReplicas = "UnavailableReplicas"
+	// ReasonComponentsUnhealthy: every replica answers, but one has a problem
+	// (its data volume is full).
+	ReasonComponentsUnhealthy = "ComponentsUnhealthy"
 	ReasonDeploying           = "Deploying"
 	ReasonReleaseNotFound     = "ReleaseImageNotFound"
 	ReasonInvalidConfig       = "InvalidConfiguration"
@@ -48,7 +51,11 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 	etcdOK := etcd.Replicas > 0 && etcd.ReadyReplicas > etcd.Replicas/2
 	kasOK := kas.ReadyReplicas > 0
 	if etcdOK {
-		set(hyperv1.ConditionEtcdAvailable, true, "QuorumAvailable", fmt.Sprintf("%d of %d etcd members are ready", etcd.ReadyReplicas, etcd.Replicas))
+		msg := fmt.Sprintf("%d of %d etcd members are ready", etcd.ReadyReplicas, etcd.Replicas)
+		if etcd.Message != "" {
+			msg += "; " + etcd.Message
+		}
+		set(hyperv1.ConditionEtcdAvailable, true, "QuorumAvailable", msg)
 	} else {
 		msg := fmt.Sprintf("%d of %d etcd members are ready; a quorum needs %d", etcd.ReadyReplicas, etcd.Replicas, etcd.Replicas/2+1)
 		if etcd.Message != "" {
@@ -69,9 +76,15 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 	default:
 		set(hyperv1.ConditionAvailable, false, ReasonWaitingForAPIServer, "Waiting for kube-apiserver to be ready")
 	}
+	// short are the components not all of whose replicas are ready, or whose
+	// ready replicas have a problem (a full data volume).
 	var short []string
+	degraded := ReasonComponentsUnhealthy
 	for _, c := range components {
 		if c.ReadyReplicas < c.Replicas {
+			degraded = ReasonUnavailableReplicas
+		}
+		if c.ReadyReplicas < c.Replicas || c.Message != "" {
 			s := fmt.Sprintf("%s %d/%d ready", c.Name, c.ReadyReplicas, c.Replicas)
 			if c.Message != "" {
 				s += " (" + c.Message + ")"
@@ -89,7 +102,7 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 		set(hyperv1.ConditionDegraded, false, ReasonAsExpected, "The control plane is starting")
 	default:
 		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "The control plane is deployed")
-		set(hyperv1.ConditionDegraded, true, ReasonUnavailableReplicas, strings.Join(short, ", "))
+		set(hyperv1.ConditionDegraded, true, degraded, strings.Join(short, ", "))
 	}
 }
 

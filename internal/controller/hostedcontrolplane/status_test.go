@@ -30,6 +30,8 @@ func TestHealthConditions(t *testing.T) {
 			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "True/QuorumAvailable"}, "etcd 2/3 ready"},
 		{"lost etcd quorum", true, []hyperv1.ComponentStatus{st("etcd", 1, 3), st("kube-apiserver", 3, 3)},
 			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "a quorum needs 2"},
+		{"full data volume", true, []hyperv1.ComponentStatus{{Name: "etcd", ReadyReplicas: 1, Replicas: 1, Message: "replica 0: its data volume is full"}, st("kube-apiserver", 1, 1)},
+			map[string]string{"Available": "True/AsExpected", "Degraded": "True/ComponentsUnhealthy", "EtcdAvailable": "True/QuorumAvailable"}, "etcd 1/1 ready (replica 0: its data volume is full)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,23 +35,27 @@ type healthLoop struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	mu      sync.Mutex
-	cp      *controlplane.ControlPlane
+	mu sync.Mutex
+	cp *controlplane.ControlPlane
+	// volumes are the replicas' persistent data directories, by
+	// <component>-<replica>.
+	volumes map[string]string
 	clients map[string]*probe.Client
 	last    []hyperv1.ComponentStatus
 }
 
-func startHealth(cp *controlplane.ControlPlane, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string, notify func()) *healthLoop {
+func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthLoop{notify: notify, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
-		cp: cp, clients: map[string]*probe.Client{}}
+		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}}
 	go h.run(ctx)
 	return h
 }
 
-func (h *healthLoop) update(cp *controlplane.ControlPlane) {
+func (h *healthLoop) update(cp *controlplane.ControlPlane, volumes map[string]string) {
 	h.mu.Lock()
 	h.cp = cp
+	h.volumes = volumes
 	h.mu.Unlock()
 }
 
@@ -101,7 +106,7 @@ func (h *healthLoop) run(ctx context.Context) {
 
 func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 	h.mu.Lock()
-	cp := h.cp
+	cp, volumes := h.cp, h.volumes
 	h.mu.Unlock()
 	out := make([]hyperv1.ComponentStatus, len(cp.Components))
 	var wg sync.WaitGroup
@@ -135,9 +140,37 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 				}
 			}
 		}
+		// A ready replica whose volume is full still cannot take a write.
+		for i := range c.Replicas {
+			if st.Message != "" {
+				break
+			}
+			if full := volumeFull(volumes[fmt.Sprintf("%s-%d", c.Name, i)]); full != "" {
+				st.Message = fmt.Sprintf("replica %d: %s", i, full)
+			}
+		}
 		out[ci] = st
 	}
 	return out
+}
+
+// volumeFull says how full a data directory's file system is when what is
+// left would not hold another write-ahead log segment's worth of writes: less
+// than 16 MiB or 2% of its size, whichever is more; "" otherwise.
+func volumeFull(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return ""
+	}
+	free, size := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
+	if free >= max(16<<20, size/50) {
+		return ""
+	}
+	return fmt.Sprintf("its data volume is full (%.1f MiB of %.0f MiB free): writes fail with no space left on device until space is freed or the volume grows",
+		float64(free)/(1<<20), float64(size)/(1<<20))
 }
 
 // problems are what a component's log says when it cannot run, most telling first.

@@ -168,11 +168,15 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		return nil, err
 	}
 	want := map[string]bool{}
+	volumes := map[string]string{}
 	for _, c := range cp.Components {
 		dataDir := ""
 		if c.Persistent {
 			if dataDir, err = r.storagePath(ctx, c.StorageClass); err != nil {
 				return nil, err
+			}
+			for i := range c.Replicas {
+				volumes[fmt.Sprintf("%s-%d", c.Name, i)] = replicaData(dataDir, p.namespace, fmt.Sprintf("%s-%d", c.Name, i))
 			}
 		}
 		waiting := c.StartAfter != "" && !p.ready(c.StartAfter)
@@ -198,9 +202,9 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		if err != nil {
 			return nil, err
 		}
-		p.health = startHealth(cp, roots, secrets, filepath.Join(p.dir, "logs"), func() { r.opts.Notify(cp.Namespace) })
+		p.health = startHealth(cp, volumes, roots, secrets, filepath.Join(p.dir, "logs"), func() { r.opts.Notify(cp.Namespace) })
 	} else {
-		p.health.update(cp)
+		p.health.update(cp, volumes)
 	}
 	out := controlplane.Endpoints{}
 	for k, v := range p.ports {
@@ -499,7 +503,7 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 	}
 	data := filepath.Join(dir, "data")
 	if c.Persistent {
-		data = filepath.Join(storage, p.namespace, key)
+		data = replicaData(storage, p.namespace, key)
 		if err := recordVolume(p.dir, data); err != nil {
 			return err
 		}
@@ -556,6 +560,11 @@ func writeIfChanged(path string, data []byte) error {
 		return err
 	}
 	return writeFile(path, data)
+}
+
+// replicaData is a persistent replica's data directory on its StorageClass's path.
+func replicaData(storage, namespace, key string) string {
+	return filepath.Join(storage, namespace, key)
 }
 
 // recordVolume remembers a data directory so Delete removes it even after a restart.
