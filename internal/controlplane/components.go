@@ -241,7 +241,7 @@ func kubeAPIServer(in Input, replicas int) Component {
 		PriorityClass:  PriorityAPICritical,
 		RequestServing: true,
 		Resources:      Resources{CPU: "200m", Memory: "256Mi"},
-		Env:            []string{"GOMEMLIMIT=150MiB"},
+		Env:            []string{"GOMEMLIMIT=175MiB"},
 	}
 	n := in.Network
 	for i := range replicas {

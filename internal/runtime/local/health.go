@@ -24,8 +24,10 @@ import (
 	"github.com/hcp-dev/hcp/internal/probe"
 )
 
-// healthLoop probes every replica of a control plane: every 100ms until all are
-// ready, then every 2s, and calls notify when readiness changes.
+// healthLoop probes every replica of a control plane and calls notify when
+// readiness changes: every 5s (as often as a kubelet's default probe) while all
+// are ready; when some are not, every 100ms for a minute after the last change,
+// then every second.
 type healthLoop struct {
 	notify func()
 	// logDir holds the replicas' logs, <component>-<replica>.log.
@@ -81,6 +83,7 @@ func (h *healthLoop) client(secret string) *probe.Client {
 
 func (h *healthLoop) run(ctx context.Context) {
 	defer close(h.done)
+	lastChange := time.Now()
 	for {
 		now := h.probeAll(ctx)
 		h.mu.Lock()
@@ -88,12 +91,16 @@ func (h *healthLoop) run(ctx context.Context) {
 		h.last = now
 		h.mu.Unlock()
 		if changed {
+			lastChange = time.Now()
 			h.notify()
 		}
-		interval := 2 * time.Second
+		interval := 5 * time.Second
 		for _, c := range now {
 			if c.ReadyReplicas < c.Replicas {
-				interval = 100 * time.Millisecond
+				interval = time.Second
+				if time.Since(lastChange) < time.Minute {
+					interval = 100 * time.Millisecond
+				}
 			}
 		}
 		select {
