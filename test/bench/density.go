@@ -42,7 +42,7 @@ func density(bin string, rel *release.Release, max int, reserve int64, floor sam
 			break
 		}
 		name := fmt.Sprintf("d-%03d", running)
-		d, err := createCluster(ctx, c, rel, name, hyperv1.SingleReplica, dir)
+		d, _, err := createCluster(ctx, c, rel, name, hyperv1.SingleReplica, dir)
 		if err != nil {
 			stopped = err.Error()
 			break
@@ -112,7 +112,7 @@ func density(bin string, rel *release.Release, max int, reserve int64, floor sam
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| control planes running and serving | %d |\n", running)
 	fmt.Printf("| create → Available over the run: p50 / p90 | %.2fs / %.2fs |\n", c50.Seconds(), c90.Seconds())
-	fmt.Printf("| baseline: bare etcd + kube-apiserver RSS | %d MiB |\n", floor.rss>>20)
+	fmt.Printf("| baseline: bare etcd + kube-apiserver start, before the run (the machine's speed) / RSS | %.2f s / %d MiB |\n", floor.ready.Seconds(), floor.rss>>20)
 	fmt.Printf("| per control plane, idle: RSS / PSS | %d / %d MiB |\n", idleRSS>>20, idlePSS>>20)
 	fmt.Printf("| per control plane, after the light load: RSS / PSS | %d / %d MiB |\n", loadRSS>>20, loadPSS>>20)
 	fmt.Printf("| GET /api/v1/namespaces on each, %d requests: p50 / p99 (failed) | %.1f / %.1f ms (%d) |\n", len(lat)+failed, p(lat, 0.5), p(lat, 0.99), failed)

@@ -67,7 +67,7 @@ func main() {
 		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
 		var floor sample
 		if err == nil {
-			floor, err = bareControlPlane(rel, *settle)
+			floor, err = bareControlPlane(rel, *settle, 1, 1)
 		}
 		if err == nil {
 			err = density(*bin, rel, *densityMax, *densityReserve<<20, floor)
@@ -121,7 +121,7 @@ func run(bin string, runs, clusters int, settle time.Duration, hosted bool) erro
 
 	var bare, up []sample
 	for i := range runs {
-		s, err := bareControlPlane(rel, settle)
+		s, err := bareControlPlane(rel, settle, 1, 1)
 		if err != nil {
 			return fmt.Errorf("baseline run %d: %w", i+1, err)
 		}
@@ -147,9 +147,12 @@ func run(bin string, runs, clusters int, settle time.Duration, hosted bool) erro
 	return hostedClusters(bin, rel, clusters, settle, b)
 }
 
-// bareControlPlane starts etcd and kube-apiserver with the fewest flags that give
-// a TLS API server, and measures from the first exec to /readyz answering 200.
-func bareControlPlane(rel *release.Release, settle time.Duration) (sample, error) {
+// bareControlPlane starts etcd and kube-apiserver with the fewest flags that
+// give a TLS API server, and measures from the first exec to /readyz answering
+// 200. members etcd processes form one etcd cluster and apiservers API servers
+// use it (1 and 1: the SingleReplica floor; 3 and 1, 3 and 3: HighlyAvailable);
+// all start at once and the time is until every API server is ready.
+func bareControlPlane(rel *release.Release, settle time.Duration, members, apiservers int) (sample, error) {
 	dir, err := os.MkdirTemp("", "bench-bare-")
 	if err != nil {
 		return sample{}, err
@@ -179,48 +182,82 @@ func bareControlPlane(rel *release.Release, settle time.Duration) (sample, error
 		}
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
-	etcdPort, peerPort, apiPort := freePort(), freePort(), freePort()
-	etcdURL := "https://127.0.0.1:" + strconv.Itoa(etcdPort)
-	peerURL := "https://127.0.0.1:" + strconv.Itoa(peerPort)
+	var clientURLs, peers []string
+	peerURLs := make([]string, members)
+	for i := range members {
+		clientURLs = append(clientURLs, "https://127.0.0.1:"+strconv.Itoa(freePort()))
+		peerURLs[i] = "https://127.0.0.1:" + strconv.Itoa(freePort())
+		peers = append(peers, fmt.Sprintf("m%d=%s", i, peerURLs[i]))
+	}
+	apiPorts := make([]int, apiservers)
+	for i := range apiPorts {
+		apiPorts[i] = freePort()
+	}
 
+	var procs []*exec.Cmd
+	defer func() {
+		for _, c := range procs {
+			stopProcess(c)
+		}
+	}()
 	start := time.Now()
-	etcd, err := spawn(dir, rel.Binary(release.Etcd), "--data-dir="+p("etcd"), "--name=bench",
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL, "--initial-cluster=bench="+peerURL,
-		"--cert-file="+p("tls.crt"), "--key-file="+p("tls.key"), "--trusted-ca-file="+p("ca.crt"), "--client-cert-auth",
-		"--peer-cert-file="+p("tls.crt"), "--peer-key-file="+p("tls.key"), "--peer-trusted-ca-file="+p("ca.crt"))
-	if err != nil {
-		return sample{}, err
+	for i := range members {
+		d := p(fmt.Sprintf("etcd-%d", i))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return sample{}, err
+		}
+		etcd, err := spawn(d, rel.Binary(release.Etcd), "--data-dir="+filepath.Join(d, "data"), fmt.Sprintf("--name=m%d", i),
+			"--listen-client-urls="+clientURLs[i], "--advertise-client-urls="+clientURLs[i],
+			"--listen-peer-urls="+peerURLs[i], "--initial-advertise-peer-urls="+peerURLs[i], "--initial-cluster="+strings.Join(peers, ","),
+			"--cert-file="+p("tls.crt"), "--key-file="+p("tls.key"), "--trusted-ca-file="+p("ca.crt"), "--client-cert-auth",
+			"--peer-cert-file="+p("tls.crt"), "--peer-key-file="+p("tls.key"), "--peer-trusted-ca-file="+p("ca.crt"))
+		if err != nil {
+			return sample{}, err
+		}
+		procs = append(procs, etcd)
 	}
-	defer stopProcess(etcd)
-	api, err := spawn(dir, rel.Binary(release.KubeAPIServer), "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
-		"--etcd-servers="+etcdURL, "--etcd-cafile="+p("ca.crt"), "--etcd-certfile="+p("tls.crt"), "--etcd-keyfile="+p("tls.key"),
-		"--tls-cert-file="+p("tls.crt"), "--tls-private-key-file="+p("tls.key"), "--client-ca-file="+p("ca.crt"),
-		"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+p("sa.pub"),
-		"--service-account-signing-key-file="+p("sa.key"), "--service-cluster-ip-range=10.0.0.0/24",
-		"--authorization-mode=RBAC", "--endpoint-reconciler-type=none", "--cert-dir="+p("certs"))
-	if err != nil {
-		return sample{}, err
+	for i, port := range apiPorts {
+		d := p(fmt.Sprintf("kube-apiserver-%d", i))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return sample{}, err
+		}
+		api, err := spawn(d, rel.Binary(release.KubeAPIServer), "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
+			"--etcd-servers="+strings.Join(clientURLs, ","), "--etcd-cafile="+p("ca.crt"), "--etcd-certfile="+p("tls.crt"), "--etcd-keyfile="+p("tls.key"),
+			"--tls-cert-file="+p("tls.crt"), "--tls-private-key-file="+p("tls.key"), "--client-ca-file="+p("ca.crt"),
+			"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+p("sa.pub"),
+			"--service-account-signing-key-file="+p("sa.key"), "--service-cluster-ip-range=10.0.0.0/24",
+			"--authorization-mode=RBAC", "--endpoint-reconciler-type=none", "--cert-dir="+filepath.Join(d, "certs"))
+		if err != nil {
+			return sample{}, err
+		}
+		procs = append(procs, api)
 	}
-	defer stopProcess(api)
 
 	roots, _ := pki.CertPool(ca.CertPEM)
 	cert, _ := tls.X509KeyPair(admin.CertPEM, admin.KeyPEM)
 	check := probe.New(roots, &cert)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := probe.Until(ctx, 20*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
-		return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(apiPort)+"/readyz")
-	}); err != nil {
-		return sample{}, err
+	for _, port := range apiPorts {
+		if err := probe.Until(ctx, 20*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
+			return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
+		}); err != nil {
+			return sample{}, err
+		}
 	}
 	ready := time.Since(start)
 	time.Sleep(settle)
-	mem := treeRSS(etcd.Process.Pid) + treeRSS(api.Process.Pid)
+	var mem int64
+	for _, c := range procs {
+		mem += treeRSS(c.Process.Pid)
+	}
 	stopStart := time.Now()
-	stopProcess(api)
-	stopProcess(etcd)
-	return sample{ready: ready, rss: mem, stop: time.Since(stopStart)}, nil
+	for i := len(procs) - 1; i >= 0; i-- {
+		stopProcess(procs[i])
+	}
+	stopped := time.Since(stopStart)
+	procs = nil
+	return sample{ready: ready, rss: mem, stop: stopped}, nil
 }
 
 // hcpUp runs hcp up and measures from exec to its "ready" line.

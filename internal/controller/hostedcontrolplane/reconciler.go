@@ -208,14 +208,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		components[i].Version = rel.Components[components[i].Name]
 	}
 	hcp.Status.Components = components
-	setHealthConditions(hcp, components)
+	setVersion(hcp, rel, allReady(components))
+	setHealthConditions(hcp, components, deployed(hcp))
 	available := meta.IsStatusConditionTrue(hcp.Status.Conditions, hyperv1.ConditionAvailable)
 	hcp.Status.Ready = available
 	if available {
 		hcp.Status.Initialized = true
 	}
 	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptrTo(hcp.Status.Initialized)}
-	setVersion(hcp, rel, allReady(components))
 
 	if available {
 		if err := r.syncGuest(ctx, hcp, secrets, components, rel); err != nil {

@@ -35,9 +35,11 @@ func component(components []hyperv1.ComponentStatus, name string) hyperv1.Compon
 }
 
 // setHealthConditions sets EtcdAvailable, KubeAPIServerAvailable, Available,
-// Progressing and Degraded from the components' readiness. It reads nothing but
-// its arguments.
-func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.ComponentStatus) {
+// Progressing and Degraded from the components' readiness. deployed says
+// whether every replica has been ready since the release was applied: until
+// then, replicas not ready are still starting (Progressing), after it they
+// are missing (Degraded). It reads nothing but its arguments.
+func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.ComponentStatus, deployed bool) {
 	gen := hcp.Generation
 	set := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
@@ -92,18 +94,24 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 			short = append(short, s)
 		}
 	}
-	initialized := hcp.Status.Initialized || (etcdOK && kasOK)
 	switch {
 	case len(short) == 0:
 		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "All components are ready")
 		set(hyperv1.ConditionDegraded, false, ReasonAsExpected, "All components are ready")
-	case !initialized:
+	case !deployed:
 		set(hyperv1.ConditionProgressing, true, ReasonDeploying, "Starting: "+strings.Join(short, ", "))
 		set(hyperv1.ConditionDegraded, false, ReasonAsExpected, "The control plane is starting")
 	default:
 		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "The control plane is deployed")
 		set(hyperv1.ConditionDegraded, true, degraded, strings.Join(short, ", "))
 	}
+}
+
+// deployed reports whether every replica has been ready since the control
+// plane's current release was applied (its update history says Completed).
+func deployed(hcp *hyperv1.HostedControlPlane) bool {
+	vs := hcp.Status.VersionStatus
+	return vs != nil && len(vs.History) > 0 && vs.History[0].State == hyperv1.CompletedUpdate
 }
 
 // allReady reports whether every replica of every component is ready.

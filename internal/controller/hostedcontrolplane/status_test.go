@@ -15,7 +15,7 @@ func TestHealthConditions(t *testing.T) {
 	}
 	cases := []struct {
 		name        string
-		initialized bool
+		deployed    bool
 		components  []hyperv1.ComponentStatus
 		want        map[string]string // condition type → status/reason
 		message     string
@@ -24,6 +24,8 @@ func TestHealthConditions(t *testing.T) {
 			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Progressing": "True/Deploying", "Degraded": "False/AsExpected", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "etcd 0/1 ready"},
 		{"etcd up, api server starting", false, []hyperv1.ComponentStatus{st("etcd", 1, 1), st("kube-apiserver", 0, 1)},
 			map[string]string{"Available": "False/KubeAPIServerUnavailable", "EtcdAvailable": "True/QuorumAvailable", "KubeAPIServerAvailable": "False/KubeAPIServerUnavailable"}, ""},
+		{"first API server serving, the others starting", false, []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 1, 3)},
+			map[string]string{"Available": "True/AsExpected", "Progressing": "True/Deploying", "Degraded": "False/AsExpected"}, "Starting: kube-apiserver 1/3 ready"},
 		{"all ready", false, []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 3, 3), st("kube-scheduler", 2, 2)},
 			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "False/AsExpected"}, ""},
 		{"lost one member of three", true, []hyperv1.ComponentStatus{st("etcd", 2, 3), st("kube-apiserver", 2, 3)},
@@ -36,8 +38,7 @@ func TestHealthConditions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			hcp := &hyperv1.HostedControlPlane{}
-			hcp.Status.Initialized = tc.initialized
-			setHealthConditions(hcp, tc.components)
+			setHealthConditions(hcp, tc.components, tc.deployed)
 			var all []string
 			for typ, want := range tc.want {
 				c := meta.FindStatusCondition(hcp.Status.Conditions, typ)

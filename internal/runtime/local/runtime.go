@@ -104,6 +104,21 @@ type plane struct {
 	publishers map[string]*supervisor.Process
 	ports      map[string]int
 	health     *healthLoop
+	// started is when each component's first replica was first started.
+	started map[string]time.Time
+}
+
+// followerWait is how long replicas after the first of a stateless component
+// wait for it to become ready before starting anyway.
+const followerWait = 30 * time.Second
+
+// firstStart is when this runtime first started a component's first replica;
+// now when it has not.
+func (p *plane) firstStart(component string) time.Time {
+	if t, ok := p.started[component]; ok {
+		return t
+	}
+	return time.Now()
 }
 
 // ready reports whether a component has a ready replica.
@@ -151,7 +166,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	p := r.planes[cp.Namespace]
 	if p == nil {
 		p = &plane{namespace: cp.Namespace, dir: filepath.Join(r.opts.Dir, cp.Namespace),
-			procs: map[string]*supervisor.Process{}, balancers: map[string]*balancer{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}}
+			procs: map[string]*supervisor.Process{}, balancers: map[string]*balancer{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{}}
 		if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o700); err != nil {
 			return nil, err
 		}
@@ -180,14 +195,22 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 			}
 		}
 		waiting := c.StartAfter != "" && !p.ready(c.StartAfter)
+		// On one machine the replicas of a stateless component share its
+		// cores: the first starts alone, so it serves sooner, and the others
+		// follow once it is ready (or a while after it started, should it
+		// not become ready). etcd members start together: they need a quorum.
+		followers := !c.Persistent && !p.ready(c.Name) && time.Since(p.firstStart(c.Name)) < followerWait
 		for i, rep := range c.Replicas {
 			key := fmt.Sprintf("%s-%d", c.Name, i)
 			want[key] = true
-			if waiting && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
+			if (waiting || i > 0 && followers) && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
 				continue
 			}
 			if err := r.runReplica(ctx, p, c, i, rep, key, dataDir, secrets, rel); err != nil {
 				return nil, err
+			}
+			if _, ok := p.started[c.Name]; !ok {
+				p.started[c.Name] = time.Now()
 			}
 		}
 	}
@@ -418,12 +441,12 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 	}
 	// Keep the port used before while our balancer (running or to be adopted)
 	// holds it or it is free.
-	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && (exists(state) || ports.Listenable(r.opts.PublicAddress, prev)) {
+	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && !r.portHeld(p, prev) && (exists(state) || ports.Listenable(r.opts.PublicAddress, prev)) {
 		port = prev
 	}
 	if port == 0 {
 		var err error
-		if port, err = r.pickPort(svc); err != nil {
+		if port, err = r.pickPort(p, svc); err != nil {
 			return err
 		}
 	}
@@ -454,12 +477,34 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 }
 
 // pickPort picks a free port for a service: 6443 for the API server when free,
-// else any free one.
-func (r *Runtime) pickPort(svc controlplane.PublishedService) (int, error) {
-	if svc.Service == string(hyperv1.APIServer) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
+// else any free one. A port another control plane's balancer was given counts
+// as taken even before that balancer process has bound it.
+func (r *Runtime) pickPort(p *plane, svc controlplane.PublishedService) (int, error) {
+	if svc.Service == string(hyperv1.APIServer) && !r.portHeld(p, DefaultAPIServerPort) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
 		return DefaultAPIServerPort, nil
 	}
-	return ports.Free(r.opts.PublicAddress)
+	for range 10 {
+		port, err := ports.Free(r.opts.PublicAddress)
+		if err != nil || !r.portHeld(p, port) {
+			return port, err
+		}
+	}
+	return 0, errors.New("no free port to publish on")
+}
+
+// portHeld reports whether another control plane here publishes on port.
+func (r *Runtime) portHeld(p *plane, port int) bool {
+	for _, other := range r.planes {
+		if other == p {
+			continue
+		}
+		for _, used := range other.ports {
+			if used == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // choosePort picks a published port: the spec's, else the one used before, else
@@ -471,10 +516,10 @@ func (r *Runtime) choosePort(p *plane, svc controlplane.PublishedService) (int, 
 		}
 		return svc.Port, nil
 	}
-	if prev := p.ports[svc.Service]; prev != 0 && ports.Listenable(r.opts.PublicAddress, prev) {
+	if prev := p.ports[svc.Service]; prev != 0 && !r.portHeld(p, prev) && ports.Listenable(r.opts.PublicAddress, prev) {
 		return prev, nil
 	}
-	if svc.Service == string(hyperv1.APIServer) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
+	if svc.Service == string(hyperv1.APIServer) && !r.portHeld(p, DefaultAPIServerPort) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
 		return DefaultAPIServerPort, nil
 	}
 	return 0, nil
