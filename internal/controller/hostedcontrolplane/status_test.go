@@ -14,11 +14,11 @@ func TestHealthConditions(t *testing.T) {
 		return hyperv1.ComponentStatus{Name: name, ReadyReplicas: ready, Replicas: replicas}
 	}
 	cases := []struct {
-		name        string
-		deployed    bool
-		components  []hyperv1.ComponentStatus
-		want        map[string]string // condition type → status/reason
-		message     string
+		name       string
+		deployed   bool
+		components []hyperv1.ComponentStatus
+		want       map[string]string // condition type → status/reason
+		message    string
 	}{
 		{"starting", false, []hyperv1.ComponentStatus{st("etcd", 0, 1), st("kube-apiserver", 0, 1)},
 			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Progressing": "True/Deploying", "Degraded": "False/AsExpected", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "etcd 0/1 ready"},
