@@ -7,9 +7,6 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
-
-	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controlplane"
 )
 
 // echoServer answers each connection with its name.
@@ -69,29 +66,5 @@ func TestBalancerSpreadsAndSkipsDeadReplicas(t *testing.T) {
 		if got := ask(t, addr); got != "a\n" {
 			t.Fatalf("with one live replica got %q", got)
 		}
-	}
-}
-
-// A port handed to one control plane's balancer process is not handed to
-// another before that process has bound it.
-func TestPickPortSkipsPortsOfOtherControlPlanes(t *testing.T) {
-	a := &plane{namespace: "clusters-a", ports: map[string]int{}}
-	b := &plane{namespace: "clusters-b", ports: map[string]int{}}
-	r := &Runtime{opts: Options{PublicAddress: "127.0.0.1"}, planes: map[string]*plane{"clusters-a": a, "clusters-b": b}}
-	api := controlplane.PublishedService{Service: string(hyperv1.APIServer)}
-	first, err := r.pickPort(a, api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.ports[api.Service] = first
-	second, err := r.pickPort(b, api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if second == first {
-		t.Fatalf("both control planes were given port %d", first)
-	}
-	if again, _ := r.pickPort(a, api); first == DefaultAPIServerPort && again != first {
-		t.Errorf("the control plane holding %d was given %d", first, again)
 	}
 }

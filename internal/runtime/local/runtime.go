@@ -112,6 +112,15 @@ type plane struct {
 // wait for it to become ready before starting anyway.
 const followerWait = 30 * time.Second
 
+// holdFollowers reports whether the replicas after the first of a component
+// wait. On one machine the replicas of a stateless component share its cores:
+// the first starts alone, so it serves sooner, and the others follow once it is
+// ready, or followerWait after it started should it never be. etcd members
+// start together: they need a quorum.
+func holdFollowers(c controlplane.Component, ready bool, sinceFirst time.Duration) bool {
+	return !c.Persistent && !ready && sinceFirst < followerWait
+}
+
 // firstStart is when this runtime first started a component's first replica;
 // now when it has not.
 func (p *plane) firstStart(component string) time.Time {
@@ -195,15 +204,11 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 			}
 		}
 		waiting := c.StartAfter != "" && !p.ready(c.StartAfter)
-		// On one machine the replicas of a stateless component share its
-		// cores: the first starts alone, so it serves sooner, and the others
-		// follow once it is ready (or a while after it started, should it
-		// not become ready). etcd members start together: they need a quorum.
-		followers := !c.Persistent && !p.ready(c.Name) && time.Since(p.firstStart(c.Name)) < followerWait
+		held := holdFollowers(c, p.ready(c.Name), time.Since(p.firstStart(c.Name)))
 		for i, rep := range c.Replicas {
 			key := fmt.Sprintf("%s-%d", c.Name, i)
 			want[key] = true
-			if (waiting || i > 0 && followers) && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
+			if (waiting || i > 0 && held) && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
 				continue
 			}
 			if err := r.runReplica(ctx, p, c, i, rep, key, dataDir, secrets, rel); err != nil {
