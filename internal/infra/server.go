@@ -165,11 +165,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 	case agent.Labels[agentv1.InfraEnvNameLabel] != ie.Name:
 		writeError(w, http.StatusConflict, "host "+p.HostID+" is registered with another InfraEnv")
 		return
-	case agent.Status.Progress.CurrentStage != "":
+	case agent.Status.Progress.CurrentStage != "" || agent.Status.DebugInfo.State == agentapi.StateUnbindingPendingUserAction:
 		// The host booted into discovery again: whatever it installed before
 		// is gone, and a bound host installs anew.
 		before := agent.DeepCopy()
 		agent.Status.Progress = agentv1.HostProgressInfo{}
+		if agent.Spec.ClusterDeploymentName == nil {
+			agent.Status.DebugInfo = agentv1.DebugInfo{State: agentapi.StateDiscoveringUnbound, StateInfo: "The host booted into discovery again"}
+		}
 		if err := s.Client.Status().Patch(r.Context(), agent, client.MergeFrom(before)); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "resetting the Agent: "+err.Error())
 			return

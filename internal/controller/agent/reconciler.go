@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -79,14 +80,29 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// connected reports whether the host checked in recently. After an operator
-// restart, hosts get DisconnectAfter to check in before they count as gone.
-func (r *Reconciler) connected(a *agentv1.Agent) bool {
+// checkedIn reports whether the host talked to the installation service
+// recently. After an operator restart, hosts get DisconnectAfter to check in
+// before they count as gone.
+func (r *Reconciler) checkedIn(a *agentv1.Agent) bool {
 	last, ok := r.CheckIns.Last(client.ObjectKeyFromObject(a))
 	if !ok {
 		last = r.started
 	}
 	return r.Now().Sub(last) < r.DisconnectAfter
+}
+
+// Connected is the one rule for whether a host counts as connected, used by the
+// state, the Connected condition and the connected validation alike: it
+// checked in with the installation service recently, or it is bound and has
+// joined its cluster, after which it runs as a node and no longer talks to the
+// service (its health is then its Node's).
+func Connected(a *agentv1.Agent, checkedIn bool) bool {
+	return checkedIn || joined(a)
+}
+
+// joined says whether the host is bound and finished its installation.
+func joined(a *agentv1.Agent) bool {
+	return a.Spec.ClusterDeploymentName != nil && a.Status.Progress.CurrentStage == agentapi.StageDone
 }
 
 // Reconcile computes one Agent's validations, state, conditions and labels.
@@ -105,7 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			names[Hostname(o)] = true
 		}
 	}
-	connected := r.connected(a)
+	checkedIn := r.checkedIn(a)
 
 	labels := inventoryLabels(a)
 	if !maps.Equal(labels, a.Labels) {
@@ -115,10 +131,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	before := a.DeepCopy()
-	a.Status.ValidationsInfo = validate(a, connected, r.Requirements, names)
-	setStatus(a, connected)
+	computeStatus(a, checkedIn, r.Requirements, names)
 	if !equality.Semantic.DeepEqual(before.Status, a.Status) {
-		if err := r.Client.Status().Patch(ctx, a, client.MergeFrom(before)); err != nil {
+		// The state is read back on the next pass (an unbound host stays
+		// unbinding-pending-user-action until it registers again), so a
+		// status computed from a stale copy must not land.
+		if err := r.Client.Status().Patch(ctx, a, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+			}
 			return ctrl.Result{}, err
 		}
 	}
@@ -126,33 +147,50 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: max(r.DisconnectAfter/3, time.Second)}, nil
 }
 
+// computeStatus sets an Agent's validations, state and conditions. checkedIn
+// says whether its host talked to the installation service recently.
+func computeStatus(a *agentv1.Agent, checkedIn bool, req Requirements, otherHostnames map[string]bool) {
+	connected := Connected(a, checkedIn)
+	a.Status.ValidationsInfo = validate(a, connected, req, otherHostnames)
+	setStatus(a, connected, checkedIn)
+}
+
 // setStatus sets the host state and the conditions from the validations,
 // the binding and the installation progress.
-func setStatus(a *agentv1.Agent, connected bool) {
+func setStatus(a *agentv1.Agent, connected, checkedIn bool) {
 	failing, pending := failed(a.Status.ValidationsInfo)
 	bound := a.Spec.ClusterDeploymentName != nil
+	// A host unbound after its installation started must boot into discovery
+	// again; until it registers anew it has no installation to show.
+	unbinding := !bound && (a.Status.Progress.CurrentStage != "" || a.Status.DebugInfo.State == agentapi.StateUnbindingPendingUserAction)
+	if unbinding {
+		a.Status.Progress = agentv1.HostProgressInfo{}
+	}
 	stage := a.Status.Progress.CurrentStage
 	suffix := "-unbound"
 	if bound {
 		suffix = ""
 	}
-	state, info := StateKnownUnbound, "Host is ready to be bound to a cluster"
+	state, info := agentapi.StateKnownUnbound, "Host is ready to be bound to a cluster"
 	if bound {
-		state, info = StateKnown, "Host is bound to "+a.Spec.ClusterDeploymentName.Namespace+"/"+a.Spec.ClusterDeploymentName.Name+" and ready to be installed"
+		state, info = agentapi.StateKnown, "Host is bound to "+a.Spec.ClusterDeploymentName.Namespace+"/"+a.Spec.ClusterDeploymentName.Name+" and ready to be installed"
 	}
 	switch {
-	case !bound && stage != "":
-		state, info = StateUnbindingPendingUserAction, "Host was unbound after its installation started; boot it into discovery again (restart hcp-agent discover) to reuse it"
+	case unbinding:
+		state, info = agentapi.StateUnbindingPendingUserAction, "Host was unbound after its installation started; boot it into discovery again (restart hcp-agent discover) to reuse it"
 	case bound && stage == agentapi.StageDone:
-		state, info = StateAddedToExistingCluster, "Host has joined the cluster"
+		state, info = agentapi.StateAddedToExistingCluster, "Host has joined the cluster"
 	case bound && stage == agentapi.StageFailed:
-		state, info = StateError, "Installation failed: "+a.Status.Progress.ProgressInfo
+		state, info = agentapi.StateError, "Installation failed: "+a.Status.Progress.ProgressInfo
 	case bound && !connected && stage != "":
-		state, info = StateDisconnected, "Host stopped communicating during its installation (last stage: "+stage+"); the installation resumes when it is back"
+		state, info = agentapi.StateDisconnected, "Host stopped communicating during its installation (last stage: "+stage+"); the installation resumes when it is back"
 	case bound && stage == agentapi.StageStartingInstallation:
-		state, info = StateInstalling, "Installation is starting"
+		state, info = agentapi.StateInstalling, "Installation is starting"
 	case bound && stage != "":
-		state, info = StateInstallingInProgress, "Installation is in progress: "+stage
+		state, info = agentapi.StateInstallingInProgress, "Installation is in progress: "+stage
+		if pi := a.Status.Progress.ProgressInfo; pi != "" {
+			info += " (" + pi + ")"
+		}
 	case !connected:
 		state, info = "disconnected"+suffix, "Host has stopped communicating with the installation service"
 	case a.Status.Inventory.ReportTime == nil:
@@ -174,11 +212,10 @@ func setStatus(a *agentv1.Agent, connected bool) {
 	}
 	set(agentv1.SpecSyncedCondition, true, "SyncOK", "The Spec has been successfully applied")
 	switch {
-	case connected:
+	case checkedIn:
 		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The agent's connection to the installation service is unimpaired")
-	case stage != "":
-		// After installation the host runs the node, not discovery.
-		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The host reports through its node since its installation started")
+	case connected:
+		set(agentv1.ConnectedCondition, true, "AgentIsConnected", "The host has joined its cluster and reports through its node")
 	default:
 		set(agentv1.ConnectedCondition, false, "AgentIsDisconnected", "The agent has not contacted the installation service in some time; the user should check its connectivity")
 	}
@@ -193,7 +230,7 @@ func setStatus(a *agentv1.Agent, connected bool) {
 	switch {
 	case !a.Spec.Approved:
 		set(agentv1.RequirementsMetCondition, false, "AgentIsNotApproved", "The agent is not approved; approve it with kubectl patch agent "+a.Name+" --type merge -p '{\"spec\":{\"approved\":true}}'")
-	case state == StateKnownUnbound || state == StateKnown:
+	case state == agentapi.StateKnownUnbound || state == agentapi.StateKnown:
 		set(agentv1.RequirementsMetCondition, true, "AgentIsReady", "The agent is ready to be installed")
 	case bound && stage != "" && stage != agentapi.StageFailed:
 		set(agentv1.RequirementsMetCondition, true, "AgentInstallationStarted", "The installation has started")
@@ -213,7 +250,7 @@ func setStatus(a *agentv1.Agent, connected bool) {
 	switch {
 	case bound:
 		set(agentv1.BoundCondition, true, "Bound", "The agent is bound to a cluster")
-	case state == StateUnbindingPendingUserAction:
+	case state == agentapi.StateUnbindingPendingUserAction:
 		set(agentv1.BoundCondition, false, "UnbindingPendingUserAction", "The agent is unbound; its host must boot into discovery again")
 	default:
 		set(agentv1.BoundCondition, false, "Unbound", "The agent is not bound to any cluster")

@@ -10,27 +10,6 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 )
 
-// Host states, as assisted-service names them.
-const (
-	StateDiscoveringUnbound  = "discovering-unbound"
-	StateKnownUnbound        = "known-unbound"
-	StateInsufficientUnbound = "insufficient-unbound"
-	StateDisconnectedUnbound = "disconnected-unbound"
-
-	// States of a bound Agent.
-	StateKnown                  = "known"
-	StateInsufficient           = "insufficient"
-	StateDisconnected           = "disconnected"
-	StateInstalling             = "installing"
-	StateInstallingInProgress   = "installing-in-progress"
-	StateAddedToExistingCluster = "added-to-existing-cluster"
-	StateError                  = "error"
-
-	// StateUnbindingPendingUserAction: the Agent was unbound after its host
-	// started installing; the host must boot into discovery again.
-	StateUnbindingPendingUserAction = "unbinding-pending-user-action"
-)
-
 // Validation IDs and categories.
 const (
 	ValidationHasInventory   = "has-inventory"

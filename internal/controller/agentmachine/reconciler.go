@@ -34,6 +34,7 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/agentapi"
 	agentctrl "github.com/hcp-dev/hcp/internal/controller/agent"
 )
 
@@ -302,7 +303,7 @@ func Unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
 		return "is not connected"
 	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
 		return "is not validated"
-	case a.Status.DebugInfo.State != agentctrl.StateKnownUnbound:
+	case a.Status.DebugInfo.State != agentapi.StateKnownUnbound:
 		return "is " + a.Status.DebugInfo.State
 	case am.Spec.MinCPUs > 0 && a.Status.Inventory.Cpu.Count < int64(am.Spec.MinCPUs):
 		return fmt.Sprintf("has %d CPUs, fewer than %d", a.Status.Inventory.Cpu.Count, am.Spec.MinCPUs)
@@ -336,6 +337,9 @@ func reportAgent(am *capiproviderv1.AgentMachine, a *agentv1.Agent) {
 		info := a.Status.DebugInfo.State
 		if st := a.Status.Progress.CurrentStage; st != "" {
 			info += ", stage " + st
+			if pi := a.Status.Progress.ProgressInfo; pi != "" {
+				info += ": " + pi
+			}
 		}
 		setCondition(am, clusterv1.ReadyCondition, false, "Installing", "Agent "+a.Name+" is "+info)
 	}
@@ -402,8 +406,8 @@ func (r *Reconciler) unbind(ctx context.Context, am *capiproviderv1.AgentMachine
 			continue
 		}
 		switch a.Status.DebugInfo.State {
-		case agentctrl.StateUnbindingPendingUserAction, agentctrl.StateKnownUnbound, agentctrl.StateDiscoveringUnbound,
-			agentctrl.StateInsufficientUnbound, agentctrl.StateDisconnectedUnbound:
+		case agentapi.StateUnbindingPendingUserAction, agentapi.StateKnownUnbound, agentapi.StateDiscoveringUnbound,
+			agentapi.StateInsufficientUnbound, agentapi.StateDisconnectedUnbound:
 			// Left the cluster: drop the reservation.
 			delete(a.Labels, capiproviderv1.AgentMachineRefLabel)
 			delete(a.Labels, capiproviderv1.AgentMachineRefNamespaceLabel)

@@ -20,7 +20,7 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	agentctrl "github.com/hcp-dev/hcp/internal/controller/agent"
+	"github.com/hcp-dev/hcp/internal/agentapi"
 )
 
 func scheme(t *testing.T) *runtime.Scheme {
@@ -38,7 +38,7 @@ func freeAgent(name string) *agentv1.Agent {
 	for _, c := range []string{agentv1.ValidatedCondition, agentv1.ConnectedCondition} {
 		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: c, Status: metav1.ConditionTrue, Reason: "OK"})
 	}
-	a.Status.DebugInfo.State = agentctrl.StateKnownUnbound
+	a.Status.DebugInfo.State = agentapi.StateKnownUnbound
 	return a
 }
 
