@@ -237,7 +237,8 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	c.progress(ctx, agentapi.StageWritingImage, "Applying the NodePool's Ignition under "+root)
 	// An unreachable Ignition server (the host's link is down, the service
 	// restarts) is waited out; a refused or invalid config fails the install.
-	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+	// The server also answers "not yet" until the cluster can take the host.
+	for delay := time.Second; ; delay = min(2*delay, 5*time.Second) {
 		_, err := Install(ctx, []byte(s.Args[0]), root)
 		if err == nil {
 			break
@@ -246,6 +247,7 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 			return fail(err)
 		}
 		log.Info("fetching the Ignition failed; retrying", "error", err.Error(), "after", delay)
+		c.progress(ctx, agentapi.StageWritingImage, "Waiting for the Ignition (retrying): "+err.Error())
 		select {
 		case <-ctx.Done():
 			return fail(ctx.Err())
@@ -292,6 +294,9 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 // it (the service or the management API may be restarting) and gives up only
 // on a final answer (4xx: for example the host is no longer bound).
 func (c *client) progress(ctx context.Context, stage, info string) {
+	if len(info) > agentapi.MaxProgressInfo {
+		info = info[:agentapi.MaxProgressInfo-3] + "..."
+	}
 	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
 		status, body, err := c.do(ctx, http.MethodPut, c.path(agentapi.ProgressPath), agentapi.HostProgress{CurrentStage: stage, ProgressInfo: info})
 		if err == nil && status < 300 {

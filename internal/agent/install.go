@@ -68,7 +68,7 @@ func Install(ctx context.Context, pointer []byte, root string) (*igntypes.Config
 		return nil, fmt.Errorf("fetching Ignition from %s: %w: %w", *src.Source, ErrUnreachable, err)
 	}
 	if resp.StatusCode >= 500 {
-		return nil, fmt.Errorf("fetching Ignition from %s: %w: %s", *src.Source, ErrUnreachable, resp.Status)
+		return nil, fmt.Errorf("fetching Ignition from %s: %w: %s %s", *src.Source, ErrUnreachable, resp.Status, reason(body))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching Ignition from %s: %s: %s", *src.Source, resp.Status, strings.TrimSpace(string(body)))

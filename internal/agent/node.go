@@ -43,6 +43,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/ignition"
 )
 
@@ -202,6 +203,7 @@ func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
 			break
 		}
 		o.Log.Info("creating the certificate signing request failed; retrying", "error", err.Error(), "after", delay)
+		o.Progress(agentapi.StageRebooting, "Cannot join the cluster yet (retrying): "+joinError(err))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -236,6 +238,16 @@ func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
 	}
 	o.Log.Info("node client certificate issued", "csr", name)
 	return clientcmd.BuildConfigFromFlags("", kcPath)
+}
+
+// joinError says briefly why a request to the cluster's API server failed,
+// for the Agent's progress.
+func joinError(err error) string {
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	return msg
 }
 
 // certValid says whether the node's certificate exists, is for name and has
@@ -377,6 +389,7 @@ func (n *node) register(ctx context.Context) error {
 			err = gerr
 		}
 		n.o.Log.Info("registering the node failed; retrying", "error", err.Error(), "after", delay)
+		n.o.Progress(agentapi.StageRebooting, "Cannot register the node yet (retrying): "+joinError(err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

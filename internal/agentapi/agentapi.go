@@ -71,6 +71,8 @@ const (
 	MaxInterfaces     = 256
 	MaxAddresses      = 64
 	MaxCPUFlags       = 512
+	// MaxProgressInfo is the longest progress_info a host may report.
+	MaxProgressInfo = 1024
 )
 
 // HostCreateParams registers a host.

@@ -27,6 +27,12 @@ const KonnectivityConfigMap = "konnectivity-agent"
 // its Ignition (RFC 3339).
 const ReachedAnnotation = "hypershift.openshift.io/ignition-reached"
 
+// BootstrapTokenReadyAnnotation on a NodePool's token Secret names the
+// bootstrap token ID that is in the hosted cluster. Ignition is served only
+// for that token, so a host never joins with a token the API server does not
+// know yet.
+const BootstrapTokenReadyAnnotation = "hcp.dev/bootstrap-token-in-cluster"
+
 // Server hands a NodePool's hosts their worker Ignition, for the NodePool's
 // current bearer token (or the previous one within Grace of a rotation).
 // Requests carry "Authorization: Bearer <token>" and "NodePool: <namespace>/<name>".
@@ -62,6 +68,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: s.TokenSecret(name)}, ts); err != nil ||
 		!TokensFrom(ts).Valid(token, s.Now(), s.Grace) {
 		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
+		return
+	}
+	if id := string(ts.Data[KeyBootstrapID]); ts.Annotations[BootstrapTokenReadyAnnotation] != id {
+		w.Header().Set("Retry-After", "2")
+		deny(w, http.StatusServiceUnavailable, "the NodePool's bootstrap token is not in the hosted cluster yet (it goes there once the control plane is Available); retry")
 		return
 	}
 	get := func(name string) *corev1.Secret {

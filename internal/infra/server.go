@@ -321,8 +321,8 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 	if !decode(w, r, agentapi.MaxSmallBodyBytes, &p) {
 		return
 	}
-	if !slices.Contains(agentapi.Stages, p.CurrentStage) || len(p.ProgressInfo) > 1024 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("current_stage: %q is not a stage (allowed: %s); progress_info: at most 1024 characters", truncate(p.CurrentStage, 64), strings.Join(agentapi.Stages, ", ")))
+	if !slices.Contains(agentapi.Stages, p.CurrentStage) || len(p.ProgressInfo) > agentapi.MaxProgressInfo {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("current_stage: %q is not a stage (allowed: %s); progress_info: at most %d characters", truncate(p.CurrentStage, 64), strings.Join(agentapi.Stages, ", "), agentapi.MaxProgressInfo))
 		return
 	}
 	agent, ok := s.agentFor(w, r, ie)

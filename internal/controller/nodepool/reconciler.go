@@ -296,6 +296,18 @@ func (r *Reconciler) ensureBootstrapToken(ctx context.Context, np *hyperv1.NodeP
 			return fmt.Errorf("cluster role binding %s: %w", b.name, err)
 		}
 	}
+	// Only now may the ignition server hand out Ignition carrying this token:
+	// a host that got it earlier would be refused by the API server.
+	if ts.Annotations[ignition.BootstrapTokenReadyAnnotation] != id {
+		before := ts.DeepCopy()
+		if ts.Annotations == nil {
+			ts.Annotations = map[string]string{}
+		}
+		ts.Annotations[ignition.BootstrapTokenReadyAnnotation] = id
+		if err := r.Client.Patch(ctx, ts, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("recording the bootstrap token on %s/%s: %w", cpns, ts.Name, err)
+		}
+	}
 	return nil
 }
 
