@@ -8,7 +8,7 @@ CONTROLLER_GEN := $(BIN)/tools/controller-gen
 CONTROLLER_GEN_VERSION := v0.23.0
 GO_TEST_FLAGS ?=
 
-.PHONY: all build release generate verify-generate quickstart test unit e2e bench fuzz lint clean
+.PHONY: all build release generate verify-generate quickstart install test unit e2e bench fuzz lint clean
 
 all: build
 
@@ -35,9 +35,17 @@ verify-generate: generate
 	@git diff --exit-code -- api config/crd || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- api config/crd)" || { git status --porcelain -- api config/crd; echo "generated files are not committed: run make generate and commit" >&2; exit 1; }
 
-## quickstart: build, run the embedded management plane in the foreground with 3 lab hosts, and create the example hosted cluster with a NodePool of 2
+## quickstart: build, run the embedded management plane in the foreground with 3 lab hosts, and create the example hosted cluster with a NodePool of 2 (more hcp up flags: ARGS="--data-dir /tmp/hcp")
+ARGS ?=
 quickstart: build
-	$(BIN)/hcp up --example --agents 3
+	$(BIN)/hcp up --example --agents 3 $(ARGS)
+
+## install: link hcp, hcp-operator, hcp-agent (and the release's kubectl, unless PATH has one) into $(PREFIX)/bin
+PREFIX ?= /usr/local
+install: build
+	mkdir -p $(PREFIX)/bin
+	ln -sf $(BIN)/hcp $(BIN)/hcp-operator $(BIN)/hcp-agent $(PREFIX)/bin/
+	@command -v kubectl >/dev/null || { ln -sf $$(ls -d $(BIN)/release/*/ | tail -1)kubectl $(PREFIX)/bin/kubectl && echo "linked kubectl into $(PREFIX)/bin"; }
 
 ## lint: gofmt and go vet
 lint:

@@ -29,6 +29,8 @@ type ClusterOptions struct {
 	// sshKeyDefaulted is set when --ssh-key was not given: a missing default
 	// key is then not an error.
 	sshKeyDefaulted bool
+	// quietHints leaves the closing hints to the caller (hcp up --example).
+	quietHints bool
 }
 
 // validCluster is a validated cluster: the spec with the files read, and its

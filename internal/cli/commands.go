@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -37,6 +38,7 @@ func newDestroyCommand(kubeconfig *string) *cobra.Command {
 	cluster := &cobra.Command{Use: "cluster", Short: "Destroy a hosted cluster"}
 	var name, namespace string
 	var grace time.Duration
+	var ignoreNotFound bool
 	agent := &cobra.Command{
 		Use:   "agent",
 		Short: "Destroy a hosted cluster on the Agent platform and everything hcp create made for it",
@@ -49,21 +51,39 @@ func newDestroyCommand(kubeconfig *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return destroyCluster(cmd.Context(), m.client, namespace, name, grace, cmd.OutOrStdout())
+			err = destroyCluster(cmd.Context(), m.client, namespace, name, grace, cmd.OutOrStdout())
+			if errors.Is(err, errNoCluster) && ignoreNotFound {
+				fmt.Fprintf(cmd.OutOrStdout(), "HostedCluster %s/%s does not exist; nothing to destroy\n", namespace, name)
+				return nil
+			}
+			return err
 		},
 	}
 	agent.Flags().StringVar(&name, "name", "", "name of the hosted cluster")
 	agent.Flags().StringVar(&namespace, "namespace", "clusters", "namespace of the HostedCluster")
 	agent.Flags().DurationVar(&grace, "cluster-grace-period", 10*time.Minute, "how long to wait for the cluster to go")
+	agent.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "succeed when the cluster does not exist")
 	cluster.AddCommand(agent)
 	destroy.AddCommand(cluster)
 	return destroy
 }
 
+// errNoCluster: there is no HostedCluster to destroy.
+var errNoCluster = errors.New("no such HostedCluster")
+
 // destroyCluster deletes a HostedCluster's NodePools and the HostedCluster,
-// waits until they are gone, then removes the Secrets hcp create made.
+// waits until they are gone, then removes the Secrets hcp create made. With
+// neither a HostedCluster nor anything hcp create made for one, it returns an
+// error wrapping errNoCluster.
 func destroyCluster(ctx context.Context, c client.Client, namespace, name string, grace time.Duration, out io.Writer) error {
 	start := time.Now()
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &hyperv1.HostedCluster{}); apierrors.IsNotFound(err) {
+		if !leftovers(ctx, c, namespace, name) {
+			return fmt.Errorf("%w: HostedCluster %s/%s does not exist (kubectl get hostedclusters -A lists them; --ignore-not-found makes this a success)", errNoCluster, namespace, name)
+		}
+	} else if err != nil {
+		return fmt.Errorf("reading HostedCluster %s/%s: %w", namespace, name, err)
+	}
 	pools := &hyperv1.NodePoolList{}
 	if err := c.List(ctx, pools, client.InNamespace(namespace)); err != nil {
 		return err
@@ -125,6 +145,26 @@ func destroyCluster(ctx context.Context, c client.Client, namespace, name string
 	}
 	fmt.Fprintf(out, "Hosted cluster %s/%s destroyed.\n", namespace, name)
 	return nil
+}
+
+// leftovers says whether NodePools of the cluster or Secrets that hcp create
+// made for it remain, for destroy to finish what an interrupted one began.
+func leftovers(ctx context.Context, c client.Client, namespace, name string) bool {
+	pools := &hyperv1.NodePoolList{}
+	if err := c.List(ctx, pools, client.InNamespace(namespace)); err == nil {
+		for i := range pools.Items {
+			if pools.Items[i].Spec.ClusterName == name {
+				return true
+			}
+		}
+	}
+	for _, s := range []string{name + "-pull-secret", name + "-ssh-key"} {
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: s}, secret); err == nil && secret.Labels[ManagedByLabel] == managedBy {
+			return true
+		}
+	}
+	return false
 }
 
 func newCreateKubeconfigCommand(kubeconfig *string) *cobra.Command {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/clusterspec"
@@ -125,6 +129,12 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 		_, err = out.Write(b)
 		return err
 	}
+	if w := loopbackWarning(ctx, m.client, v.spec); w != "" {
+		fmt.Fprintln(out, "Warning: "+w)
+	}
+	if o.NodePoolReplicas < 0 {
+		fmt.Fprintf(out, "--node-pool-replicas %d: no NodePool is created (add one later with hcp create nodepool agent)\n", o.NodePoolReplicas)
+	}
 	objs, err := clusterspec.Create(ctx, m.client, v.spec, v.inputs, fieldOwner)
 	if err != nil {
 		return err
@@ -145,7 +155,9 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 			return err
 		}
 	}
-	fmt.Fprintf(out, "Get its kubeconfig with: hcp create kubeconfig --namespace %s --name %s > kubeconfig-%s\n", o.Namespace, o.Name, o.Name)
+	if !o.quietHints {
+		fmt.Fprintf(out, "Get its kubeconfig with: hcp create kubeconfig --namespace %s --name %s > kubeconfig-%s\n", o.Namespace, o.Name, o.Name)
+	}
 	return nil
 }
 
@@ -165,7 +177,7 @@ func waitAvailable(ctx context.Context, c client.Client, key client.ObjectKey, t
 			state = "reading the HostedCluster: " + err.Error()
 		default:
 			if meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable) {
-				fmt.Fprintf(out, "[%5.1fs] HostedCluster %s is Available\n", time.Since(start).Seconds(), key)
+				fmt.Fprintf(out, "[%5.1fs] HostedCluster %s is Available%s\n", time.Since(start).Seconds(), key, endpointOf(hc))
 				return nil
 			}
 			for _, t := range []string{hyperv1.ConditionValidConfiguration, hyperv1.ConditionValidReleaseImage, hyperv1.ConditionSupportedHostedCluster} {
@@ -216,6 +228,63 @@ func waitNodePool(ctx context.Context, c client.Client, key client.ObjectKey, ti
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// loopbackWarning says when the API server address is a loopback address
+// that the cluster's hosts cannot reach: hosts on other machines or in their
+// own network namespaces (lab hosts) would try to join through their own
+// loopback and wait forever.
+func loopbackWarning(ctx context.Context, c client.Client, s *clusterspec.Spec) string {
+	addr := s.APIServerAddress
+	if ip := net.ParseIP(addr); (ip == nil || !ip.IsLoopback()) && addr != "localhost" {
+		return ""
+	}
+	local := map[string]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				local[ipn.IP.String()] = true
+			}
+		}
+	}
+	agents := &agentv1.AgentList{}
+	_ = c.List(ctx, agents, client.InNamespace(s.AgentNamespace))
+	var away []string
+	for _, a := range agents.Items {
+		for _, nic := range a.Status.Inventory.Interfaces {
+			for _, cidr := range nic.IPV4Addresses {
+				ip, _, _ := strings.Cut(cidr, "/")
+				if !local[ip] && !slices.Contains(away, a.Name) {
+					away = append(away, a.Name)
+				}
+			}
+		}
+	}
+	switch {
+	case len(agents.Items) > 0 && len(away) == 0:
+		return ""
+	case len(away) > 0:
+		return fmt.Sprintf("--api-server-address %s is a loopback address, which the Agents of %s that are not on this machine (%s) cannot reach; their nodes would never join. Use an address they reach (with hcp up's lab hosts: the lab network's gateway, the infrastructure service's address).",
+			addr, s.AgentNamespace, strings.Join(away, ", "))
+	default:
+		return fmt.Sprintf("--api-server-address %s is a loopback address: only hosts that share this machine's network can join the cluster.", addr)
+	}
+}
+
+// endpointOf says where a HostedCluster's API server is published, with
+// the reason when it is not on the port users expect.
+func endpointOf(hc *hyperv1.HostedCluster) string {
+	ep := hc.Status.ControlPlaneEndpoint
+	if ep.Port == 0 {
+		return ""
+	}
+	s := " at https://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+	if c := meta.FindStatusCondition(hc.Status.Conditions, hyperv1.ConditionInfrastructureReady); c != nil {
+		if _, note, ok := strings.Cut(c.Message, " ("); ok {
+			s += " (" + note
+		}
+	}
+	return s
 }
 
 // progress summarises what a HostedCluster is waiting for.

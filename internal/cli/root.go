@@ -3,7 +3,12 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // NewRoot returns the hcp command with all its subcommands.
@@ -22,7 +27,32 @@ Start here:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(flagParseError)
 	kubeconfig := root.PersistentFlags().String("kubeconfig", "", "management cluster kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
 	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig), newBalanceCommand(), newInstallCommand(kubeconfig))
 	return root
+}
+
+// flagParseError turns a flag the command line could not parse into one line
+// that names the flag, says what it takes and gives an example.
+func flagParseError(cmd *cobra.Command, err error) error {
+	var iv *pflag.InvalidValueError
+	if !errors.As(err, &iv) {
+		return fmt.Errorf("%w (%s --help lists the flags)", err, cmd.CommandPath())
+	}
+	f := iv.GetFlag()
+	what, example := "a valid value", f.DefValue
+	switch t := f.Value.Type(); {
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		what, example = "a whole number", "2"
+	case strings.HasPrefix(t, "float"):
+		what, example = "a number", "0.5"
+	case t == "bool":
+		what, example = "true or false", "true"
+	case t == "duration":
+		what, example = "a duration", "10m"
+	case t == "stringToString":
+		what, example = "key=value pairs separated by commas", "team=payments,env=dev"
+	}
+	return flagError(f.Name, fmt.Sprintf("%q is not %s", iv.GetValue(), what), example)
 }

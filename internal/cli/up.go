@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,7 +108,7 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.IntVar(&o.Port, "port", 0, fmt.Sprintf("management API port on 127.0.0.1 (default: the one used last time, else %d when free, else any free port)", hub.DefaultPort))
 	f.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:0", `operator metrics address ("0" turns metrics off; port 0 picks a free port)`)
 	f.StringVar(&o.HealthAddr, "health-probe-bind-address", "127.0.0.1:0", `operator /healthz and /readyz address (port 0 picks a free port)`)
-	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity")
+	f.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity; above 0 the log also goes to the terminal (it always goes to <data-dir>/logs/hcp-up.log)")
 	f.IntVar(&o.InfraPort, "infra-port", 0, fmt.Sprintf("infrastructure service port (default: the one used last time, else %d when free, else any free port)", DefaultInfraPort))
 	f.StringVar(&o.InfraHost, "infra-host", o.InfraHost, "address hosts use to reach the infrastructure service")
 	f.IntVar(&o.ConsolePort, "console-port", 0, fmt.Sprintf("web console port (default: the one used last time, else %d when free, else any free port; -1 turns the console off)", DefaultConsolePort))
@@ -169,7 +171,16 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.Verbosity), textlogger.Output(os.Stderr)))
+	logFile, err := openLog(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	var logOut io.Writer = severityTee{file: logFile, terminal: os.Stderr}
+	if o.Verbosity > 0 {
+		logOut = io.MultiWriter(logFile, os.Stderr)
+	}
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.Verbosity), textlogger.Output(logOut)))
 	klog.SetLogger(log)
 	ctrl.SetLogger(log)
 
@@ -183,6 +194,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		Progress: func(step string) {
 			fmt.Fprintf(out, "  %-26s %5.1fs\n", step, time.Since(started).Seconds())
 		},
+		Notice: func(msg string) { fmt.Fprintln(out, "  "+msg) },
 	})
 	if err != nil {
 		return err
@@ -210,7 +222,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	}
 	infraPort := o.InfraPort
 	if infraPort == 0 {
-		if infraPort, err = h.Port("infra", DefaultInfraPort); err != nil {
+		if infraPort, err = h.Port("infra", "infrastructure service", DefaultInfraPort); err != nil {
 			return err
 		}
 	}
@@ -219,7 +231,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	if o.ConsolePort >= 0 {
 		port := o.ConsolePort
 		if port == 0 {
-			if port, err = h.Port("console", DefaultConsolePort); err != nil {
+			if port, err = h.Port("console", "web console", DefaultConsolePort); err != nil {
 				return err
 			}
 		}
@@ -233,7 +245,10 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		if ip := net.ParseIP(host); ip.IsUnspecified() {
 			host = "127.0.0.1"
 		}
-		consoleURL = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "   (CA: " + filepath.Join(o.DataDir, "console-ca.crt") + "; log in with the kubeconfig below or a token)"
+		ca := filepath.Join(o.DataDir, "console-ca.crt")
+		consoleURL = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "   (log in with the kubeconfig below or a token)\n" +
+			"               its CA is " + ca + "; to trust it in Chromium and Chrome on Linux once:\n" +
+			"               certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n hcp-console -i " + ca + "   (package libnss3-tools)"
 	}
 	if req != agentctl.DefaultRequirements {
 		fmt.Fprintf(out, "  worker host requirements lowered/changed for this lab: %d CPU cores, %s memory, %s disk\n", req.CPUCores, o.AgentMinMemory, o.AgentMinDisk)
@@ -270,7 +285,11 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 			Console: consoleOpts,
 		})
 	}()
-	if err := waitOperatorReady(ctx, o.HealthAddr, opErr); err != nil {
+	mc, err := client.New(h.RESTConfig(), client.Options{})
+	if err != nil {
+		return err
+	}
+	if err := waitOperatorReady(ctx, o.HealthAddr, mc, opErr); err != nil {
 		return err
 	}
 
@@ -280,14 +299,14 @@ The management plane is ready (%.1fs).
   operator:    http://%s/readyz   metrics: http://%s/metrics
   infrastructure service: %s
   web console: %s
-  logs:        %s
+  logs:        %s   (hcp up's own: hcp-up.log; -v 1 shows it here too)
 
-Use it with kubectl:
-  export KUBECONFIG=%s
+Use it with kubectl and hcp (in another terminal):
+%s  export KUBECONFIG=%s
   kubectl get crd
 
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
-`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, consoleURL, h.LogDir(), h.KubeconfigPath(), o.DataDir)
+`, time.Since(started).Seconds(), h.Server(), o.HealthAddr, o.MetricsAddr, infraURL, consoleURL, h.LogDir(), pathHint(rel), h.KubeconfigPath(), o.DataDir)
 
 	if o.Agents > 0 {
 		hosts, err := startLabHosts(ctx, h.KubeconfigPath(), o.DataDir, o.AgentsNamespace, o.Agents, lab, log.WithName("lab"), out)
@@ -324,7 +343,9 @@ Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 	}
 }
 
-func waitOperatorReady(ctx context.Context, healthAddr string, opErr chan error) error {
+// waitOperatorReady waits until the operator is ready and leads: it has
+// published the releases it serves, which hcp create checks.
+func waitOperatorReady(ctx context.Context, healthAddr string, c client.Reader, opErr chan error) error {
 	check := probe.New(nil, nil)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -335,8 +356,34 @@ func waitOperatorReady(ctx context.Context, healthAddr string, opErr chan error)
 			return fmt.Errorf("operator stopped: %v", err)
 		default:
 		}
-		return check.Check(ctx, "http://"+healthAddr+"/readyz")
+		if err := check.Check(ctx, "http://"+healthAddr+"/readyz"); err != nil {
+			return err
+		}
+		_, err := release.Served(ctx, c)
+		return err
 	})
+}
+
+// openLog opens hcp up's log file, <dataDir>/logs/hcp-up.log, for appending.
+func openLog(dataDir string) (*os.File, error) {
+	dir := filepath.Join(dataDir, "logs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	return os.OpenFile(filepath.Join(dir, "hcp-up.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+}
+
+// severityTee writes every log entry to the file, and warnings and errors
+// (klog's W and E lines) to the terminal as well.
+type severityTee struct {
+	file, terminal io.Writer
+}
+
+func (t severityTee) Write(p []byte) (int, error) {
+	if len(p) > 0 && (p[0] == 'E' || p[0] == 'W') {
+		_, _ = t.terminal.Write(p)
+	}
+	return t.file.Write(p)
 }
 
 // pickPort turns a host:0 address into one with a free port, so it can be printed.
@@ -370,7 +417,7 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 	hc := &hyperv1.HostedCluster{}
 	if err := m.client.Get(ctx, client.ObjectKey{Namespace: "clusters", Name: "example"}, hc); err == nil {
 		fmt.Fprintln(out, "\nThe example hosted cluster clusters/example exists already.")
-		printExampleHints(out, kubeconfig)
+		printExampleHints(out, kubeconfig, pathHint(rel))
 		return nil
 	}
 	pullSecret := filepath.Join(o.DataDir, "example-pull-secret.json")
@@ -386,24 +433,50 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 	co := &ClusterOptions{Spec: clusterspec.Spec{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example",
 		APIServerAddress: apiAddress, NodePoolReplicas: int32(nodes), ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
 		ReleaseImage: rel.Image, ServiceCIDR: clusterspec.DefaultServiceCIDR, ClusterCIDR: clusterspec.DefaultClusterCIDR, BaseDomain: "example.hcp.local"},
-		PullSecretFile: pullSecret, Wait: true, Timeout: 5 * time.Minute}
+		PullSecretFile: pullSecret, Wait: true, Timeout: 5 * time.Minute, quietHints: true}
 	if err := createCluster(ctx, co, kubeconfig, out); err != nil {
 		return err
 	}
-	printExampleHints(out, kubeconfig)
+	printExampleHints(out, kubeconfig, pathHint(rel))
 	return nil
 }
 
-func printExampleHints(out io.Writer, kubeconfig string) {
+func printExampleHints(out io.Writer, kubeconfig, path string) {
 	fmt.Fprintf(out, `
-Look at it:
-  export KUBECONFIG=%s
+Look at it (in another terminal):
+%s  export KUBECONFIG=%s
   kubectl get hostedcluster -n clusters
   kubectl get hcp -n clusters-example -o yaml
   kubectl get nodepool,agents -A
-  hcp create kubeconfig --name example > kubeconfig-example
+  hcp create kubeconfig --namespace clusters --name example > kubeconfig-example
   kubectl --kubeconfig kubeconfig-example get clusteroperators,nodes
-`, kubeconfig)
+`, path, kubeconfig)
+}
+
+// pathHint is the export PATH line that puts this hcp and the release's
+// kubectl first on PATH, when the hints would otherwise not run as printed.
+func pathHint(rel *release.Release) string {
+	var dirs []string
+	exe, err := os.Executable()
+	if err == nil {
+		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = resolved
+		}
+		onPath, err := exec.LookPath("hcp")
+		if err == nil {
+			onPath, err = filepath.EvalSymlinks(onPath)
+		}
+		if err != nil || onPath != exe {
+			dirs = append(dirs, filepath.Dir(exe))
+		}
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		dirs = append(dirs, rel.Dir)
+	}
+	if len(dirs) == 0 {
+		return ""
+	}
+	return "  export PATH=" + strings.Join(dirs, ":") + ":$PATH\n"
 }
 
 // requirements are the worker host requirements the flags set.

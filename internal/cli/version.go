@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/version"
 )
@@ -51,7 +50,7 @@ func operatorVersion(ctx context.Context, kubeconfig string) string {
 		return "unknown (no management cluster reached)"
 	}
 	cm := &corev1.ConfigMap{}
-	if err := m.client.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: operator.VersionConfigMap}, cm); err != nil {
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: release.ServedNamespace, Name: release.ServedConfigMap}, cm); err != nil {
 		return "unknown (no operator has reported on " + m.config.Host + ")"
 	}
 	return cm.Data["version"]

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +17,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 var storageClassGVK = schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"}
@@ -50,6 +53,16 @@ func CheckAgainstCluster(ctx context.Context, c client.Client, s *Spec) error {
 		return Invalid("agent-namespace", fmt.Sprintf("namespace %q does not exist; create it first (kubectl create namespace %s)", s.AgentNamespace, s.AgentNamespace), s.Namespace+"-"+s.Name)
 	} else if err != nil && !apierrors.IsForbidden(err) {
 		return err
+	}
+	// A release the operator does not serve would only fail once the
+	// HostedCluster exists. Without a published list (no operator yet, or no
+	// right to read it) the operator checks it later.
+	if served, err := release.Served(ctx, c); err == nil && !slices.Contains(served, s.ReleaseImage) {
+		example := "hcp.dev/release:1.37.2"
+		if len(served) > 0 {
+			example = served[len(served)-1]
+		}
+		return Invalid("release-image", fmt.Sprintf("%q is not a release this management cluster serves (available: %s; hcp version lists them)", s.ReleaseImage, strings.Join(served, ", ")), example)
 	}
 	if s.EtcdStorageClass != "" {
 		sc := &metav1.PartialObjectMetadata{}

@@ -164,6 +164,8 @@ type Endpoint struct {
 	// Host is the address; empty means the one the HostedControlPlane's spec names.
 	Host string
 	Port int
+	// Note says why the port is not the one users expect, if it is not.
+	Note string
 }
 
 // Endpoints are the published services of a control plane, by service type.

@@ -59,6 +59,9 @@ type Options struct {
 	Log logr.Logger
 	// Progress, when set, is told each step as it starts.
 	Progress func(step string)
+	// Notice, when set, is told what a user should know, such as a default
+	// port that was busy and the one chosen instead.
+	Notice func(msg string)
 }
 
 // Hub is a running management plane.
@@ -80,6 +83,9 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	if opts.Release == nil {
 		return nil, fmt.Errorf("no release payload given")
+	}
+	if opts.Notice == nil {
+		opts.Notice = func(string) {}
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(string) {}
@@ -107,6 +113,9 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	if err = h.state.choosePorts(opts.Port); err != nil {
 		return nil, err
+	}
+	for _, msg := range h.state.busy {
+		opts.Notice(msg)
 	}
 	if err = h.state.save(statePath); err != nil {
 		return nil, err
@@ -273,7 +282,8 @@ func (h *Hub) Stop() {
 // Port returns a port for a named service of this machine that listens on
 // all addresses: the one used last time while it is free, else preferred when
 // free, else any free port. It is remembered for the next start.
-func (h *Hub) Port(name string, preferred int) (int, error) {
+// what names the service in the notice given when preferred is busy.
+func (h *Hub) Port(name, what string, preferred int) (int, error) {
 	port := 0
 	for _, p := range []int{h.state.Ports[name], preferred} {
 		if p != 0 && ports.Listenable("0.0.0.0", p) {
@@ -285,6 +295,9 @@ func (h *Hub) Port(name string, preferred int) (int, error) {
 		var err error
 		if port, err = ports.Free("0.0.0.0"); err != nil {
 			return 0, err
+		}
+		if preferred != 0 {
+			h.opts.Notice(fmt.Sprintf("port %d (the %s's default) is busy: using %d", preferred, what, port))
 		}
 	}
 	if h.state.Ports == nil {

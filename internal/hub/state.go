@@ -24,6 +24,9 @@ type state struct {
 	KCMPort        int `json:"kcmPort"`
 	// Ports are other services' ports, by name.
 	Ports map[string]int `json:"ports,omitempty"`
+
+	// busy says which default ports were taken, and what was chosen instead.
+	busy []string
 }
 
 func loadState(path string) (state, error) {
@@ -58,8 +61,14 @@ func (s *state) choosePorts(apiPort int) error {
 			return fmt.Errorf("port %d for the management API is in use; choose another with --port", apiPort)
 		}
 		s.APIPort = apiPort
-	} else if s.APIPort, err = keepOrPick(s.APIPort, DefaultPort); err != nil {
-		return err
+	} else {
+		remembered := s.APIPort
+		if s.APIPort, err = keepOrPick(s.APIPort, DefaultPort); err != nil {
+			return err
+		}
+		if s.APIPort != DefaultPort && s.APIPort != remembered {
+			s.busy = append(s.busy, fmt.Sprintf("port %d (the management API's default) is busy: using %d", DefaultPort, s.APIPort))
+		}
 	}
 	for _, p := range []*int{&s.EtcdClientPort, &s.EtcdPeerPort, &s.KCMPort} {
 		if *p, err = keepOrPick(*p, 0); err != nil {

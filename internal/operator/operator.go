@@ -32,6 +32,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/controller/agent"
 	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
+	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -42,8 +43,8 @@ const LeaderElectionID = "hcp-operator"
 const DefaultNamespace = "hcp-system"
 
 // VersionConfigMap is the ConfigMap (in the leader election namespace) where the
-// leading operator publishes its version.
-const VersionConfigMap = "hcp-operator-version"
+// leading operator publishes its version and the release images it serves.
+const VersionConfigMap = release.ServedConfigMap
 
 // Options configure the operator.
 // Runtimes.
@@ -151,7 +152,7 @@ func newManager(ctx context.Context, opts Options, closeRuntime *func()) (manage
 	}
 	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
 		Scheme:                        scheme,
-		Logger:                        opts.Log,
+		Logger:                        quietCleanStop(opts.Log),
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.HealthAddr,
 		LeaderElection:                opts.LeaderElection,
@@ -174,7 +175,8 @@ func newManager(ctx context.Context, opts Options, closeRuntime *func()) (manage
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 			ObjectMeta: metav1.ObjectMeta{Namespace: opts.LeaderElectionNamespace, Name: VersionConfigMap},
-			Data:       map[string]string{"version": version.Version}}
+			Data: map[string]string{"version": version.Version,
+				release.ServedKey: release.Store{Dir: opts.ReleaseDir}.ServedData()}}
 		if err := apply.Object(ctx, mgr.GetClient(), cm, "hcp-operator"); err != nil {
 			opts.Log.Error(err, "publishing the operator version")
 		}
@@ -194,6 +196,41 @@ func newManager(ctx context.Context, opts Options, closeRuntime *func()) (manage
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// quietCleanStop drops the one error controller-runtime logs on every clean
+// stop with leader election: releasing the lease on purpose reports "leader
+// election lost" once the stop has begun (kubernetes-sigs/controller-runtime
+// issue 3535). A lease lost while running still stops the manager with that
+// error.
+func quietCleanStop(log logr.Logger) logr.Logger {
+	if log.GetSink() == nil {
+		return log
+	}
+	return logr.New(cleanStopSink{log.GetSink()})
+}
+
+type cleanStopSink struct{ logr.LogSink }
+
+// Init counts this sink's own frame, so log lines name their real callers.
+func (s cleanStopSink) Init(info logr.RuntimeInfo) {
+	info.CallDepth++
+	s.LogSink.Init(info)
+}
+
+func (s cleanStopSink) Error(err error, msg string, kv ...any) {
+	if msg == "error received after stop sequence was engaged" && err != nil && err.Error() == "leader election lost" {
+		return
+	}
+	s.LogSink.Error(err, msg, kv...)
+}
+
+func (s cleanStopSink) WithValues(kv ...any) logr.LogSink {
+	return cleanStopSink{s.LogSink.WithValues(kv...)}
+}
+
+func (s cleanStopSink) WithName(name string) logr.LogSink {
+	return cleanStopSink{s.LogSink.WithName(name)}
 }
 
 // Run runs the operator until ctx ends.

@@ -5,6 +5,7 @@
 package release
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // MetadataFile is the name of a payload's metadata file.
@@ -142,4 +147,42 @@ func DefaultDir() string {
 		exe = resolved
 	}
 	return filepath.Join(filepath.Dir(exe), "release")
+}
+
+// Where the leading operator publishes its version and the release images it
+// serves, so clients can check a release before they create anything.
+const (
+	ServedNamespace = "hcp-system"
+	ServedConfigMap = "hcp-operator-version"
+	// ServedKey holds the served release images, one a line.
+	ServedKey = "releases"
+)
+
+// ErrNotPublished says no operator has published the releases it serves.
+var ErrNotPublished = errors.New("no operator has published the releases it serves")
+
+// Served reads the release images the management cluster's operator serves.
+func Served(ctx context.Context, c client.Reader) ([]string, error) {
+	cm := &corev1.ConfigMap{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ServedNamespace, Name: ServedConfigMap}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, ErrNotPublished
+		}
+		return nil, err
+	}
+	v, ok := cm.Data[ServedKey]
+	if !ok {
+		return nil, ErrNotPublished
+	}
+	return strings.Fields(v), nil
+}
+
+// ServedData is what the operator publishes for the releases in the store.
+func (s Store) ServedData() string {
+	all, _ := s.List()
+	images := make([]string, 0, len(all))
+	for _, r := range all {
+		images = append(images, r.Image)
+	}
+	return strings.Join(images, "\n")
 }

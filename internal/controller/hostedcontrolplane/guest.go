@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +39,16 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		for _, o := range crds {
 			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("installing CRD %s in the hosted cluster: %w", o.Name, err)
+			}
+		}
+		// kubectl finds the types only once they are established.
+		for _, o := range crds {
+			got := &apiextensionsv1.CustomResourceDefinition{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(o), got); err != nil {
+				return fmt.Errorf("reading CRD %s in the hosted cluster: %w", o.Name, err)
+			}
+			if !crdEstablished(got) {
+				return fmt.Errorf("CRD %s is not established yet", o.Name)
 			}
 		}
 		gc.Mark("crds")
@@ -94,6 +105,15 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		return nil
 	}
 	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
+}
+
+func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextensionsv1.Established {
+			return c.Status == apiextensionsv1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func reason(cond bool, yes, no string) string {

@@ -180,7 +180,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	}
 	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionInfrastructureReady,
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, ObservedGeneration: gen,
-		Message: fmt.Sprintf("The API server is published on %s", net.JoinHostPort(host, strconv.Itoa(port)))})
+		Message: fmt.Sprintf("The API server is published on %s", net.JoinHostPort(host, strconv.Itoa(port))) + noteOf(endpoints[string(hyperv1.APIServer)])})
 	hcp.Status.ControlPlaneEndpoint = hyperv1.APIEndpoint{Host: host, Port: int32(port)}
 	if kp := endpoints[string(hyperv1.Konnectivity)]; kp.Port != 0 {
 		if kp.Host == "" {
@@ -209,19 +209,28 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	}
 	hcp.Status.Components = components
 	setVersion(hcp, rel, allReady(components))
-	setHealthConditions(hcp, components, deployed(hcp))
+	// The hosted cluster's ClusterVersion and ClusterOperators exist before it
+	// is first reported Available: a user who runs kubectl get co the moment
+	// it is finds them.
+	var guestErr error
+	if serving(components) {
+		if guestErr = r.syncGuest(ctx, hcp, secrets, components, rel); guestErr != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", guestErr.Error())
+		}
+	}
+	guestWait := ""
+	if guestErr != nil && !hcp.Status.Initialized {
+		guestWait = guestErr.Error()
+	}
+	setHealthConditions(hcp, components, deployed(hcp), guestWait)
 	available := meta.IsStatusConditionTrue(hcp.Status.Conditions, hyperv1.ConditionAvailable)
 	hcp.Status.Ready = available
 	if available {
 		hcp.Status.Initialized = true
 	}
 	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptrTo(hcp.Status.Initialized)}
-
-	if available {
-		if err := r.syncGuest(ctx, hcp, secrets, components, rel); err != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", err.Error())
-			return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
-		}
+	if guestErr != nil {
+		return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
 	}
 	return ctrl.Result{RequeueAfter: time.Minute}, nil
 }
@@ -347,6 +356,9 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 // while it has just become available, then every half minute, so that clusters
 // whose API the operator cannot reach do not keep it busy.
 func guestRetry(hcp *hyperv1.HostedControlPlane) time.Duration {
+	if !hcp.Status.Initialized {
+		return 250 * time.Millisecond
+	}
 	if c := meta.FindStatusCondition(hcp.Status.Conditions, hyperv1.ConditionAvailable); c != nil && time.Since(c.LastTransitionTime.Time) > time.Minute {
 		return 30 * time.Second
 	}
@@ -424,6 +436,14 @@ func setVersion(hcp *hyperv1.HostedControlPlane, rel *release.Release, complete 
 		now := metav1.Now()
 		vs.History[0].State, vs.History[0].CompletionTime = hyperv1.CompletedUpdate, &now
 	}
+}
+
+// noteOf is an endpoint's note as the end of a condition message.
+func noteOf(ep controlplane.Endpoint) string {
+	if ep.Note == "" {
+		return ""
+	}
+	return " (" + ep.Note + ")"
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -21,8 +21,11 @@ const (
 	// (its data volume is full).
 	ReasonComponentsUnhealthy = "ComponentsUnhealthy"
 	ReasonDeploying           = "Deploying"
-	ReasonReleaseNotFound     = "ReleaseImageNotFound"
-	ReasonInvalidConfig       = "InvalidConfiguration"
+	// ReasonWaitingForGuest: the control plane serves, but the hosted
+	// cluster's ClusterVersion and ClusterOperators are not there yet.
+	ReasonWaitingForGuest = "WaitingForClusterOperators"
+	ReasonReleaseNotFound = "ReleaseImageNotFound"
+	ReasonInvalidConfig   = "InvalidConfiguration"
 )
 
 func component(components []hyperv1.ComponentStatus, name string) hyperv1.ComponentStatus {
@@ -38,8 +41,11 @@ func component(components []hyperv1.ComponentStatus, name string) hyperv1.Compon
 // Progressing and Degraded from the components' readiness. deployed says
 // whether every replica has been ready since the release was applied: until
 // then, replicas not ready are still starting (Progressing), after it they
-// are missing (Degraded). It reads nothing but its arguments.
-func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.ComponentStatus, deployed bool) {
+// are missing (Degraded). guestWait, when not empty, is why the hosted
+// cluster's own resources (ClusterVersion, ClusterOperators) are not there
+// yet: the control plane is not Available before they are. It reads nothing
+// but its arguments.
+func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.ComponentStatus, deployed bool, guestWait string) {
 	gen := hcp.Generation
 	set := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
@@ -71,6 +77,8 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 		set(hyperv1.ConditionKubeAPIServerAvailable, false, ReasonWaitingForAPIServer, "no kube-apiserver answers /readyz yet")
 	}
 	switch {
+	case etcdOK && kasOK && guestWait != "":
+		set(hyperv1.ConditionAvailable, false, ReasonWaitingForGuest, "Waiting for the hosted cluster's ClusterVersion and ClusterOperators: "+guestWait)
 	case etcdOK && kasOK:
 		set(hyperv1.ConditionAvailable, true, ReasonAsExpected, "The hosted control plane is available")
 	case !etcdOK:
@@ -105,6 +113,13 @@ func setHealthConditions(hcp *hyperv1.HostedControlPlane, components []hyperv1.C
 		set(hyperv1.ConditionProgressing, false, ReasonAsExpected, "The control plane is deployed")
 		set(hyperv1.ConditionDegraded, true, degraded, strings.Join(short, ", "))
 	}
+}
+
+// serving reports whether the control plane answers requests: an etcd quorum
+// and a kube-apiserver are ready.
+func serving(components []hyperv1.ComponentStatus) bool {
+	etcd := component(components, controlplane.Etcd)
+	return etcd.Replicas > 0 && etcd.ReadyReplicas > etcd.Replicas/2 && component(components, controlplane.KubeAPIServer).ReadyReplicas > 0
 }
 
 // deployed reports whether every replica has been ready since the control

@@ -16,29 +16,32 @@ func TestHealthConditions(t *testing.T) {
 	cases := []struct {
 		name       string
 		deployed   bool
+		guestWait  string
 		components []hyperv1.ComponentStatus
 		want       map[string]string // condition type → status/reason
 		message    string
 	}{
-		{"starting", false, []hyperv1.ComponentStatus{st("etcd", 0, 1), st("kube-apiserver", 0, 1)},
+		{"starting", false, "", []hyperv1.ComponentStatus{st("etcd", 0, 1), st("kube-apiserver", 0, 1)},
 			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Progressing": "True/Deploying", "Degraded": "False/AsExpected", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "etcd 0/1 ready"},
-		{"etcd up, api server starting", false, []hyperv1.ComponentStatus{st("etcd", 1, 1), st("kube-apiserver", 0, 1)},
+		{"etcd up, api server starting", false, "", []hyperv1.ComponentStatus{st("etcd", 1, 1), st("kube-apiserver", 0, 1)},
 			map[string]string{"Available": "False/KubeAPIServerUnavailable", "EtcdAvailable": "True/QuorumAvailable", "KubeAPIServerAvailable": "False/KubeAPIServerUnavailable"}, ""},
-		{"first API server serving, the others starting", false, []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 1, 3)},
+		{"first API server serving, the others starting", false, "", []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 1, 3)},
 			map[string]string{"Available": "True/AsExpected", "Progressing": "True/Deploying", "Degraded": "False/AsExpected"}, "Starting: kube-apiserver 1/3 ready"},
-		{"all ready", false, []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 3, 3), st("kube-scheduler", 2, 2)},
+		{"serving, ClusterOperators not there yet", false, "CRD clusteroperators.config.openshift.io is not established yet", []hyperv1.ComponentStatus{st("etcd", 1, 1), st("kube-apiserver", 1, 1)},
+			map[string]string{"Available": "False/WaitingForClusterOperators", "EtcdAvailable": "True/QuorumAvailable", "KubeAPIServerAvailable": "True/AsExpected"}, "is not established yet"},
+		{"all ready", false, "", []hyperv1.ComponentStatus{st("etcd", 3, 3), st("kube-apiserver", 3, 3), st("kube-scheduler", 2, 2)},
 			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "False/AsExpected"}, ""},
-		{"lost one member of three", true, []hyperv1.ComponentStatus{st("etcd", 2, 3), st("kube-apiserver", 2, 3)},
+		{"lost one member of three", true, "", []hyperv1.ComponentStatus{st("etcd", 2, 3), st("kube-apiserver", 2, 3)},
 			map[string]string{"Available": "True/AsExpected", "Progressing": "False/AsExpected", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "True/QuorumAvailable"}, "etcd 2/3 ready"},
-		{"lost etcd quorum", true, []hyperv1.ComponentStatus{st("etcd", 1, 3), st("kube-apiserver", 3, 3)},
+		{"lost etcd quorum", true, "", []hyperv1.ComponentStatus{st("etcd", 1, 3), st("kube-apiserver", 3, 3)},
 			map[string]string{"Available": "False/EtcdQuorumUnavailable", "Degraded": "True/UnavailableReplicas", "EtcdAvailable": "False/EtcdQuorumUnavailable"}, "a quorum needs 2"},
-		{"full data volume", true, []hyperv1.ComponentStatus{{Name: "etcd", ReadyReplicas: 1, Replicas: 1, Message: "replica 0: its data volume is full"}, st("kube-apiserver", 1, 1)},
+		{"full data volume", true, "", []hyperv1.ComponentStatus{{Name: "etcd", ReadyReplicas: 1, Replicas: 1, Message: "replica 0: its data volume is full"}, st("kube-apiserver", 1, 1)},
 			map[string]string{"Available": "True/AsExpected", "Degraded": "True/ComponentsUnhealthy", "EtcdAvailable": "True/QuorumAvailable"}, "etcd 1/1 ready (replica 0: its data volume is full)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			hcp := &hyperv1.HostedControlPlane{}
-			setHealthConditions(hcp, tc.components, tc.deployed)
+			setHealthConditions(hcp, tc.components, tc.deployed, tc.guestWait)
 			var all []string
 			for typ, want := range tc.want {
 				c := meta.FindStatusCondition(hcp.Status.Conditions, typ)

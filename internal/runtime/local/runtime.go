@@ -238,6 +238,12 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	for k, v := range p.ports {
 		out[k] = controlplane.Endpoint{Port: v}
 	}
+	for _, svc := range cp.Published {
+		if ep, ok := out[svc.Service]; ok && svc.Service == string(hyperv1.APIServer) && svc.Port == 0 && ep.Port != DefaultAPIServerPort {
+			ep.Note = fmt.Sprintf("port %d was busy on this machine", DefaultAPIServerPort)
+			out[svc.Service] = ep
+		}
+	}
 	return out, nil
 }
 
