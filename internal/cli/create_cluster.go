@@ -165,6 +165,7 @@ func createCluster(ctx context.Context, o *ClusterOptions, kubeconfig string, ou
 // of what it is waiting for.
 func waitAvailable(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, out io.Writer) error {
 	start := time.Now()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
@@ -193,6 +194,9 @@ func waitAvailable(ctx context.Context, c client.Client, key client.ObjectKey, t
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("stopped waiting for HostedCluster %s after %s; last state: %s", key, time.Since(start).Round(time.Second), last)
+			}
 			return fmt.Errorf("HostedCluster %s was not Available after %s; last state: %s (inspect it with kubectl -n %s get hostedcluster %s -o yaml)", key, timeout, last, key.Namespace, key.Name)
 		case <-time.After(250 * time.Millisecond):
 		}

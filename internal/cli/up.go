@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/runtime/local"
 )
 
 // DefaultInfraPort is the infrastructure service's port when it is free.
@@ -176,7 +178,7 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
-	var logOut io.Writer = severityTee{file: logFile, terminal: os.Stderr}
+	var logOut io.Writer = &severityTee{file: logFile, terminal: os.Stderr}
 	if o.Verbosity > 0 {
 		logOut = io.MultiWriter(logFile, os.Stderr)
 	}
@@ -249,6 +251,9 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 		consoleURL = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "   (log in with the kubeconfig below or a token)\n" +
 			"               its CA is " + ca + "; to trust it in Chromium and Chrome on Linux once:\n" +
 			"               certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n hcp-console -i " + ca + "   (package libnss3-tools)"
+	}
+	if busy := local.WildcardBusyPorts(); len(busy) > 0 {
+		fmt.Fprintf(out, "  warning: another program listens on every address on port %v; hosted control planes need those ports on their loopback addresses and cannot start until it stops\n", busy)
 	}
 	if req != agentctl.DefaultRequirements {
 		fmt.Fprintf(out, "  worker host requirements lowered/changed for this lab: %d CPU cores, %s memory, %s disk\n", req.CPUCores, o.AgentMinMemory, o.AgentMinDisk)
@@ -374,14 +379,33 @@ func openLog(dataDir string) (*os.File, error) {
 }
 
 // severityTee writes every log entry to the file, and warnings and errors
-// (klog's W and E lines) to the terminal as well.
+// (klog's W and E lines) to the terminal as well, each distinct error at most
+// once a minute: a controller retrying the same failure does not flood it.
 type severityTee struct {
 	file, terminal io.Writer
+
+	mu    sync.Mutex
+	shown map[string]time.Time
 }
 
-func (t severityTee) Write(p []byte) (int, error) {
+func (t *severityTee) Write(p []byte) (int, error) {
 	if len(p) > 0 && (p[0] == 'E' || p[0] == 'W') {
-		_, _ = t.terminal.Write(p)
+		key := string(p)
+		if _, rest, ok := strings.Cut(key, "] "); ok {
+			key = rest
+		}
+		if _, e, ok := strings.Cut(key, " err="); ok {
+			key, _, _ = strings.Cut(e, "\" ")
+		}
+		t.mu.Lock()
+		if t.shown == nil {
+			t.shown = map[string]time.Time{}
+		}
+		if last, seen := t.shown[key]; !seen || time.Since(last) > time.Minute {
+			t.shown[key] = time.Now()
+			_, _ = t.terminal.Write(p)
+		}
+		t.mu.Unlock()
 	}
 	return t.file.Write(p)
 }

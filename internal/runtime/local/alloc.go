@@ -57,6 +57,9 @@ func (b *blocks) hosts(namespace string, n int) ([]string, error) {
 			}
 		}
 		if !found {
+			if busy := WildcardBusyPorts(); len(busy) > 0 {
+				return nil, fmt.Errorf("no loopback addresses for %s: another program listens on every address of this machine on port %v, which control plane components need on their own loopback addresses; stop it or make it listen on one address", namespace, busy)
+			}
 			return nil, fmt.Errorf("no loopback block left for %s", namespace)
 		}
 		b.table[namespace] = k
@@ -85,6 +88,19 @@ func blockFree(k int) bool {
 		}
 	}
 	return true
+}
+
+// WildcardBusyPorts lists the ports control plane components use on their
+// loopback addresses that some program holds on every address (0.0.0.0),
+// which makes them unusable on any loopback address.
+func WildcardBusyPorts() []int {
+	var busy []int
+	for _, port := range reservedPorts {
+		if !ports.Listenable("127.255.255.254", port) {
+			busy = append(busy, port)
+		}
+	}
+	return busy
 }
 
 func (b *blocks) release(namespace string) error {
