@@ -107,11 +107,22 @@ func TestSeedCommands(t *testing.T) {
 	if !strings.Contains(out, "waiting:") || !strings.Contains(out, "HostedCluster clusters/mirrored is Available") {
 		t.Errorf("--wait did not show progress and the result:\n%s", out)
 	}
+	// The seed's verification, the moment the cluster is Available: one
+	// ClusterOperator per component, and the ClusterVersion.
+	kc := writeFile(t, "kubeconfig-mirrored", up.mustHCP("create", "kubeconfig", "--name", "mirrored"))
+	co := guestKubectl(t, kc, "get", "co")
+	for _, want := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if !strings.Contains(co, "\n"+want+" ") {
+			t.Errorf("kubectl get co right after Available lacks %s:\n%s", want, co)
+		}
+	}
+	if cv := guestKubectl(t, kc, "get", "clusterversion", "version", "-o", "jsonpath={.status.desired.version}"); cv != rel.Name {
+		t.Errorf("ClusterVersion desired version %q, want %q", cv, rel.Name)
+	}
 	mirrors := up.mustKubectl("", "-n", "clusters", "get", "hc", "mirrored", "-o", `jsonpath={range .spec.imageContentSources[*]}{.source}={.mirrors[0]} {end}`)
 	if want := "quay.io/openshift-release-dev/ocp-v4.0-art-dev=registry.example.com:5000/openshift/release quay.io/openshift-release-dev/ocp-release=registry.example.com:5000/openshift/release-images "; mirrors != want {
 		t.Errorf("imageContentSources: got %q, want %q", mirrors, want)
 	}
-	kc := writeFile(t, "kubeconfig-mirrored", up.mustHCP("create", "kubeconfig", "--name", "mirrored"))
 	if out := guestKubectl(t, kc, "get", "ns"); !strings.Contains(out, "kube-system") {
 		t.Errorf("kubectl get ns with hcp create kubeconfig:\n%s", out)
 	}
@@ -161,6 +172,10 @@ func TestCreateRefusesBadInputAndCreatesNothing(t *testing.T) {
 		{"agent namespace missing", []string{"--name", "two", "--agent-namespace", "nowhere"}, `--agent-namespace: namespace "nowhere" does not exist`},
 		{"name used in another namespace", []string{"--name", "one", "--agent-namespace", "clusters-one", "--namespace", "elsewhere"}, `a HostedCluster named "one" already exists in namespace "clusters"`},
 		{"name clusters", []string{"--name", "clusters", "--agent-namespace", "clusters-one"}, `--name: "clusters" is reserved`},
+		{"release not served", []string{"--name", "two", "--agent-namespace", "clusters-one", "--release-image", "quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64"},
+			`--release-image: "quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64" is not a release this management cluster serves (available: ` + rel.Image},
+		{"replicas not a number", []string{"--name", "two", "--agent-namespace", "clusters-one", "--node-pool-replicas", "two"},
+			`--node-pool-replicas: "two" is not a whole number (for example: --node-pool-replicas 2)`},
 	}
 	for _, tc := range cases {
 		out, err := up.hcp(append(base, tc.args...)...)
@@ -174,6 +189,20 @@ func TestCreateRefusesBadInputAndCreatesNothing(t *testing.T) {
 	if out := up.mustKubectl("", "get", "secrets", "-A", "-l", "app.kubernetes.io/managed-by=hcp", "-o", "name"); strings.TrimSpace(out) != "secret/one-pull-secret" {
 		t.Errorf("secrets after bad input: %s", out)
 	}
+
+	// Destroying a cluster that does not exist says so and fails, unless told
+	// not to mind.
+	if out, err := up.hcp("destroy", "cluster", "agent", "--name", "nosuch"); err == nil || !strings.Contains(out, "HostedCluster clusters/nosuch does not exist") || strings.Contains(out, "deleted") {
+		t.Errorf("destroy of a missing cluster: err=%v\n%s", err, out)
+	}
+	if out, err := up.hcp("destroy", "cluster", "agent", "--name", "nosuch", "--ignore-not-found"); err != nil || !strings.Contains(out, "does not exist") {
+		t.Errorf("destroy --ignore-not-found of a missing cluster: err=%v\n%s", err, out)
+	}
+	// A negative replica count says that no NodePool is made.
+	if out := up.mustHCP(append(base, "--name", "nopool", "--agent-namespace", "clusters-one", "--node-pool-replicas=-1")...); !strings.Contains(out, "no NodePool is created") || strings.Contains(out, "nodepool clusters/nopool applied") {
+		t.Errorf("--node-pool-replicas=-1:\n%s", out)
+	}
+	up.mustHCP("destroy", "cluster", "agent", "--name", "nopool")
 
 	// An unreachable management API: the error names the kubeconfig and server.
 	dead := writeFile(t, "dead-kubeconfig", fmt.Sprintf(`apiVersion: v1

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,23 @@ func TestUpServesCRDsAndStopsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(up.output(), "Stopped. State is kept in") {
 		t.Errorf("hcp up did not say it stopped:\n%s", up.output())
+	}
+	// The terminal shows progress, not the controllers' log, and a clean stop
+	// reports no error; the log is in the data directory.
+	for _, noise := range []string{"Starting EventSource", "leader election lost", "error received after stop"} {
+		if strings.Contains(up.output(), noise) {
+			t.Errorf("hcp up printed %q:\n%s", noise, up.output())
+		}
+	}
+	if n := strings.Count(up.output(), "\n"); n > 40 {
+		t.Errorf("hcp up printed %d lines, want a screenful:\n%s", n, up.output())
+	}
+	logFile, err := os.ReadFile(filepath.Join(dataDir, "logs", "hcp-up.log"))
+	if err != nil || !strings.Contains(string(logFile), "Starting EventSource") {
+		t.Errorf("the log is not in logs/hcp-up.log: %v", err)
+	}
+	if strings.Contains(string(logFile), "leader election lost") {
+		t.Errorf("a clean stop logged leader election lost")
 	}
 	if pids := processesUsing(dataDir); len(pids) != 0 {
 		t.Errorf("processes still running after Ctrl-C: %v", pids)
