@@ -25,9 +25,10 @@ func main() {
 		listen := fs.String("listen", "", "address to listen on, host:port")
 		var backends backendList
 		fs.Var(&backends, "backend", "backend address, host:port (repeatable)")
+		healthPath := fs.String("health-path", "", "HTTPS path a backend answers 200 on when it serves (e.g. /readyz)")
 		_ = fs.Parse(os.Args[2:])
 		ctx := ctrl.SetupSignalHandler()
-		if err := local.Balance(ctx, *listen, backends, textlogger.NewLogger(textlogger.NewConfig())); err != nil {
+		if err := local.Balance(ctx, *listen, backends, *healthPath, textlogger.NewLogger(textlogger.NewConfig())); err != nil {
 			fmt.Fprintln(os.Stderr, "Error:", err)
 			os.Exit(1)
 		}

@@ -2,9 +2,11 @@ package local
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,26 +16,111 @@ import (
 
 // balancer forwards TCP connections from a public port to a component's
 // replicas, as a node port or load balancer does in a real cluster: each new
-// connection goes to the next replica that accepts it.
+// connection goes to the next replica that accepts it. With a health path, a
+// replica gets connections only once it answers HTTPS GET <path> with 200 (as a
+// load balancer's health check does), so a starting API server that accepts
+// connections but does not serve yet gets none; when no replica is healthy,
+// every one that accepts is tried.
 type balancer struct {
-	listener net.Listener
-	log      logr.Logger
-	next     atomic.Uint64
+	listener   net.Listener
+	log        logr.Logger
+	next       atomic.Uint64
+	healthPath string
+	stop       chan struct{}
 
 	mu       sync.Mutex
 	backends []string
+	healthy  map[string]bool
 	conns    map[net.Conn]struct{}
 	closed   bool
 }
 
-func newBalancer(addr string, backends []string, log logr.Logger) (*balancer, error) {
+// Health check intervals: often while a backend is not healthy, seldom once
+// all are (an idle control plane should cost little).
+const (
+	healthFast = 500 * time.Millisecond
+	healthSlow = 5 * time.Second
+)
+
+func newBalancer(addr string, backends []string, healthPath string, log logr.Logger) (*balancer, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	b := &balancer{listener: l, log: log, backends: backends, conns: map[net.Conn]struct{}{}}
+	b := &balancer{listener: l, log: log, backends: backends, healthPath: healthPath, stop: make(chan struct{}),
+		healthy: map[string]bool{}, conns: map[net.Conn]struct{}{}}
+	if healthPath != "" {
+		b.checkHealth()
+		go b.watchHealth()
+	}
 	go b.serve()
 	return b, nil
+}
+
+// checkHealth probes every backend once and records which are healthy; it
+// reports whether all are.
+func (b *balancer) checkHealth() bool {
+	b.mu.Lock()
+	backends := append([]string(nil), b.backends...)
+	b.mu.Unlock()
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		// A loopback health probe of a replica whose address is not in its
+		// certificate: the answer matters, not the identity.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+		DisableKeepAlives: true,
+	}}
+	healthy := map[string]bool{}
+	for _, addr := range backends {
+		resp, err := client.Get("https://" + addr + b.healthPath)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			healthy[addr] = resp.StatusCode == http.StatusOK
+		}
+	}
+	b.mu.Lock()
+	b.healthy = healthy
+	b.mu.Unlock()
+	for _, addr := range backends {
+		if !healthy[addr] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *balancer) watchHealth() {
+	for {
+		wait := healthFast
+		if b.checkHealth() {
+			wait = healthSlow
+		}
+		select {
+		case <-b.stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// candidates are the backends to try for a new connection, healthy ones
+// first when health is checked.
+func (b *balancer) candidates() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.healthPath == "" {
+		return append([]string(nil), b.backends...)
+	}
+	var healthy []string
+	for _, addr := range b.backends {
+		if b.healthy[addr] {
+			healthy = append(healthy, addr)
+		}
+	}
+	if len(healthy) == 0 {
+		return append([]string(nil), b.backends...)
+	}
+	return healthy
 }
 
 func (b *balancer) port() int { return b.listener.Addr().(*net.TCPAddr).Port }
@@ -46,6 +133,9 @@ func (b *balancer) setBackends(backends []string) {
 
 func (b *balancer) close() {
 	b.mu.Lock()
+	if !b.closed {
+		close(b.stop)
+	}
 	b.closed = true
 	for c := range b.conns {
 		_ = c.Close()
@@ -88,9 +178,7 @@ func (b *balancer) forward(client net.Conn) {
 		return
 	}
 	defer b.track(client, false)
-	b.mu.Lock()
-	backends := append([]string(nil), b.backends...)
-	b.mu.Unlock()
+	backends := b.candidates()
 	if len(backends) == 0 {
 		return
 	}
@@ -128,11 +216,11 @@ func closeWrite(c net.Conn) {
 // Balance runs a balancer from listen to backends until ctx ends: the body of
 // the balancer processes that publish services ("hcp balance", "hcp-operator
 // balance").
-func Balance(ctx context.Context, listen string, backends []string, log logr.Logger) error {
+func Balance(ctx context.Context, listen string, backends []string, healthPath string, log logr.Logger) error {
 	if len(backends) == 0 {
 		return errors.New("no backends")
 	}
-	b, err := newBalancer(listen, backends, log)
+	b, err := newBalancer(listen, backends, healthPath, log)
 	if err != nil {
 		return err
 	}

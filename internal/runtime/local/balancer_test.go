@@ -2,9 +2,15 @@ package local
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 )
@@ -47,7 +53,7 @@ func TestBalancerSpreadsAndSkipsDeadReplicas(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 
-	lb, err := newBalancer("127.0.0.1:0", []string{a.Addr().String(), deadAddr, b.Addr().String()}, logr.Discard())
+	lb, err := newBalancer("127.0.0.1:0", []string{a.Addr().String(), deadAddr, b.Addr().String()}, "", logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,5 +72,55 @@ func TestBalancerSpreadsAndSkipsDeadReplicas(t *testing.T) {
 		if got := ask(t, addr); got != "a\n" {
 			t.Fatalf("with one live replica got %q", got)
 		}
+	}
+}
+
+// TestBalancerSendsNothingToAReplicaThatIsNotReady: a replica that accepts
+// connections but answers its health path with 503 (an API server still
+// starting) gets no connections until it answers 200.
+func TestBalancerSendsNothingToAReplicaThatIsNotReady(t *testing.T) {
+	var startingReady atomic.Bool
+	server := func(name string, ready func() bool) *httptest.Server {
+		return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/readyz" && !ready() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprint(w, name)
+		}))
+	}
+	serving := server("serving", func() bool { return true })
+	defer serving.Close()
+	starting := server("starting", startingReady.Load)
+	defer starting.Close()
+
+	lb, err := newBalancer("127.0.0.1:0", []string{serving.Listener.Addr().String(), starting.Listener.Addr().String()}, "/readyz", logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.close()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}} //nolint:gosec
+	get := func() string {
+		resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/api", lb.port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for range 10 {
+		if got := get(); got != "serving" {
+			t.Fatalf("a replica that is not ready answered: %q", got)
+		}
+	}
+	startingReady.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for get() != "starting" {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica got no connections after it became ready")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -428,7 +428,7 @@ func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
 		if err != nil {
 			return err
 		}
-		b, err := newBalancer(r.opts.PublicAddress+":"+strconv.Itoa(port), backends, r.opts.Log)
+		b, err := newBalancer(r.opts.PublicAddress+":"+strconv.Itoa(port), backends, healthPath(svc), r.opts.Log)
 		if err != nil {
 			return fmt.Errorf("publishing %s on port %d: %w", svc.Service, port, err)
 		}
@@ -437,6 +437,16 @@ func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
 	}
 	data, _ := json.Marshal(p.ports)
 	return writeFile(filepath.Join(p.dir, "ports.json"), data)
+}
+
+// healthPath is the HTTPS path whose 200 says a replica of a published
+// service serves: the API server's /readyz. Other services are balanced on
+// accepted connections alone.
+func healthPath(svc controlplane.PublishedService) string {
+	if svc.Service == string(hyperv1.APIServer) {
+		return "/readyz"
+	}
+	return ""
 }
 
 // publishProcess runs (or adopts) the balancer process of a published service.
@@ -464,6 +474,9 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 	args := append(append([]string{}, r.opts.BalancerCommand[1:]...), "--listen", net.JoinHostPort(r.opts.PublicAddress, strconv.Itoa(port)))
 	for _, b := range backends {
 		args = append(args, "--backend", b)
+	}
+	if path := healthPath(svc); path != "" {
+		args = append(args, "--health-path", path)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(args, " ")))
 	hash := hex.EncodeToString(sum[:8])
