@@ -188,6 +188,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session) {
 	ctx, cancel := requestContext(r)
 	defer cancel()
 	spec, problems := s.specOf(ctx, sess, req)
+	// The operator serves only the releases in its store; the user may not be
+	// allowed to read the list it publishes, so the console checks itself.
+	if _, err := s.Releases.Resolve(spec.ReleaseImage); spec.ReleaseImage != "" && err != nil {
+		problems = append(problems, fieldProblem{Field: "release-image", Message: fmt.Sprintf("%q is not a release this management cluster serves: %v", spec.ReleaseImage, err)})
+	}
 	in, errs := spec.Check()
 	for _, e := range errs {
 		problems = append(problems, fieldProblem{Field: e.Field, Message: e.Hint()})

@@ -31,8 +31,8 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/controller/agent"
-	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/release"
+	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 

@@ -344,6 +344,15 @@ func TestConsoleRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: the wizard left the details step", tc.name)
 		}
 	}
+	// A release the management cluster does not serve is refused before
+	// anything is created.
+	admin := newConsoleClient(t, up)
+	body, _ := json.Marshal(map[string]string{"kubeconfig": string(kubeconfig)})
+	admin.login(string(body))
+	code, out := admin.do("POST", "/api/clusters", `{"name":"other","pullSecret":"{\"auths\":{}}","agentNamespace":"clusters-example","releaseImage":"quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64"}`, nil)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(out, "release-image") || !strings.Contains(out, "is not a release this management cluster serves") {
+		t.Errorf("an unknown release: %d %s", code, out)
+	}
 	if out := up.mustKubectl("", "get", "hostedclusters,nodepools", "-A", "-o", "name"); out != "" {
 		t.Errorf("bad input created objects: %s", out)
 	}

@@ -66,7 +66,7 @@ func (b *balancer) checkHealth() bool {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		// A loopback health probe of a replica whose address is not in its
 		// certificate: the answer matters, not the identity.
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
 		DisableKeepAlives: true,
 	}}
 	healthy := map[string]bool{}
