@@ -26,6 +26,7 @@ type balancer struct {
 	log        logr.Logger
 	next       atomic.Uint64
 	healthPath string
+	probe      *http.Client
 	stop       chan struct{}
 
 	mu       sync.Mutex
@@ -48,7 +49,14 @@ func newBalancer(addr string, backends []string, healthPath string, log logr.Log
 		return nil, err
 	}
 	b := &balancer{listener: l, log: log, backends: backends, healthPath: healthPath, stop: make(chan struct{}),
-		healthy: map[string]bool{}, conns: map[net.Conn]struct{}{}}
+		healthy: map[string]bool{}, conns: map[net.Conn]struct{}{},
+		// Probes keep their connections: a probe every few seconds costs a
+		// request, not a TLS handshake. They are loopback health probes of
+		// replicas whose addresses are not in their certificates: the answer
+		// matters, not the identity.
+		probe: &http.Client{Timeout: time.Second, Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+			MaxIdleConnsPerHost: 1, IdleConnTimeout: 2 * healthSlow}}}
 	if healthPath != "" {
 		b.checkHealth()
 		go b.watchHealth()
@@ -63,15 +71,9 @@ func (b *balancer) checkHealth() bool {
 	b.mu.Lock()
 	backends := append([]string(nil), b.backends...)
 	b.mu.Unlock()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		// A loopback health probe of a replica whose address is not in its
-		// certificate: the answer matters, not the identity.
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
-		DisableKeepAlives: true,
-	}}
 	healthy := map[string]bool{}
 	for _, addr := range backends {
-		resp, err := client.Get("https://" + addr + b.healthPath)
+		resp, err := b.probe.Get("https://" + addr + b.healthPath)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
@@ -142,6 +144,9 @@ func (b *balancer) close() {
 	}
 	b.mu.Unlock()
 	_ = b.listener.Close()
+	if b.probe != nil {
+		b.probe.CloseIdleConnections()
+	}
 }
 
 func (b *balancer) serve() {
