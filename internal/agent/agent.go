@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -269,7 +270,7 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 			c.progress(ctx, st[0], st[1])
 		}
 	}()
-	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: "agent://" + c.host, Inventory: inv,
+	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
 		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch,
 		Progress: func(stage, info string) {
 			select {

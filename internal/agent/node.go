@@ -44,6 +44,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/ignition"
 )
 
@@ -458,7 +459,7 @@ func (n *node) tryUpdateStatus(ctx context.Context) error {
 }
 
 func machineID(providerID string) string {
-	return strings.ReplaceAll(strings.TrimPrefix(providerID, "agent://"), "-", "")
+	return strings.ReplaceAll(hosted.AgentOf(providerID), "-", "")
 }
 
 // renewLease renews the node's Lease in kube-node-lease, as a kubelet does.

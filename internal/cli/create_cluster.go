@@ -23,6 +23,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/clusterspec"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -37,11 +38,11 @@ func newCreateClusterAgentCommand(kubeconfig *string) *cobra.Command {
 	o := &ClusterOptions{
 		Spec: clusterspec.Spec{
 			Namespace:                      clusterspec.DefaultNamespace,
-			ControlPlaneAvailabilityPolicy: string(hyperv1.HighlyAvailable),
+			ControlPlaneAvailabilityPolicy: string(hosted.DefaultControlPlanePolicy),
 			InfraAvailabilityPolicy:        string(hyperv1.SingleReplica),
 			ReleaseImage:                   defaultReleaseImage(),
-			ServiceCIDR:                    clusterspec.DefaultServiceCIDR,
-			ClusterCIDR:                    clusterspec.DefaultClusterCIDR,
+			ServiceCIDR:                    hosted.DefaultServiceCIDR,
+			ClusterCIDR:                    hosted.DefaultClusterCIDR,
 		},
 		Timeout: 10 * time.Minute,
 	}

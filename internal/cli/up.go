@@ -29,6 +29,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/clusterspec"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/hub"
 	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
@@ -456,7 +457,7 @@ func createExample(ctx context.Context, o UpOptions, rel *release.Release, kubec
 	fmt.Fprintf(out, "\nCreating the example hosted cluster:\n  hcp create cluster agent --name example --namespace clusters --agent-namespace clusters-example \\\n    --pull-secret %s --api-server-address %s --node-pool-replicas %d \\\n    --control-plane-availability-policy SingleReplica --release-image %s --wait\n", pullSecret, apiAddress, nodes, rel.Image)
 	co := &ClusterOptions{Spec: clusterspec.Spec{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example",
 		APIServerAddress: apiAddress, NodePoolReplicas: int32(nodes), ControlPlaneAvailabilityPolicy: string(hyperv1.SingleReplica), InfraAvailabilityPolicy: string(hyperv1.SingleReplica),
-		ReleaseImage: rel.Image, ServiceCIDR: clusterspec.DefaultServiceCIDR, ClusterCIDR: clusterspec.DefaultClusterCIDR, BaseDomain: "example.hcp.local"},
+		ReleaseImage: rel.Image, ServiceCIDR: hosted.DefaultServiceCIDR, ClusterCIDR: hosted.DefaultClusterCIDR, BaseDomain: "example.hcp.local"},
 		PullSecretFile: pullSecret, Wait: true, Timeout: 5 * time.Minute, quietHints: true}
 	if err := createCluster(ctx, co, kubeconfig, out); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -50,7 +51,7 @@ func CheckAgainstCluster(ctx context.Context, c client.Client, s *Spec) error {
 		return fmt.Errorf("listing HostedClusters: %w", err)
 	}
 	if err := c.Get(ctx, client.ObjectKey{Name: s.AgentNamespace}, &corev1.Namespace{}); apierrors.IsNotFound(err) {
-		return Invalid("agent-namespace", fmt.Sprintf("namespace %q does not exist; create it first (kubectl create namespace %s)", s.AgentNamespace, s.AgentNamespace), s.Namespace+"-"+s.Name)
+		return Invalid("agent-namespace", fmt.Sprintf("namespace %q does not exist; create it first (kubectl create namespace %s)", s.AgentNamespace, s.AgentNamespace), hosted.ControlPlaneNamespace(s.Namespace, s.Name))
 	} else if err != nil && !apierrors.IsForbidden(err) {
 		return err
 	}

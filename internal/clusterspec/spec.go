@@ -15,13 +15,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // Defaults of the fields a user may leave out.
 const (
-	DefaultNamespace   = "clusters"
-	DefaultServiceCIDR = "172.31.0.0/16"
-	DefaultClusterCIDR = "10.132.0.0/14"
+	DefaultNamespace = "clusters"
 )
 
 // Publishing strategies of the API server a Spec may ask for.
@@ -154,8 +154,8 @@ func (s *Spec) Check() (*Inputs, []*FieldError) {
 			in.etcdSize = &q
 			return nil
 		},
-		func() error { return checkCIDR("service-cidr", s.ServiceCIDR, DefaultServiceCIDR) },
-		func() error { return checkCIDR("cluster-cidr", s.ClusterCIDR, DefaultClusterCIDR) },
+		func() error { return checkCIDR("service-cidr", s.ServiceCIDR, hosted.DefaultServiceCIDR) },
+		func() error { return checkCIDR("cluster-cidr", s.ClusterCIDR, hosted.DefaultClusterCIDR) },
 		func() error {
 			for _, t := range s.Tolerations {
 				tol, err := ParseToleration(t)
@@ -245,7 +245,7 @@ func ValidateName(name, namespace string) error {
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 		return Invalid("namespace", fmt.Sprintf("%q is not a valid namespace name", namespace), DefaultNamespace)
 	}
-	if cp := namespace + "-" + name; len(cp) > 63 {
+	if cp := hosted.ControlPlaneNamespace(namespace, name); len(cp) > 63 {
 		return Invalid("name", fmt.Sprintf("the control plane namespace %q would be %d characters; namespace and name together must fit in 62", cp, len(cp)), "example")
 	}
 	return nil

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 func valid() *Spec {
 	return &Spec{Name: "example", Namespace: "clusters", AgentNamespace: "clusters-example", PullSecret: []byte(`{"auths":{}}`),
 		ControlPlaneAvailabilityPolicy: "SingleReplica", InfraAvailabilityPolicy: "SingleReplica", ReleaseImage: "hcp.dev/release:1.37.2",
-		ServiceCIDR: DefaultServiceCIDR, ClusterCIDR: DefaultClusterCIDR, APIServerAddress: "192.0.2.10"}
+		ServiceCIDR: hosted.DefaultServiceCIDR, ClusterCIDR: hosted.DefaultClusterCIDR, APIServerAddress: "192.0.2.10"}
 }
 
 func TestCheckReportsEveryBadFieldOnce(t *testing.T) {

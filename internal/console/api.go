@@ -25,6 +25,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/clusterspec"
 	"github.com/hcp-dev/hcp/internal/controller/agentmachine"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 var metaCreate = metav1.CreateOptions{}
@@ -98,7 +99,7 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request, sess *session) 
 		return
 	}
 	hc := v.HostedCluster
-	cpNamespace := hc.Namespace + "-" + hc.Name
+	cpNamespace := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	note := func(what string, err error) {
 		if err != nil {
 			v.Unreadable = append(v.Unreadable, what+": "+err.Error())
@@ -234,13 +235,13 @@ func (s *Server) specOf(ctx context.Context, sess *session, req createRequest) (
 		InfraAvailabilityPolicy: string(hyperv1.SingleReplica), AgentNamespace: strings.TrimSpace(req.AgentNamespace),
 		AgentLabelSelector: strings.TrimSpace(req.AgentLabelSelector), APIServerPublishing: req.APIServerPublishing,
 		APIServerAddress: strings.TrimSpace(req.APIServerAddress),
-		ServiceCIDR:      clusterspec.DefaultServiceCIDR, ClusterCIDR: clusterspec.DefaultClusterCIDR,
+		ServiceCIDR:      hosted.DefaultServiceCIDR, ClusterCIDR: hosted.DefaultClusterCIDR,
 	}
 	if spec.Namespace == "" {
 		spec.Namespace = clusterspec.DefaultNamespace
 	}
 	if spec.ControlPlaneAvailabilityPolicy == "" {
-		spec.ControlPlaneAvailabilityPolicy = string(hyperv1.HighlyAvailable)
+		spec.ControlPlaneAvailabilityPolicy = string(hosted.DefaultControlPlanePolicy)
 	}
 	if len(spec.SSHKey) > 0 {
 		spec.SSHKey = append(spec.SSHKey, '\n')

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -21,8 +22,6 @@ const (
 	KonnAgentPort       = 8091
 	KonnAdminPort       = 8092
 	KonnHealthPort      = 8093
-	defaultServiceCIDR  = "172.31.0.0/16"
-	defaultClusterCIDR  = "10.132.0.0/14"
 	defaultEtcdSize     = "8Gi"
 	egressSelectorFile  = "egress-selector.yaml"
 	defaultIssuerURL    = "https://kubernetes.default.svc"
@@ -40,21 +39,12 @@ type Input struct {
 	StorageClass string
 }
 
-// Replicas returns how many replicas of each kind a policy runs: etcd and
-// kube-apiserver, then the leader-elected components.
-func Replicas(policy hyperv1.AvailabilityPolicy) (quorum, others int) {
-	if policy == hyperv1.HighlyAvailable {
-		return 3, 2
-	}
-	return 1, 1
-}
-
 // ServiceCIDR is the cluster's service network.
 func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string {
 	if n := hcp.Spec.Networking.ServiceNetwork; len(n) > 0 {
 		return string(n[0].CIDR)
 	}
-	return defaultServiceCIDR
+	return hosted.DefaultServiceCIDR
 }
 
 // ClusterCIDR is the cluster's pod network.
@@ -62,7 +52,7 @@ func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string {
 	if n := hcp.Spec.Networking.ClusterNetwork; len(n) > 0 {
 		return string(n[0].CIDR)
 	}
-	return defaultClusterCIDR
+	return hosted.DefaultClusterCIDR
 }
 
 // FirstServiceIP is the kubernetes Service's address: the first of the service network.
@@ -78,7 +68,7 @@ func FirstServiceIP(cidr string) (string, error) {
 
 // Build returns the control plane's components in start order.
 func Build(in Input) (*ControlPlane, error) {
-	quorum, others := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
+	quorum, others := hosted.Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
 	if err := in.Network.replicas(quorum); err != nil {
 		return nil, err
 	}
@@ -219,7 +209,7 @@ func konnectivityServer(in Input, replicas int) Component {
 
 func kubeAPIServer(in Input, replicas int) Component {
 	var etcdServers []string
-	quorum, _ := Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
+	quorum, _ := hosted.Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
 	for i := range quorum {
 		etcdServers = append(etcdServers, url(in.Network.etcdPeer(i), EtcdClientPort))
 	}

@@ -13,6 +13,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
 )
 
@@ -40,8 +41,6 @@ type Server struct {
 	Client client.Client
 	Grace  time.Duration
 	Now    func() time.Time
-	// TokenSecret names a NodePool's token Secret in the control plane namespace.
-	TokenSecret func(nodePool string) string
 }
 
 // ServeHTTP answers GET /ignition.
@@ -63,9 +62,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
 		return
 	}
-	cpns := ns + "-" + hc.Name
+	cpns := hosted.ControlPlaneNamespace(ns, hc.Name)
 	ts := &corev1.Secret{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: s.TokenSecret(name)}, ts); err != nil ||
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret(name)}, ts); err != nil ||
 		!TokensFrom(ts).Valid(token, s.Now(), s.Grace) {
 		deny(w, http.StatusUnauthorized, "unknown NodePool or token")
 		return
@@ -82,7 +81,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return sec
 	}
-	ca, pull := get(controlplane.SecretRootCA), get("pull-secret")
+	ca, pull := get(controlplane.SecretRootCA), get(hosted.PullSecretName)
 	ep := hc.Status.ControlPlaneEndpoint
 	if ca == nil || pull == nil || ep.Port == 0 {
 		deny(w, http.StatusServiceUnavailable, "the control plane is not ready yet; retry")
@@ -104,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: KonnectivityConfigMap}, konn); err == nil {
 		wk.Konnectivity = net.JoinHostPort(konn.Data["host"], konn.Data["port"])
 	}
-	if key := get("ssh-key"); key != nil {
+	if key := get(hosted.SSHKeySecret); key != nil {
 		wk.SSHKey = string(key.Data["id_rsa.pub"])
 	}
 	b, err := wk.Config()

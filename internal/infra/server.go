@@ -26,6 +26,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // UIDIndex is the cache index of InfraEnvs by metadata.uid, their InfraEnv ID.
@@ -170,7 +171,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		// is gone, and a bound host installs anew.
 		before := agent.DeepCopy()
 		agent.Status.Progress = agentv1.HostProgressInfo{}
-		if agent.Spec.ClusterDeploymentName == nil {
+		if !hosted.Bound(agent) {
 			agent.Status.DebugInfo = agentv1.DebugInfo{State: agentapi.StateDiscoveringUnbound, StateInfo: "The host booted into discovery again"}
 		}
 		if err := s.Client.Status().Patch(r.Context(), agent, client.MergeFrom(before)); err != nil {
@@ -329,7 +330,7 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 	if !ok {
 		return
 	}
-	if agent.Spec.ClusterDeploymentName == nil {
+	if !hosted.Bound(agent) {
 		writeError(w, http.StatusConflict, "host "+agent.Name+" is not bound to a cluster; there is no installation to report")
 		return
 	}
@@ -361,7 +362,7 @@ func (s *Server) setStage(w http.ResponseWriter, r *http.Request, agent *agentv1
 
 // readyToInstall: the Agent is bound, approved, validated and has not started.
 func readyToInstall(a *agentv1.Agent) bool {
-	return a.Spec.ClusterDeploymentName != nil && a.Spec.Approved && a.Status.Progress.CurrentStage == "" &&
+	return hosted.Bound(a) && a.Spec.Approved && a.Status.Progress.CurrentStage == "" &&
 		meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition)
 }
 

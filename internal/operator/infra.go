@@ -64,7 +64,7 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	changes := make(chan client.ObjectKey, 4096)
 	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,
 		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"), Install: infra.MachineUserData(mgr.GetClient()),
-		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now, TokenSecret: nodepool.TokenSecret},
+		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now},
 		Changed: func(k client.ObjectKey) {
 			select {
 			case changes <- k:
@@ -83,7 +83,7 @@ func addInfra(mgr manager.Manager, opts Options) error {
 		Releases: release.Store{Dir: opts.ReleaseDir}}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&agentmachine.Reconciler{Client: mgr.GetClient(), TokenSecret: nodepool.TokenSecret}).SetupWithManager(mgr); err != nil {
+	if err := (&agentmachine.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&agent.Reconciler{Client: mgr.GetClient(), CheckIns: checkIns, DisconnectAfter: o.DisconnectAfter,

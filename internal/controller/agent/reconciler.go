@@ -22,6 +22,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/infra"
 )
 
@@ -69,7 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}()
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &agentv1.Agent{}, hostnameIndex, func(o client.Object) []string {
-		return []string{Hostname(o.(*agentv1.Agent))}
+		return []string{hosted.Hostname(o.(*agentv1.Agent))}
 	}); err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func Connected(a *agentv1.Agent, checkedIn bool) bool {
 
 // joined says whether the host is bound and finished its installation.
 func joined(a *agentv1.Agent) bool {
-	return a.Spec.ClusterDeploymentName != nil && a.Status.Progress.CurrentStage == agentapi.StageDone
+	return hosted.Bound(a) && a.Status.Progress.CurrentStage == agentapi.StageDone
 }
 
 // Reconcile computes one Agent's validations, state, conditions and labels.
@@ -112,13 +113,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	others := &agentv1.AgentList{}
-	if err := r.Client.List(ctx, others, client.InNamespace(a.Namespace), client.MatchingFields{hostnameIndex: Hostname(a)}); err != nil {
+	if err := r.Client.List(ctx, others, client.InNamespace(a.Namespace), client.MatchingFields{hostnameIndex: hosted.Hostname(a)}); err != nil {
 		return ctrl.Result{}, err
 	}
 	names := map[string]bool{}
 	for i := range others.Items {
 		if o := &others.Items[i]; o.Name != a.Name {
-			names[Hostname(o)] = true
+			names[hosted.Hostname(o)] = true
 		}
 	}
 	checkedIn := r.checkedIn(a)
@@ -159,7 +160,7 @@ func computeStatus(a *agentv1.Agent, checkedIn bool, req Requirements, otherHost
 // the binding and the installation progress.
 func setStatus(a *agentv1.Agent, connected, checkedIn bool) {
 	failing, pending := failed(a.Status.ValidationsInfo)
-	bound := a.Spec.ClusterDeploymentName != nil
+	bound := hosted.Bound(a)
 	// A host unbound after its installation started must boot into discovery
 	// again; until it registers anew it has no installation to show.
 	unbinding := !bound && (a.Status.Progress.CurrentStage != "" || a.Status.DebugInfo.State == agentapi.StateUnbindingPendingUserAction)

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // Validation IDs and categories.
@@ -67,7 +68,7 @@ func validate(agent *agentv1.Agent, connected bool, req Requirements, otherHostn
 	}
 	add(CategoryHardware, ValidationMinValidDisks, eligible > 0,
 		"Sufficient disk capacity", fmt.Sprintf("No eligible disk of at least %d GB was found", req.DiskBytes/1_000_000_000))
-	name := Hostname(agent)
+	name := hosted.Hostname(agent)
 	nameOK := name != "" && name != "localhost" && !strings.HasPrefix(name, "localhost.") && len(validation.IsDNS1123Subdomain(name)) == 0
 	add(CategoryHardware, ValidationHostnameValid, nameOK,
 		fmt.Sprintf("Hostname %s is allowed", name), fmt.Sprintf("Hostname %q is forbidden: it must be a DNS name and not localhost; set spec.hostname", name))
@@ -94,14 +95,6 @@ func failed(v agentv1.ValidationsStatus) (failing, pending []string) {
 		}
 	}
 	return failing, pending
-}
-
-// Hostname is the host's name: spec.hostname when set, else the reported one.
-func Hostname(a *agentv1.Agent) string {
-	if a.Spec.Hostname != "" {
-		return a.Spec.Hostname
-	}
-	return a.Status.Inventory.Hostname
 }
 
 func gib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<30), 'f', 1, 64) + " GiB" }

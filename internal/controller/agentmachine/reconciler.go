@@ -35,7 +35,7 @@ import (
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
-	agentctrl "github.com/hcp-dev/hcp/internal/controller/agent"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // Finalizer holds an AgentMachine until its Agent is released.
@@ -47,8 +47,6 @@ const PreTerminateHook = clusterv1.PreTerminateDeleteHookAnnotationPrefix + "/ag
 // Reconciler reconciles AgentMachines.
 type Reconciler struct {
 	Client client.Client
-	// TokenSecret names a NodePool's ignition token Secret.
-	TokenSecret func(nodePool string) string
 }
 
 // SetupWithManager registers the controller. Agent changes wake the machines
@@ -157,9 +155,9 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 		}
 	}
-	if am.Spec.ProviderID == nil || *am.Spec.ProviderID != "agent://"+agent.Name {
+	if am.Spec.ProviderID == nil || *am.Spec.ProviderID != hosted.ProviderID(agent.Name) {
 		status := am.Status.DeepCopy()
-		am.Spec.ProviderID = ptr.To("agent://" + agent.Name)
+		am.Spec.ProviderID = ptr.To(hosted.ProviderID(agent.Name))
 		if err := r.Client.Update(ctx, am); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -263,7 +261,7 @@ func (r *Reconciler) bind(ctx context.Context, am *capiproviderv1.AgentMachine, 
 		a.Labels[capiproviderv1.AgentMachineRefNamespaceLabel] = am.Namespace
 		if np := m.Labels[hyperv1.NodePoolLabel]; np != "" {
 			a.Labels[hyperv1.NodePoolLabel] = np
-			a.Spec.IgnitionEndpointTokenReference = &agentv1.IgnitionEndpointTokenReference{Namespace: cpns, Name: r.TokenSecret(np)}
+			a.Spec.IgnitionEndpointTokenReference = &agentv1.IgnitionEndpointTokenReference{Namespace: cpns, Name: hosted.TokenSecret(np)}
 		}
 		a.Spec.ClusterDeploymentName = &agentv1.ClusterReference{Namespace: cpns, Name: hc.Name}
 		if err := r.Client.Update(ctx, a); err != nil {
@@ -295,7 +293,7 @@ func Unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
 	switch {
 	case !a.DeletionTimestamp.IsZero():
 		return "is being deleted"
-	case a.Spec.ClusterDeploymentName != nil || a.Labels[capiproviderv1.AgentMachineRefLabel] != "":
+	case hosted.Bound(a) || a.Labels[capiproviderv1.AgentMachineRefLabel] != "":
 		return "is bound"
 	case !a.Spec.Approved:
 		return "is not approved"
@@ -344,7 +342,7 @@ func reportAgent(am *capiproviderv1.AgentMachine, a *agentv1.Agent) {
 		setCondition(am, clusterv1.ReadyCondition, false, "Installing", "Agent "+a.Name+" is "+info)
 	}
 	am.Status.Addresses = nil
-	if h := agentctrl.Hostname(a); h != "" {
+	if h := hosted.Hostname(a); h != "" {
 		am.Status.Addresses = append(am.Status.Addresses, capiproviderv1.MachineAddress{Type: "Hostname", Address: h})
 	}
 	for _, n := range a.Status.Inventory.Interfaces {
@@ -397,7 +395,7 @@ func (r *Reconciler) unbind(ctx context.Context, am *capiproviderv1.AgentMachine
 	done := true
 	for i := range list.Items {
 		a := &list.Items[i]
-		if a.Spec.ClusterDeploymentName != nil || a.Spec.IgnitionEndpointTokenReference != nil {
+		if hosted.Bound(a) || a.Spec.IgnitionEndpointTokenReference != nil {
 			a.Spec.ClusterDeploymentName, a.Spec.IgnitionEndpointTokenReference = nil, nil
 			if err := r.Client.Update(ctx, a); err != nil {
 				return false, err

@@ -76,7 +76,7 @@ func world(t *testing.T, machines int, agents ...*agentv1.Agent) (client.Client,
 func TestRacingMachinesNeverShareAnAgent(t *testing.T) {
 	for round := range 50 {
 		c, names := world(t, 2, freeAgent("a0"))
-		r := &Reconciler{Client: c, TokenSecret: func(np string) string { return "token-" + np }}
+		r := &Reconciler{Client: c}
 		var wg sync.WaitGroup
 		for _, n := range names {
 			wg.Go(func() {
@@ -119,7 +119,7 @@ func TestMachineReadoptsItsLabelledAgent(t *testing.T) {
 	a.Labels = map[string]string{capiproviderv1.AgentMachineRefLabel: "m0", capiproviderv1.AgentMachineRefNamespaceLabel: "clusters-example"}
 	a.Spec.ClusterDeploymentName = &agentv1.ClusterReference{Namespace: "clusters-example", Name: "example"}
 	c, _ := world(t, 1, freeAgent("a0"), a)
-	r := &Reconciler{Client: c, TokenSecret: func(np string) string { return "token-" + np }}
+	r := &Reconciler{Client: c}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "clusters-example", Name: "m0"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestNoSuitableAgentsSaysWhy(t *testing.T) {
 	na := freeAgent("not-approved")
 	na.Spec.Approved = false
 	c, _ := world(t, 1, na)
-	r := &Reconciler{Client: c, TokenSecret: func(np string) string { return "token-" + np }}
+	r := &Reconciler{Client: c}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "clusters-example", Name: "m0"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // ensureClusterAPI keeps the Cluster API objects of a hosted cluster in its
@@ -26,7 +26,7 @@ func (r *Reconciler) ensureClusterAPI(ctx context.Context, hc *hyperv1.HostedClu
 		if ac.Labels == nil {
 			ac.Labels = map[string]string{}
 		}
-		ac.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+		ac.Labels[hosted.ManagedLabel] = hc.Name
 		ac.Labels[clusterv1.ClusterNameLabel] = hc.Spec.InfraID
 		ac.Spec.ClusterName = hc.Name
 		ac.Spec.BaseDomain = hc.Spec.DNS.BaseDomain
@@ -56,7 +56,7 @@ func (r *Reconciler) ensureClusterAPI(ctx context.Context, hc *hyperv1.HostedClu
 		if cl.Labels == nil {
 			cl.Labels = map[string]string{}
 		}
-		cl.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+		cl.Labels[hosted.ManagedLabel] = hc.Name
 		if cl.Annotations == nil {
 			cl.Annotations = map[string]string{}
 		}

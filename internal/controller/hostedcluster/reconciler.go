@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -36,12 +36,6 @@ const Finalizer = "hypershift.openshift.io/finalizer"
 // CreatedNamespaceAnnotation marks a control plane namespace that hcp created
 // (and so deletes with the cluster); a namespace the user made is left in place.
 const CreatedNamespaceAnnotation = "hypershift.openshift.io/created-by-hostedcluster"
-
-// Names of the Secrets copied into the control plane namespace.
-const (
-	PullSecretName = "pull-secret"
-	SSHKeyName     = "ssh-key"
-)
 
 // copiedConditions are the HostedControlPlane conditions a HostedCluster shows.
 var copiedConditions = []string{
@@ -126,7 +120,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	}
 	setValidationConditions(hc, problems)
 
-	cpns := ControlPlaneNamespace(hc)
+	cpns := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	hcp := &hyperv1.HostedControlPlane{}
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Name}, hcp)
 	exists := err == nil
@@ -165,7 +159,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hc *hyperv1.HostedClus
 	if !controllerutil.ContainsFinalizer(hc, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	cpns := ControlPlaneNamespace(hc)
+	cpns := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	// Node pools go first, then the Cluster API cluster with its machines, while
 	// the control plane still serves and their nodes can be drained.
 	if gone, err := r.deleteNodePools(ctx, hc); err != nil || !gone {
@@ -257,9 +251,9 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, hc *hyperv1.HostedClus
 
 // copySecrets copies the pull secret and ssh key into the control plane namespace.
 func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster, cpns string) error {
-	pairs := [][2]string{{hc.Spec.PullSecret.Name, PullSecretName}}
+	pairs := [][2]string{{hc.Spec.PullSecret.Name, hosted.PullSecretName}}
 	if hc.Spec.SSHKey.Name != "" {
-		pairs = append(pairs, [2]string{hc.Spec.SSHKey.Name, SSHKeyName})
+		pairs = append(pairs, [2]string{hc.Spec.SSHKey.Name, hosted.SSHKeySecret})
 	}
 	for _, p := range pairs {
 		src := &corev1.Secret{}
@@ -271,7 +265,7 @@ func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster,
 			if dst.Labels == nil {
 				dst.Labels = map[string]string{}
 			}
-			dst.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+			dst.Labels[hosted.ManagedLabel] = hc.Name
 			dst.Type, dst.Data = src.Type, src.Data
 			return nil
 		}); err != nil {
@@ -307,7 +301,7 @@ func specFor(hc *hyperv1.HostedCluster) hyperv1.HostedControlPlaneSpec {
 	s := hc.Spec
 	spec := hyperv1.HostedControlPlaneSpec{
 		ReleaseImage:                     s.Release.Image,
-		PullSecret:                       corev1.LocalObjectReference{Name: PullSecretName},
+		PullSecret:                       corev1.LocalObjectReference{Name: hosted.PullSecretName},
 		IssuerURL:                        s.IssuerURL,
 		ClusterID:                        s.ClusterID,
 		InfraID:                          s.InfraID,
@@ -324,7 +318,7 @@ func specFor(hc *hyperv1.HostedCluster) hyperv1.HostedControlPlaneSpec {
 		PausedUntil:                      s.PausedUntil,
 	}
 	if s.SSHKey.Name != "" {
-		spec.SSHKey = corev1.LocalObjectReference{Name: SSHKeyName}
+		spec.SSHKey = corev1.LocalObjectReference{Name: hosted.SSHKeySecret}
 	}
 	return spec
 }

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -30,11 +30,6 @@ type problem struct {
 	message   string
 }
 
-// ControlPlaneNamespace is the namespace of a HostedCluster's control plane.
-func ControlPlaneNamespace(hc *hyperv1.HostedCluster) string {
-	return hc.Namespace + "-" + hc.Name
-}
-
 // validate checks what the API server cannot: names against other objects,
 // referenced objects, and the release. It returns every problem found.
 func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([]problem, *release.Release, error) {
@@ -45,7 +40,7 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 	if hc.Name == ReservedName {
 		bad(hyperv1.ConditionValidConfiguration, "InvalidName", "metadata.name %q is reserved (it is the default namespace of hosted clusters); delete this HostedCluster and create it with another name", hc.Name)
 	}
-	cpns := ControlPlaneNamespace(hc)
+	cpns := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	if errs := validation.IsDNS1123Label(cpns); len(errs) > 0 {
 		bad(hyperv1.ConditionValidConfiguration, "InvalidName", "the control plane namespace %q (<namespace>-<name>) is not a valid namespace name: %s; use a shorter name", cpns, strings.Join(errs, "; "))
 	}
@@ -89,11 +84,7 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 		bad(hyperv1.ConditionValidConfiguration, "InvalidPullSecret", "spec.pullSecret: secret %q has no key .dockerconfigjson", hc.Spec.PullSecret.Name)
 	}
 
-	scName := ""
-	if m := hc.Spec.Etcd.Managed; m != nil && m.Storage.PersistentVolume != nil && m.Storage.PersistentVolume.StorageClassName != nil {
-		scName = *m.Storage.PersistentVolume.StorageClassName
-	}
-	if _, err := hostedcontrolplane.ResolveStorageClass(ctx, r.Client, scName); err != nil {
+	if _, err := hosted.ResolveStorageClass(ctx, r.Client, hosted.StorageClassName(hc.Spec.Etcd)); err != nil {
 		bad(hyperv1.ConditionValidConfiguration, "StorageClassNotFound", "%s", err.Error())
 	}
 

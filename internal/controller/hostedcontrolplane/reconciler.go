@@ -14,7 +14,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,15 +31,13 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/guest"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Finalizer holds a HostedControlPlane until its runtime has removed everything.
 const Finalizer = "hypershift.openshift.io/hostedcontrolplane"
-
-// ManagedLabel marks Secrets that hcp made in a control plane namespace.
-const ManagedLabel = "hypershift.openshift.io/hosted-control-plane"
 
 // Runtime runs control planes; local and kubernetes runtimes implement it.
 type Runtime interface {
@@ -147,7 +144,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage,
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Release " + rel.Image + " is available", ObservedGeneration: gen})
 
-	quorum, _ := controlplane.Replicas(hcp.Spec.ControllerAvailabilityPolicy)
+	quorum, _ := hosted.Replicas(hcp.Spec.ControllerAvailabilityPolicy)
 	network, err := r.Runtime.Network(hcp.Namespace, quorum)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -156,7 +153,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	storageClass, err := ResolveStorageClass(ctx, r.Client, StorageClassName(hcp))
+	storageClass, err := hosted.ResolveStorageClass(ctx, r.Client, hosted.StorageClassName(hcp.Spec.Etcd))
 	if err != nil {
 		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
 			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
@@ -243,10 +240,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedCon
 	if err := r.Runtime.Delete(ctx, hcp.Namespace); err != nil {
 		return fmt.Errorf("removing the control plane: %w", err)
 	}
-	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{hosted.ManagedLabel: hcp.Name}); err != nil {
 		return fmt.Errorf("removing control plane secrets: %w", err)
 	}
-	if err := r.Client.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+	if err := r.Client.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(hcp.Namespace), client.MatchingLabels{hosted.ManagedLabel: hcp.Name}); err != nil {
 		return fmt.Errorf("removing control plane config maps: %w", err)
 	}
 	controllerutil.RemoveFinalizer(hcp, Finalizer)
@@ -257,7 +254,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedCon
 // all of them by name.
 func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedControlPlane, network controlplane.Network) (map[string]*corev1.Secret, error) {
 	list := &corev1.SecretList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(hcp.Namespace), client.MatchingLabels{ManagedLabel: hcp.Name}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(hcp.Namespace), client.MatchingLabels{hosted.ManagedLabel: hcp.Name}); err != nil {
 		return nil, err
 	}
 	existing := map[string]*corev1.Secret{}
@@ -324,7 +321,7 @@ func (r *Reconciler) publishKonnectivity(ctx context.Context, hcp *hyperv1.Hoste
 		if cm.Labels == nil {
 			cm.Labels = map[string]string{}
 		}
-		cm.Labels[ManagedLabel] = hcp.Name
+		cm.Labels[hosted.ManagedLabel] = hcp.Name
 		cm.Data = map[string]string{"host": host, "port": strconv.Itoa(port)}
 		return nil
 	})
@@ -338,7 +335,7 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
 		}
-		s.Labels[ManagedLabel] = hcp.Name
+		s.Labels[hosted.ManagedLabel] = hcp.Name
 		for k, v := range want.Labels {
 			s.Labels[k] = v
 		}
@@ -363,39 +360,6 @@ func guestRetry(hcp *hyperv1.HostedControlPlane) time.Duration {
 		return 30 * time.Second
 	}
 	return 2 * time.Second
-}
-
-// StorageClassName is the StorageClass the spec names for etcd ("" for the default).
-func StorageClassName(hcp *hyperv1.HostedControlPlane) string {
-	if m := hcp.Spec.Etcd.Managed; m != nil && m.Storage.PersistentVolume != nil && m.Storage.PersistentVolume.StorageClassName != nil {
-		return *m.Storage.PersistentVolume.StorageClassName
-	}
-	return ""
-}
-
-// ResolveStorageClass returns name when that StorageClass exists, or the
-// default StorageClass when name is empty.
-func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (string, error) {
-	if name != "" {
-		sc := &storagev1.StorageClass{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
-			if apierrors.IsNotFound(err) {
-				return "", fmt.Errorf("StorageClass %q does not exist; set spec.etcd.managed.storage.persistentVolume.storageClassName to an existing one (kubectl get storageclass)", name)
-			}
-			return "", err
-		}
-		return name, nil
-	}
-	list := &storagev1.StorageClassList{}
-	if err := c.List(ctx, list); err != nil {
-		return "", err
-	}
-	for _, sc := range list.Items {
-		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
-			return sc.Name, nil
-		}
-	}
-	return "", fmt.Errorf("no StorageClass is named for etcd and there is no default StorageClass; set spec.etcd.managed.storage.persistentVolume.storageClassName")
 }
 
 // PublishedAddress is the address clients use for a service: the NodePort

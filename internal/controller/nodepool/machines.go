@@ -22,7 +22,7 @@ import (
 
 	capiproviderv1 "github.com/hcp-dev/hcp/api/capiprovider/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/hosted"
 )
 
 // NodePoolAnnotation on Cluster API objects names their NodePool as <namespace>/<name>.
@@ -59,7 +59,7 @@ func (r *Reconciler) ensureTemplate(ctx context.Context, s machineScope) (string
 	t := &capiproviderv1.AgentMachineTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: s.cpns, Name: name}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, t, func() error {
 		t.Labels = s.labels()
-		t.Labels[hostedcontrolplane.ManagedLabel] = s.hc.Name
+		t.Labels[hosted.ManagedLabel] = s.hc.Name
 		t.Annotations = map[string]string{NodePoolAnnotation: s.np.Namespace + "/" + s.np.Name}
 		t.Spec.Template.Spec = spec
 		return nil
@@ -76,7 +76,7 @@ func (s machineScope) machineTemplate(templateName string) clusterv1.MachineTemp
 		Spec: clusterv1.MachineSpec{
 			ClusterName:       s.infraID,
 			Version:           s.version,
-			Bootstrap:         clusterv1.Bootstrap{DataSecretName: ptr.To(UserDataSecret(s.np.Name))},
+			Bootstrap:         clusterv1.Bootstrap{DataSecretName: ptr.To(hosted.UserDataSecret(s.np.Name))},
 			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: capiproviderv1.GroupVersion.Group, Kind: "AgentMachineTemplate", Name: templateName},
 		},
 	}
@@ -93,7 +93,7 @@ func (r *Reconciler) ensureMachines(ctx context.Context, s machineScope, templat
 	selector := metav1.LabelSelector{MatchLabels: s.labels()}
 	meta := func(o client.Object) {
 		l := s.labels()
-		l[hostedcontrolplane.ManagedLabel] = s.hc.Name
+		l[hosted.ManagedLabel] = s.hc.Name
 		o.SetLabels(l)
 		o.SetAnnotations(map[string]string{NodePoolAnnotation: s.np.Namespace + "/" + s.np.Name})
 	}

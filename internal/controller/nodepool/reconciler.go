@@ -27,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
-	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/guest"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 )
@@ -51,12 +51,6 @@ const (
 // BootstrapGroupPrefix prefixes the group a NodePool's bootstrap token
 // authenticates as: system:bootstrappers:nodepool:<namespace>:<name>.
 const BootstrapGroupPrefix = "system:bootstrappers:nodepool:"
-
-// TokenSecret is the name of a NodePool's token Secret in the control plane namespace.
-func TokenSecret(np string) string { return "token-" + np }
-
-// UserDataSecret is the name of a NodePool's user-data Secret (key "value").
-func UserDataSecret(np string) string { return "user-data-" + np }
 
 // Reconciler reconciles NodePools.
 type Reconciler struct {
@@ -116,7 +110,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	hc := &hyperv1.HostedCluster{}
 	hcErr := r.Client.Get(ctx, client.ObjectKey{Namespace: np.Namespace, Name: np.Spec.ClusterName}, hc)
-	cpns := np.Namespace + "-" + np.Spec.ClusterName
+	cpns := hosted.ControlPlaneNamespace(np.Namespace, np.Spec.ClusterName)
 	if !np.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, np, cpns)
 	}
@@ -165,7 +159,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.applySecret(ctx, np, hc, cpns, UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
+	if err := r.applySecret(ctx, np, hc, cpns, hosted.UserDataSecret(np.Name), map[string][]byte{"value": pointer, "format": []byte("ignition")}); err != nil {
 		return ctrl.Result{}, err
 	}
 	// The payload is valid once the bootstrap token it carries exists in the
@@ -221,7 +215,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 // ensureTokens keeps the NodePool's token Secret, rotating it when due.
 func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, cpns string) (ignition.Tokens, error) {
 	s := &corev1.Secret{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np.Name)}, s)
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret(np.Name)}, s)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ignition.Tokens{}, err
 	}
@@ -236,7 +230,7 @@ func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc 
 		ignition.KeyRotatedAt:   []byte(t.RotatedAt.UTC().Format(time.RFC3339)),
 		ignition.KeyBootstrapID: []byte(ignition.RandomHex(3)), ignition.KeyBootstrapToken: []byte(ignition.RandomHex(8)),
 	}
-	return t, r.applySecret(ctx, np, hc, cpns, TokenSecret(np.Name), data)
+	return t, r.applySecret(ctx, np, hc, cpns, hosted.TokenSecret(np.Name), data)
 }
 
 // ensureBootstrapToken puts the NodePool's bootstrap token into the hosted
@@ -252,7 +246,7 @@ func (r *Reconciler) ensureBootstrapToken(ctx context.Context, np *hyperv1.NodeP
 		return err
 	}
 	ts := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np.Name)}, ts); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret(np.Name)}, ts); err != nil {
 		return err
 	}
 	id := string(ts.Data[ignition.KeyBootstrapID])
@@ -320,7 +314,7 @@ func BootstrapGroup(np *hyperv1.NodePool) string {
 // ignition server records it on the token Secret; "" if never.
 func (r *Reconciler) reachedAt(ctx context.Context, cpns, np string) string {
 	s := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: TokenSecret(np)}, s); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret(np)}, s); err != nil {
 		return ""
 	}
 	return s.Annotations[ignition.ReachedAnnotation]
@@ -337,7 +331,7 @@ func (r *Reconciler) applySecret(ctx context.Context, np *hyperv1.NodePool, hc *
 		}
 		s.Annotations[NodePoolAnnotation] = np.Namespace + "/" + np.Name
 		// Labelled like the control plane's own Secrets, so they go with the cluster.
-		s.Labels[hostedcontrolplane.ManagedLabel] = hc.Name
+		s.Labels[hosted.ManagedLabel] = hc.Name
 		s.Data = data
 		return nil
 	})
@@ -356,7 +350,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, np *hyperv1.NodePool, 
 	if gone, err := r.deleteMachines(ctx, np, cpns); err != nil || !gone {
 		return ctrl.Result{RequeueAfter: time.Second}, err
 	}
-	for _, name := range []string{TokenSecret(np.Name), UserDataSecret(np.Name)} {
+	for _, name := range []string{hosted.TokenSecret(np.Name), hosted.UserDataSecret(np.Name)} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: name}}
 		if err := r.Client.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err

@@ -1,0 +1,123 @@
+// Package hosted holds the rules that several parts of hcp derive from a hosted
+// cluster's objects: where its control plane lives, what its objects are
+// called, how many replicas a policy means, which StorageClass holds etcd,
+// when an Agent counts as bound, and how a machine names its Agent. The
+// controllers, the infrastructure service, the ignition server, the CLI and the
+// console import these instead of each other, so each rule has one definition.
+package hosted
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+)
+
+// ControlPlaneNamespace is the namespace of a HostedCluster's control plane:
+// <namespace>-<name>, as the seeds name it.
+func ControlPlaneNamespace(namespace, name string) string { return namespace + "-" + name }
+
+// ManagedLabel marks the objects made for a hosted control plane (its Secrets,
+// ConfigMaps, Cluster API objects) with the HostedCluster's name.
+const ManagedLabel = "hypershift.openshift.io/hosted-control-plane"
+
+// Default networks of a hosted cluster.
+const (
+	DefaultServiceCIDR = "172.31.0.0/16"
+	DefaultClusterCIDR = "10.132.0.0/14"
+)
+
+// DefaultControlPlanePolicy is the availability policy a new cluster gets
+// when none is given (hcp create cluster agent, the console's wizard).
+const DefaultControlPlanePolicy = hyperv1.HighlyAvailable
+
+// Replicas returns how many replicas a policy runs of each kind of control
+// plane component: etcd members, API servers and their konnectivity servers
+// (quorum), and the leader-elected controllers (others).
+func Replicas(policy hyperv1.AvailabilityPolicy) (quorum, others int) {
+	if policy == hyperv1.HighlyAvailable {
+		return 3, 2
+	}
+	return 1, 1
+}
+
+// StorageClassName is the StorageClass a HostedCluster's etcd spec names, ""
+// for the default one.
+func StorageClassName(etcd hyperv1.EtcdSpec) string {
+	if m := etcd.Managed; m != nil && m.Storage.PersistentVolume != nil && m.Storage.PersistentVolume.StorageClassName != nil {
+		return *m.Storage.PersistentVolume.StorageClassName
+	}
+	return ""
+}
+
+// ResolveStorageClass returns name when that StorageClass exists, or the
+// default StorageClass when name is empty.
+func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (string, error) {
+	if name != "" {
+		sc := &storagev1.StorageClass{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("StorageClass %q does not exist; set spec.etcd.managed.storage.persistentVolume.storageClassName to an existing one (kubectl get storageclass)", name)
+			}
+			return "", err
+		}
+		return name, nil
+	}
+	list := &storagev1.StorageClassList{}
+	if err := c.List(ctx, list); err != nil {
+		return "", err
+	}
+	for _, sc := range list.Items {
+		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return sc.Name, nil
+		}
+	}
+	return "", fmt.Errorf("no StorageClass is named for etcd and there is no default StorageClass; set spec.etcd.managed.storage.persistentVolume.storageClassName")
+}
+
+// Names of a NodePool's Secrets in the control plane namespace.
+
+// TokenSecret holds a NodePool's ignition and bootstrap tokens.
+func TokenSecret(nodePool string) string { return "token-" + nodePool }
+
+// UserDataSecret holds a NodePool's machines' user data (the Ignition pointer).
+func UserDataSecret(nodePool string) string { return "user-data-" + nodePool }
+
+// Names of the Secrets a HostedCluster's control plane namespace gets from
+// its spec.
+const (
+	PullSecretName = "pull-secret"
+	SSHKeySecret   = "ssh-key"
+)
+
+// Bound says whether an Agent is bound to a cluster.
+func Bound(a *agentv1.Agent) bool { return a.Spec.ClusterDeploymentName != nil }
+
+// Hostname is a host's name: spec.hostname when set, else the reported one.
+func Hostname(a *agentv1.Agent) string {
+	if a.Spec.Hostname != "" {
+		return a.Spec.Hostname
+	}
+	return a.Status.Inventory.Hostname
+}
+
+// providerIDPrefix starts the provider ID of a node that runs on an Agent.
+const providerIDPrefix = "agent://"
+
+// ProviderID is the provider ID of the node that runs on the Agent (its host ID).
+func ProviderID(agent string) string { return providerIDPrefix + agent }
+
+// AgentOf is the Agent a provider ID names, or "" when it names none.
+func AgentOf(providerID string) string {
+	name, ok := strings.CutPrefix(providerID, providerIDPrefix)
+	if !ok {
+		return ""
+	}
+	return name
+}

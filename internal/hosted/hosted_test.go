@@ -1,0 +1,46 @@
+package hosted
+
+import (
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+)
+
+func TestRules(t *testing.T) {
+	if got := ControlPlaneNamespace("clusters", "example"); got != "clusters-example" {
+		t.Errorf("control plane namespace %q", got)
+	}
+	for policy, want := range map[hyperv1.AvailabilityPolicy][2]int{hyperv1.SingleReplica: {1, 1}, hyperv1.HighlyAvailable: {3, 2}, "": {1, 1}} {
+		if q, o := Replicas(policy); q != want[0] || o != want[1] {
+			t.Errorf("%q: %d/%d replicas, want %v", policy, q, o, want)
+		}
+	}
+	id := "0b6a3c3e-5c1f-4d5e-9c61-1f0c3c7e2a10"
+	if got := AgentOf(ProviderID(id)); got != id {
+		t.Errorf("provider ID round trip: %q", got)
+	}
+	if got := AgentOf("aws:///us-east-1a/i-0123"); got != "" {
+		t.Errorf("a foreign provider ID names Agent %q", got)
+	}
+	if got := StorageClassName(hyperv1.EtcdSpec{}); got != "" {
+		t.Errorf("no managed etcd: StorageClass %q", got)
+	}
+	etcd := hyperv1.EtcdSpec{Managed: &hyperv1.ManagedEtcdSpec{Storage: hyperv1.ManagedEtcdStorageSpec{
+		PersistentVolume: &hyperv1.PersistentVolumeEtcdStorageSpec{StorageClassName: ptr.To("lvm-storageclass")}}}}
+	if got := StorageClassName(etcd); got != "lvm-storageclass" {
+		t.Errorf("StorageClass %q", got)
+	}
+	a := &agentv1.Agent{}
+	a.Status.Inventory.Hostname = "reported"
+	if Hostname(a) != "reported" || Bound(a) {
+		t.Errorf("unbound agent: hostname %q, bound %v", Hostname(a), Bound(a))
+	}
+	a.Spec.Hostname = "chosen"
+	a.Spec.ClusterDeploymentName = &agentv1.ClusterReference{Namespace: "clusters-example", Name: "example"}
+	if Hostname(a) != "chosen" || !Bound(a) {
+		t.Errorf("bound agent: hostname %q, bound %v", Hostname(a), Bound(a))
+	}
+}
