@@ -3,6 +3,7 @@ package hostedcontrolplane
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -65,12 +66,9 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		before := co.DeepCopy()
 		co.Status.Versions = []configv1.OperandVersion{{Name: "operator", Version: rel.Name}, {Name: comp.Name, Version: rel.Components[comp.Name]}}
 		co.Status.RelatedObjects = []configv1.ObjectReference{{Group: "hypershift.openshift.io", Resource: "hostedcontrolplanes", Namespace: hcp.Namespace, Name: hcp.Name}}
-		ready := comp.ReadyReplicas > 0
-		healthy := comp.ReadyReplicas == comp.Replicas && comp.Message == ""
-		msg := fmt.Sprintf("%d of %d replicas are ready", comp.ReadyReplicas, comp.Replicas)
-		setGuestCondition(&co.Status.Conditions, configv1.OperatorAvailable, ready, reason(ready, "AsExpected", "NoReplicasReady"), msg)
-		setGuestCondition(&co.Status.Conditions, configv1.OperatorProgressing, false, "AsExpected", msg)
-		setGuestCondition(&co.Status.Conditions, configv1.OperatorDegraded, !healthy, reason(!healthy, "UnavailableReplicas", "AsExpected"), comp.Message)
+		for _, gc := range operatorConditions(comp, deployed(hcp)) {
+			setGuestCondition(&co.Status.Conditions, gc.Type, gc.Status == configv1.ConditionTrue, gc.Reason, gc.Message)
+		}
 		if equality.Semantic.DeepEqual(before.Status, co.Status) {
 			continue
 		}
@@ -96,15 +94,69 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 				CompletionTime: h.CompletionTime, Version: h.Version, Image: h.Image, Verified: h.Verified})
 		}
 	}
-	done := allReady(components)
-	setGuestCondition(&cv.Status.Conditions, configv1.OperatorAvailable, true, "AsExpected", "Done applying "+rel.Name)
-	setGuestCondition(&cv.Status.Conditions, configv1.OperatorProgressing, !done, reason(!done, "Rollout", "AsExpected"),
-		map[bool]string{true: "Cluster version is " + rel.Name, false: "Working towards " + rel.Name}[done])
-	setGuestCondition(&cv.Status.Conditions, configv1.OperatorFailing, false, "AsExpected", "")
+	for _, gc := range versionConditions(components, rel.Name) {
+		setGuestCondition(&cv.Status.Conditions, gc.Type, gc.Status == configv1.ConditionTrue, gc.Reason, gc.Message)
+	}
 	if equality.Semantic.DeepEqual(before.Status, cv.Status) {
 		return nil
 	}
 	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
+}
+
+// operatorConditions are a component's ClusterOperator conditions, from its
+// replicas' readiness: Available while one replica serves, Progressing while
+// replicas start after the release was applied (deployed false), Degraded
+// when a replica is missing after that or reports a problem.
+func operatorConditions(comp hyperv1.ComponentStatus, deployed bool) []configv1.ClusterOperatorStatusCondition {
+	msg := fmt.Sprintf("%d of %d replicas are ready", comp.ReadyReplicas, comp.Replicas)
+	cond := func(t string, ok bool, yes, no, msg string) configv1.ClusterOperatorStatusCondition {
+		if ok {
+			return configv1.ClusterOperatorStatusCondition{Type: t, Status: configv1.ConditionTrue, Reason: yes, Message: msg}
+		}
+		return configv1.ClusterOperatorStatusCondition{Type: t, Status: configv1.ConditionFalse, Reason: no, Message: msg}
+	}
+	short := comp.ReadyReplicas < comp.Replicas
+	problem := comp.Message
+	if problem == "" && short {
+		problem = msg
+	}
+	return []configv1.ClusterOperatorStatusCondition{
+		cond(configv1.OperatorAvailable, comp.ReadyReplicas > 0, "AsExpected", "NoReplicasReady", msg),
+		cond(configv1.OperatorProgressing, short && !deployed, "Deploying", "AsExpected", msg),
+		cond(configv1.OperatorDegraded, (short && deployed) || comp.Message != "", "UnavailableReplicas", "AsExpected", problem),
+	}
+}
+
+// versionConditions are the ClusterVersion's conditions: Available while
+// every component has a ready replica, Progressing until every replica of the
+// release is ready, Failing while a component has none or reports a problem.
+func versionConditions(components []hyperv1.ComponentStatus, release string) []configv1.ClusterOperatorStatusCondition {
+	var down, problems []string
+	for _, c := range components {
+		if c.ReadyReplicas == 0 {
+			down = append(down, c.Name)
+		}
+		if c.Message != "" {
+			problems = append(problems, c.Name+": "+c.Message)
+		}
+	}
+	done := allReady(components)
+	out := []configv1.ClusterOperatorStatusCondition{
+		{Type: configv1.OperatorAvailable, Status: configv1.ConditionTrue, Reason: "AsExpected", Message: "Done applying " + release},
+		{Type: configv1.OperatorProgressing, Status: configv1.ConditionFalse, Reason: "AsExpected", Message: "Cluster version is " + release},
+		{Type: configv1.OperatorFailing, Status: configv1.ConditionFalse, Reason: "AsExpected"},
+	}
+	if len(down) > 0 {
+		out[0] = configv1.ClusterOperatorStatusCondition{Type: configv1.OperatorAvailable, Status: configv1.ConditionFalse, Reason: "ComponentsUnavailable",
+			Message: "No replica is ready of: " + strings.Join(down, ", ")}
+	}
+	if !done {
+		out[1] = configv1.ClusterOperatorStatusCondition{Type: configv1.OperatorProgressing, Status: configv1.ConditionTrue, Reason: "Rollout", Message: "Working towards " + release}
+	}
+	if failing := append(down, problems...); len(failing) > 0 {
+		out[2] = configv1.ClusterOperatorStatusCondition{Type: configv1.OperatorFailing, Status: configv1.ConditionTrue, Reason: "ComponentsFailing", Message: strings.Join(failing, "; ")}
+	}
+	return out
 }
 
 func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
@@ -114,13 +166,6 @@ func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
 		}
 	}
 	return false
-}
-
-func reason(cond bool, yes, no string) string {
-	if cond {
-		return yes
-	}
-	return no
 }
 
 func setGuestCondition(conds *[]configv1.ClusterOperatorStatusCondition, t string, ok bool, reason, msg string) {

@@ -61,3 +61,51 @@ func TestHealthConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestGuestConditions(t *testing.T) {
+	st := func(name string, ready, replicas int32, msg string) hyperv1.ComponentStatus {
+		return hyperv1.ComponentStatus{Name: name, ReadyReplicas: ready, Replicas: replicas, Message: msg}
+	}
+	for _, tc := range []struct {
+		name     string
+		comp     hyperv1.ComponentStatus
+		deployed bool
+		want     string // Available Progressing Degraded
+	}{
+		{"rolling out", st("kube-apiserver", 1, 3, ""), false, "True True False"},
+		{"all ready", st("kube-apiserver", 3, 3, ""), true, "True False False"},
+		{"lost a replica", st("etcd", 2, 3, ""), true, "True False True"},
+		{"none ready", st("etcd", 0, 1, ""), true, "False False True"},
+		{"full disk", st("etcd", 1, 1, "replica 0: its data volume is full"), true, "True False True"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, c := range operatorConditions(tc.comp, tc.deployed) {
+				got = append(got, string(c.Status))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("conditions %v, want %s", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name       string
+		components []hyperv1.ComponentStatus
+		want       string // Available Progressing Failing
+	}{
+		{"rolling out", []hyperv1.ComponentStatus{st("etcd", 3, 3, ""), st("kube-apiserver", 1, 3, "")}, "True True False"},
+		{"done", []hyperv1.ComponentStatus{st("etcd", 3, 3, ""), st("kube-apiserver", 3, 3, "")}, "True False False"},
+		{"scheduler down", []hyperv1.ComponentStatus{st("etcd", 1, 1, ""), st("kube-scheduler", 0, 1, "")}, "False True True"},
+		{"full disk", []hyperv1.ComponentStatus{st("etcd", 1, 1, "replica 0: its data volume is full")}, "True False True"},
+	} {
+		t.Run("version "+tc.name, func(t *testing.T) {
+			var got []string
+			for _, c := range versionConditions(tc.components, "1.37.2") {
+				got = append(got, string(c.Status))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("conditions %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
