@@ -73,7 +73,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 func (s *Server) watch(ctx context.Context, sess *session, kind string, newList func() client.ObjectList, namespaces []string, changes chan<- string) {
 	if err := s.watchScope(ctx, sess, kind, newList, "", changes); apierrors.IsForbidden(err) {
 		for _, ns := range namespaces {
-			go func() { _ = s.watchScope(ctx, sess, kind, newList, ns, changes) }()
+			go func() {
+				if err := s.watchScope(ctx, sess, kind, newList, ns, changes); err != nil && ctx.Err() == nil {
+					s.Log.V(1).Info("live updates stopped", "user", sess.user, "kind", kind, "namespace", ns, "error", err.Error())
+				}
+			}()
 		}
 	}
 }

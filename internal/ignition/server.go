@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,6 +42,7 @@ type Server struct {
 	Client client.Client
 	Grace  time.Duration
 	Now    func() time.Time
+	Log    logr.Logger
 }
 
 // ServeHTTP answers GET /ignition.
@@ -127,7 +129,11 @@ func (s *Server) markReached(r *http.Request, ts *corev1.Secret) {
 		ts.Annotations = map[string]string{}
 	}
 	ts.Annotations[ReachedAnnotation] = now.UTC().Format(time.RFC3339)
-	_ = s.Client.Patch(r.Context(), ts, client.MergeFrom(before))
+	if err := s.Client.Patch(r.Context(), ts, client.MergeFrom(before)); err != nil {
+		// The host has its Ignition; only the NodePool's
+		// ReachedIgnitionEndpoint condition waits for the next fetch.
+		s.Log.Error(err, "recording the Ignition fetch", "secret", client.ObjectKeyFromObject(ts))
+	}
 }
 
 func deny(w http.ResponseWriter, status int, reason string) {

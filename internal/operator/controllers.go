@@ -2,16 +2,22 @@ package operator
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcluster"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/runtime/local"
@@ -56,8 +62,13 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	if u, err := url.Parse(opts.Infra.URL); err == nil && opts.Infra.Addr != "" {
 		ignitionEndpoint = u.Host
 	}
+	var ignitionCheck func(context.Context) error
+	if ignitionEndpoint != "" {
+		ignitionCheck = ignitionProbe(opts.Infra.Addr)
+	}
 	if err := (&hostedcluster.Reconciler{
 		IgnitionEndpoint:    ignitionEndpoint,
+		IgnitionCheck:       ignitionCheck,
 		Client:              mgr.GetClient(),
 		Releases:            releases,
 		SupportedPublishing: publishing,
@@ -101,4 +112,47 @@ func newLocalRuntime(mgr manager.Manager, opts Options) (localRuntime, error) {
 		},
 	})
 	return localRuntime{Runtime: rt, changes: changes}, err
+}
+
+// ignitionProbe checks that the ignition server behind addr (the
+// infrastructure service's listen address) answers: a request without a token
+// is refused with 401. A result is kept for ten seconds.
+func ignitionProbe(addr string) func(context.Context) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return func(context.Context) error { return fmt.Errorf("infrastructure service address %q: %w", addr, err) }
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	target := "https://" + net.JoinHostPort(host, port) + ignition.Path
+	// A loopback probe of this operator's own listener: that it answers
+	// matters, not its certificate's names.
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	var mu sync.Mutex
+	var checked time.Time
+	var last error
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(checked) < 10*time.Second {
+			return last
+		}
+		checked, last = time.Now(), nil
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			last = err
+			return last
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			last = fmt.Errorf("the ignition server does not answer at %s: %w", target, err)
+			return last
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			last = fmt.Errorf("the ignition server at %s answers %s to a request without a token, not 401", target, resp.Status)
+		}
+		return last
+	}
 }

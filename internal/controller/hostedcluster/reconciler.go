@@ -53,6 +53,8 @@ type Reconciler struct {
 	// IgnitionEndpoint is host:port of the ignition server nodes fetch their
 	// Ignition from (path /ignition); empty when none runs.
 	IgnitionEndpoint string
+	// IgnitionCheck, when set, says whether the ignition server answers.
+	IgnitionCheck func(context.Context) error
 }
 
 // SetupWithManager registers the controller.
@@ -339,10 +341,18 @@ func (r *Reconciler) copyStatus(ctx context.Context, hc *hyperv1.HostedCluster, 
 	}
 	hc.Status.Version = hcp.Status.VersionStatus.DeepCopy()
 	hc.Status.IgnitionEndpoint = r.IgnitionEndpoint
-	if r.IgnitionEndpoint != "" {
+	var ignitionErr error
+	if r.IgnitionEndpoint != "" && r.IgnitionCheck != nil {
+		ignitionErr = r.IgnitionCheck(ctx)
+	}
+	switch {
+	case r.IgnitionEndpoint != "" && ignitionErr != nil:
+		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionIgnitionEndpointAvailable, Status: metav1.ConditionFalse,
+			Reason: "IgnitionServerUnavailable", Message: ignitionErr.Error(), ObservedGeneration: hc.Generation})
+	case r.IgnitionEndpoint != "":
 		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionIgnitionEndpointAvailable, Status: metav1.ConditionTrue,
 			Reason: "AsExpected", Message: "Ignition is served at https://" + r.IgnitionEndpoint + "/ignition", ObservedGeneration: hc.Generation})
-	} else {
+	default:
 		meta.SetStatusCondition(&hc.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionIgnitionEndpointAvailable, Status: metav1.ConditionFalse,
 			Reason: "NoIgnitionServer", Message: "The operator runs no ignition server (start it with an infrastructure service address)", ObservedGeneration: hc.Generation})
 	}

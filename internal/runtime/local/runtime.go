@@ -180,7 +180,11 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 			return nil, err
 		}
 		if b, err := os.ReadFile(filepath.Join(p.dir, "ports.json")); err == nil {
-			_ = json.Unmarshal(b, &p.ports)
+			if err := json.Unmarshal(b, &p.ports); err != nil {
+				// The ports are chosen anew; the published addresses may change.
+				r.opts.Log.Error(err, "the remembered published ports are unreadable; choosing new ones", "file", filepath.Join(p.dir, "ports.json"))
+				p.ports = map[string]int{}
+			}
 		}
 		r.planes[cp.Namespace] = p
 	}
@@ -289,7 +293,11 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "volumes.json")); err == nil {
 		var vols []string
-		_ = json.Unmarshal(b, &vols)
+		if err := json.Unmarshal(b, &vols); err != nil {
+			// Removing the directory without knowing where the data volumes
+			// are would leave them behind for good.
+			return fmt.Errorf("%s is unreadable (%v): it lists the control plane's data volumes; fix or remove it, removing the volumes by hand", filepath.Join(dir, "volumes.json"), err)
+		}
 		for _, v := range vols {
 			if err := os.RemoveAll(v); err != nil {
 				return fmt.Errorf("removing data %s: %w", v, err)
@@ -641,7 +649,9 @@ func recordVolume(planeDir, path string) error {
 	file := filepath.Join(planeDir, "volumes.json")
 	var vols []string
 	if b, err := os.ReadFile(file); err == nil {
-		_ = json.Unmarshal(b, &vols)
+		if err := json.Unmarshal(b, &vols); err != nil {
+			return fmt.Errorf("%s is unreadable: %w", file, err)
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
