@@ -20,12 +20,14 @@ import (
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
-// addInfra registers the infrastructure service and the InfraEnv and Agent
-// controllers. Without an address the service is off.
+// addInfra registers the infrastructure service and the InfraEnv, Agent,
+// AgentMachine and NodePool controllers. Without an address the service is
+// off, and only the NodePool controller runs.
 func addInfra(mgr manager.Manager, opts Options) error {
 	o := opts.Infra
 	if o.Addr == "" {
-		return nil
+		// NodePools still get a status that says why they cannot have nodes.
+		return (&nodepool.Reconciler{Client: mgr.GetClient(), Releases: release.Store{Dir: opts.ReleaseDir}}).SetupWithManager(mgr)
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 10 * time.Second

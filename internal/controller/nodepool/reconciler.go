@@ -151,6 +151,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The control plane namespace "+cpns+" does not exist yet")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, client.IgnoreNotFound(err)
 	}
+	if r.IgnitionURL == "" {
+		msg := "The operator runs no infrastructure service, so no host can fetch this NodePool's Ignition; run it with --infra-url (hcp install --infra-url)"
+		r.setCondition(np, ConditionIgnitionToken, false, "NoIgnitionServer", msg)
+		r.setCondition(np, ConditionReady, false, "NoIgnitionServer", msg)
+		return ctrl.Result{}, nil
+	}
 	tokens, err := r.ensureTokens(ctx, np, hc, cpns)
 	if err != nil {
 		return ctrl.Result{}, err
