@@ -5,6 +5,7 @@ package guest
 import (
 	"crypto/sha256"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -58,6 +59,9 @@ func (g *Clients) Get(namespace string, kubeconfig []byte) (*Client, error) {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	// A hosted cluster that does not answer must not hold a controller's
+	// worker for long.
+	cfg.Timeout = 10 * time.Second
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{apiextensionsv1.AddToScheme, configv1.AddToScheme, corev1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(scheme); err != nil {

@@ -2,6 +2,7 @@ package hostedcontrolplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,6 +19,18 @@ import (
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/release"
 )
+
+// errNotEstablished: the hosted cluster answered, but a CRD it was given is
+// not served yet.
+var errNotEstablished = errors.New("not established yet")
+
+// guestAnswered says whether a failed sync got an answer from the hosted
+// cluster's API (it is starting its types), rather than no answer at all (it
+// is not reachable from here).
+func guestAnswered(err error) bool {
+	var status apierrors.APIStatus
+	return errors.Is(err, errNotEstablished) || errors.As(err, &status)
+}
 
 // syncGuest keeps, inside the hosted cluster, one ClusterOperator per control
 // plane component with its real health, and the ClusterVersion.
@@ -49,7 +62,7 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 				return fmt.Errorf("reading CRD %s in the hosted cluster: %w", o.Name, err)
 			}
 			if !crdEstablished(got) {
-				return fmt.Errorf("CRD %s is not established yet", o.Name)
+				return fmt.Errorf("CRD %s is %w", o.Name, errNotEstablished)
 			}
 		}
 		gc.Mark("crds")

@@ -215,8 +215,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", guestErr.Error())
 		}
 	}
+	// A hosted API that does not answer the operator at all (it is served
+	// where the operator cannot reach) does not hold Available back.
 	guestWait := ""
-	if guestErr != nil && !hcp.Status.Initialized {
+	if guestErr != nil && !hcp.Status.Initialized && guestAnswered(guestErr) {
 		guestWait = guestErr.Error()
 	}
 	setHealthConditions(hcp, components, deployed(hcp), guestWait)
