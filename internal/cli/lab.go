@@ -107,6 +107,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		}
 		procs = append(procs, p)
 	}
+	go warnUnregistered(ctx, m.client, namespace, n, serviceURL, labDir, out)
 	where := "sharing this machine's network"
 	if lab != nil {
 		where = fmt.Sprintf("in network namespaces %s.. with addresses %s..", lab.Namespace(0), lab.Address(0))
@@ -114,4 +115,29 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 	fmt.Fprintf(out, "\n%d lab hosts are running discovery, %s (InfraEnv %s/%s, logs in %s):\n  kubectl -n %s get agents\n",
 		n, where, namespace, LabInfraEnv, labDir, namespace)
 	return procs, nil
+}
+
+// warnUnregistered says, half a minute after the lab hosts started, which of
+// them have not registered: they cannot reach the infrastructure service.
+func warnUnregistered(ctx context.Context, c client.Client, namespace string, n int, serviceURL, labDir string, out io.Writer) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(30 * time.Second):
+	}
+	agents := &agentv1.AgentList{}
+	if err := c.List(ctx, agents, client.InNamespace(namespace)); err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, a := range agents.Items {
+		seen[a.Status.Inventory.Hostname] = true
+	}
+	for i := range n {
+		host := fmt.Sprintf("lab-host-%d", i)
+		if !seen[host] {
+			fmt.Fprintf(out, "Warning: lab host %s has not registered after 30s: it cannot reach the infrastructure service at %s (its log: %s)\n",
+				host, serviceURL, filepath.Join(labDir, host, "hcp-agent.log"))
+		}
+	}
 }

@@ -211,6 +211,9 @@ func RunUp(ctx context.Context, o UpOptions, out io.Writer) error {
 	var lab *labnet.Net
 	if o.Agents > 0 {
 		if labnet.Available() {
+			for _, gone := range labnet.Reclaim() {
+				fmt.Fprintf(out, "  removed the lab network %s of an hcp up that is gone\n", gone)
+			}
 			lab = labnet.New(o.DataDir)
 			if err := lab.Up(); err != nil {
 				return fmt.Errorf("lab network: %w", err)

@@ -7,15 +7,26 @@ package labnet
 import (
 	"fmt"
 	"hash/fnv"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 )
+
+// RegistryDir records which data directory each lab network on this machine
+// belongs to (a file per network, named by its id), so a later hcp up can
+// reclaim the networks of runs that are gone.
+var RegistryDir = "/run/hcp/labnets"
 
 // Net is one lab network.
 type Net struct {
-	// id keeps names and the subnet apart between data directories.
-	id     string
-	subnet int
+	// id keeps names apart between data directories.
+	id      string
+	dataDir string
+	subnet  int
 }
 
 // New returns the lab network of a data directory (nothing is created yet).
@@ -23,7 +34,101 @@ func New(dataDir string) *Net {
 	h := fnv.New32a()
 	h.Write([]byte(dataDir))
 	sum := h.Sum32()
-	return &Net{id: fmt.Sprintf("%04x", sum&0xffff), subnet: int(sum>>16) % 250}
+	return &Net{id: fmt.Sprintf("%04x", sum&0xffff), dataDir: dataDir, subnet: int(sum>>16) % 250}
+}
+
+// Reclaim removes the lab networks of hcp up runs that are gone: their data
+// directory no longer exists, or no live process holds its lock. It returns
+// what it removed.
+func Reclaim() []string {
+	entries, _ := os.ReadDir(RegistryDir)
+	var removed []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(RegistryDir, e.Name()))
+		if err != nil {
+			continue
+		}
+		dataDir := strings.TrimSpace(string(b))
+		if alive(dataDir) {
+			continue
+		}
+		n := New(dataDir)
+		if n.id != e.Name() {
+			continue
+		}
+		n.removeAll()
+		_ = os.Remove(filepath.Join(RegistryDir, e.Name()))
+		removed = append(removed, n.bridge()+" ("+dataDir+")")
+	}
+	return removed
+}
+
+// alive says whether an hcp up runs on dataDir: the process its lock file
+// names is alive.
+func alive(dataDir string) bool {
+	b, err := os.ReadFile(filepath.Join(dataDir, "hub.lock"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == nil
+}
+
+// removeAll deletes the bridge and every lab host namespace of this network.
+func (n *Net) removeAll() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "hcp-lab-"+n.id+"-") {
+			_ = exec.Command("ip", "netns", "del", f[0]).Run()
+		}
+	}
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(links), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if name == n.bridge() || strings.HasPrefix(name, n.bridge()+"v") {
+			_ = exec.Command("ip", "link", "del", name).Run()
+		}
+	}
+}
+
+// chooseSubnet moves the network to the first 10.231.x.0/24 from its own that
+// no interface of this machine other than its bridge has an address in: a
+// leftover bridge of another run must not make its hosts unreachable.
+func (n *Net) chooseSubnet() error {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	for _, ifc := range ifaces {
+		if ifc.Name == n.bridge() {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip := ipn.IP.To4(); ip != nil && ip[0] == 10 && ip[1] == 231 {
+				used[int(ip[2])] = true
+			}
+		}
+	}
+	for i := range 250 {
+		if s := (n.subnet + i) % 250; !used[s] {
+			n.subnet = s
+			return nil
+		}
+	}
+	return fmt.Errorf("every 10.231.x.0/24 lab subnet is in use on this machine; remove leftover hl* bridges (ip link del <name>)")
 }
 
 // Available says whether network namespaces can be made here (root and ip).
@@ -50,9 +155,17 @@ func (n *Net) Namespace(i int) string { return fmt.Sprintf("hcp-lab-%s-%d", n.id
 // Address is lab host i's address.
 func (n *Net) Address(i int) string { return fmt.Sprintf("10.231.%d.%d", n.subnet, 10+i) }
 
-// Up creates the bridge, replacing one left by an earlier run.
+// Up creates the bridge, replacing one left by an earlier run, on a subnet
+// no other interface uses, and records the network so that a later run can
+// reclaim it once this one is gone.
 func (n *Net) Up() error {
 	_ = exec.Command("ip", "link", "del", n.bridge()).Run()
+	if err := n.chooseSubnet(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(RegistryDir, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(RegistryDir, n.id), []byte(n.dataDir+"\n"), 0o644)
+	}
 	return run(
 		[]string{"link", "add", n.bridge(), "type", "bridge"},
 		[]string{"addr", "add", n.Gateway() + "/24", "dev", n.bridge()},
@@ -87,6 +200,7 @@ func (n *Net) Down(count int) {
 		_ = exec.Command("ip", "link", "del", fmt.Sprintf("hl%sv%d", n.id, i)).Run()
 	}
 	_ = exec.Command("ip", "link", "del", n.bridge()).Run()
+	_ = os.Remove(filepath.Join(RegistryDir, n.id))
 }
 
 // Exec returns the command line that runs argv inside lab host i.
