@@ -26,9 +26,10 @@ func main() {
 		var backends backendList
 		fs.Var(&backends, "backend", "backend address, host:port (repeatable)")
 		healthPath := fs.String("health-path", "", "HTTPS path a backend answers 200 on when it serves (e.g. /readyz)")
+		planeDir := fs.String("plane-dir", "", "directory of the control plane to watch over")
 		_ = fs.Parse(os.Args[2:])
 		ctx := ctrl.SetupSignalHandler()
-		if err := local.Balance(ctx, *listen, backends, *healthPath, textlogger.NewLogger(textlogger.NewConfig())); err != nil {
+		if err := local.Balance(ctx, *listen, backends, *healthPath, *planeDir, textlogger.NewLogger(textlogger.NewConfig())); err != nil {
 			fmt.Fprintln(os.Stderr, "Error:", err)
 			os.Exit(1)
 		}

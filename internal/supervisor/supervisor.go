@@ -344,6 +344,21 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// RecordedRunning reports the pid a state file records and whether that
+// process still runs.
+func RecordedRunning(stateFile string) (int, bool) {
+	b, err := os.ReadFile(stateFile)
+	if err != nil {
+		return 0, false
+	}
+	var r record
+	if json.Unmarshal(b, &r) != nil || r.PID <= 0 {
+		return 0, false
+	}
+	st, ok := startTime(r.PID)
+	return r.PID, ok && st == r.StartTime
+}
+
 // StopRecorded stops the process a state file records, if it still runs, and
 // removes the file. It is for cleaning up after a supervisor that is gone.
 func StopRecorded(stateFile string, grace time.Duration) {

@@ -221,13 +221,24 @@ func closeWrite(c net.Conn) {
 // Balance runs a balancer from listen to backends until ctx ends: the body of
 // the balancer processes that publish services ("hcp balance", "hcp-operator
 // balance").
-func Balance(ctx context.Context, listen string, backends []string, healthPath string, log logr.Logger) error {
+// With planeDir it also watches over that control plane (see watchPlane) and
+// ends when the plane is gone.
+func Balance(ctx context.Context, listen string, backends []string, healthPath, planeDir string, log logr.Logger) error {
 	if len(backends) == 0 {
 		return errors.New("no backends")
 	}
 	b, err := newBalancer(listen, backends, healthPath, log)
 	if err != nil {
 		return err
+	}
+	if planeDir != "" {
+		watched, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			watchPlane(watched, planeDir, log)
+			cancel()
+		}()
+		ctx = watched
 	}
 	<-ctx.Done()
 	b.close()

@@ -49,6 +49,10 @@ const PathParameter = "path"
 // none and it is free.
 const DefaultAPIServerPort = 6443
 
+// OwnerFile, in the runtime's directory, holds the pid of the process that
+// supervises its control planes.
+const OwnerFile = "owner.pid"
+
 // reservedPorts are used by components on their loopback hosts; a published
 // service listening on all addresses cannot take them.
 var reservedPorts = []int{controlplane.EtcdClientPort, controlplane.EtcdPeerPort, controlplane.KubeAPIServerPort,
@@ -153,6 +157,11 @@ func New(opts Options) (*Runtime, error) {
 	}
 	b, err := loadBlocks(filepath.Join(opts.Dir, "blocks.json"), opts.Dir)
 	if err != nil {
+		return nil, err
+	}
+	// The control planes' watchdogs (their API server balancers) tell from
+	// this file whether a supervisor still runs them.
+	if err := writeFile(filepath.Join(opts.Dir, OwnerFile), []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 		return nil, err
 	}
 	return &Runtime{opts: opts, planes: map[string]*plane{}, blocks: b}, nil
@@ -317,6 +326,10 @@ func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var wg sync.WaitGroup
+	// On a stop, etcd goes after the components that use it and the
+	// balancers (the planes' watchdogs) last: a stop cut short leaves no API
+	// server without its etcd, and a watchdog to end what it left.
+	var etcds, others, publishers []*supervisor.Process
 	for _, p := range r.planes {
 		if p.health != nil {
 			p.health.stop()
@@ -324,7 +337,17 @@ func (r *Runtime) Close() {
 		for _, b := range p.balancers {
 			b.close()
 		}
-		for _, proc := range append(slices.Collect(maps.Values(p.procs)), slices.Collect(maps.Values(p.publishers))...) {
+		for key, proc := range p.procs {
+			if strings.HasPrefix(key, controlplane.Etcd+"-") {
+				etcds = append(etcds, proc)
+			} else {
+				others = append(others, proc)
+			}
+		}
+		publishers = append(publishers, slices.Collect(maps.Values(p.publishers))...)
+	}
+	for _, group := range [][]*supervisor.Process{others, etcds, publishers} {
+		for _, proc := range group {
 			wg.Go(func() {
 				if r.opts.StopOnClose {
 					proc.Stop(10 * time.Second)
@@ -333,8 +356,8 @@ func (r *Runtime) Close() {
 				}
 			})
 		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if r.opts.StopOnClose {
 		// Processes of control planes not reconciled since the start were never
 		// adopted; they stop too.
@@ -484,7 +507,8 @@ func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, ba
 		args = append(args, "--backend", b)
 	}
 	if path := healthPath(svc); path != "" {
-		args = append(args, "--health-path", path)
+		// The API server's balancer also watches over the control plane.
+		args = append(args, "--health-path", path, "--plane-dir", p.dir)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(args, " ")))
 	hash := hex.EncodeToString(sum[:8])
