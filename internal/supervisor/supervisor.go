@@ -344,19 +344,32 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// RecordedRunning reports the pid a state file records and whether that
-// process still runs.
-func RecordedRunning(stateFile string) (int, bool) {
+// Recorded is a process a state file records: its pid and start time.
+type Recorded struct {
+	PID       int
+	StartTime uint64
+}
+
+// RecordedRunning reads the process a state file records and reports whether
+// it still runs.
+func RecordedRunning(stateFile string) (Recorded, bool) {
 	b, err := os.ReadFile(stateFile)
 	if err != nil {
-		return 0, false
+		return Recorded{}, false
 	}
 	var r record
 	if json.Unmarshal(b, &r) != nil || r.PID <= 0 {
-		return 0, false
+		return Recorded{}, false
 	}
+	rec := Recorded{PID: r.PID, StartTime: r.StartTime}
+	return rec, rec.Running()
+}
+
+// Running says whether the recorded process still runs (not a later one
+// that reuses its pid).
+func (r Recorded) Running() bool {
 	st, ok := startTime(r.PID)
-	return r.PID, ok && st == r.StartTime
+	return ok && st == r.StartTime
 }
 
 // StopRecorded stops the process a state file records, if it still runs, and

@@ -33,7 +33,7 @@ func TestLeakedLabNetworksAreReclaimedAndAvoided(t *testing.T) {
 	dir := t.TempDir()
 	taken := labnet.New(dir).Gateway()
 	prefix := strings.TrimSuffix(taken, ".1")
-	if out, err := exec.Command("ip", "link", "add", "hcptaken0", "type", "dummy").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "link", "add", "hcptaken0", "type", "bridge").CombinedOutput(); err != nil {
 		t.Fatalf("ip link add: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "hcptaken0").Run() })

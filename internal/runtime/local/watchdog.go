@@ -27,7 +27,10 @@ const watchInterval = 2 * time.Second
 // server balancer) exits too.
 func watchPlane(ctx context.Context, planeDir string, log logr.Logger) {
 	owner := filepath.Join(filepath.Dir(planeDir), OwnerFile)
-	known := map[string]int{} // state file → pid, from the last look
+	// known are the plane's processes seen running, kept while they run even
+	// when their records are gone (a directory being deleted goes file by
+	// file).
+	known := map[string]supervisor.Recorded{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,35 +39,40 @@ func watchPlane(ctx context.Context, planeDir string, log logr.Logger) {
 		}
 		if _, err := os.Stat(planeDir); os.IsNotExist(err) {
 			log.Info("the control plane's directory is gone: ending its processes", "dir", planeDir)
-			for _, pid := range known {
+			for _, p := range known {
+				if p.Running() {
+					_ = syscall.Kill(p.PID, syscall.SIGKILL)
+				}
+			}
+			// A process started since the last look is not known yet; its
+			// command line names the plane's files.
+			for _, pid := range processesNaming(planeDir) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 			return
 		}
 		records, _ := filepath.Glob(filepath.Join(planeDir, "*", "process.json"))
-		etcd, running := false, map[string]int{}
 		for _, rec := range records {
-			pid, ok := supervisor.RecordedRunning(rec)
-			if !ok || pid == os.Getpid() {
-				continue
-			}
-			known[rec] = pid
-			running[rec] = pid
-			if strings.HasPrefix(filepath.Base(filepath.Dir(rec)), controlplane.Etcd+"-") {
-				etcd = true
+			if p, ok := supervisor.RecordedRunning(rec); ok && p.PID != os.Getpid() {
+				known[rec] = p
 			}
 		}
-		for rec := range known {
-			if _, ok := running[rec]; !ok {
+		etcd := false
+		for rec, p := range known {
+			if !p.Running() {
 				delete(known, rec)
+				continue
+			}
+			if strings.HasPrefix(filepath.Base(filepath.Dir(rec)), controlplane.Etcd+"-") {
+				etcd = true
 			}
 		}
 		if supervised(owner) || etcd {
 			continue
 		}
-		for rec := range running {
+		for rec, p := range known {
 			log.Info("no supervisor runs this control plane and its etcd is gone: ending what is left", "process", rec)
-			supervisor.StopRecorded(rec, 10*time.Second)
+			_ = syscall.Kill(p.PID, syscall.SIGTERM)
 		}
 		return
 	}
@@ -78,4 +86,22 @@ func supervised(owner string) bool {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return err == nil && pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+// processesNaming lists the processes other than this one whose command line
+// mentions dir.
+func processesNaming(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), dir+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
