@@ -14,6 +14,7 @@ import (
 	ignition "github.com/coreos/ignition/v2/config/v3_4"
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/vincent-petithory/dataurl"
+	"k8s.io/utils/ptr"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 )
@@ -55,7 +56,7 @@ func (w Worker) Config() ([]byte, error) {
 			file(PullSecretPath, w.PullSecret, 0o600),
 			file(KubeletConfigPath, []byte(w.kubeletConfig()), 0o644),
 		}},
-		Systemd: igntypes.Systemd{Units: []igntypes.Unit{{Name: "kubelet.service", Enabled: &yes, Contents: ptr(w.kubeletUnit())}}},
+		Systemd: igntypes.Systemd{Units: []igntypes.Unit{{Name: "kubelet.service", Enabled: &yes, Contents: ptr.To(w.kubeletUnit())}}},
 	}
 	if len(w.ImageContentSources) > 0 {
 		cfg.Storage.Files = append(cfg.Storage.Files, file(RegistriesConfPath, []byte(RegistriesConf(w.ImageContentSources)), 0o644))
@@ -66,7 +67,7 @@ func (w Worker) Config() ([]byte, error) {
 	if host, port, err := net.SplitHostPort(w.Konnectivity); err == nil {
 		env := "PROXY_SERVER_HOST=" + host + "\nPROXY_SERVER_PORT=" + port + "\n"
 		cfg.Storage.Files = append(cfg.Storage.Files, file(KonnectivityEnvPath, []byte(env), 0o644))
-		cfg.Systemd.Units = append(cfg.Systemd.Units, igntypes.Unit{Name: "konnectivity-agent.service", Enabled: &yes, Contents: ptr(konnectivityUnit)})
+		cfg.Systemd.Units = append(cfg.Systemd.Units, igntypes.Unit{Name: "konnectivity-agent.service", Enabled: &yes, Contents: ptr.To(konnectivityUnit)})
 	}
 	return marshalValid(cfg)
 }
@@ -77,13 +78,13 @@ func Pointer(url, token, nodePool string, ca []byte) ([]byte, error) {
 	cfg := igntypes.Config{Ignition: igntypes.Ignition{
 		Version: "3.4.0",
 		Config: igntypes.IgnitionConfig{Merge: []igntypes.Resource{{
-			Source: ptr(url),
+			Source: ptr.To(url),
 			HTTPHeaders: igntypes.HTTPHeaders{
-				{Name: "Authorization", Value: ptr("Bearer " + token)},
-				{Name: "NodePool", Value: ptr(nodePool)},
+				{Name: "Authorization", Value: ptr.To("Bearer " + token)},
+				{Name: "NodePool", Value: ptr.To(nodePool)},
 			},
 		}}},
-		Security: igntypes.Security{TLS: igntypes.TLS{CertificateAuthorities: []igntypes.Resource{{Source: ptr(dataurl.EncodeBytes(ca))}}}},
+		Security: igntypes.Security{TLS: igntypes.TLS{CertificateAuthorities: []igntypes.Resource{{Source: ptr.To(dataurl.EncodeBytes(ca))}}}},
 	}}
 	return marshalValid(cfg)
 }
@@ -174,8 +175,8 @@ WantedBy=multi-user.target
 `
 
 func file(path string, content []byte, mode int) igntypes.File {
-	return igntypes.File{Node: igntypes.Node{Path: path, Overwrite: ptr(true)}, FileEmbedded1: igntypes.FileEmbedded1{
-		Contents: igntypes.Resource{Source: ptr(dataurl.EncodeBytes(content))}, Mode: &mode}}
+	return igntypes.File{Node: igntypes.Node{Path: path, Overwrite: ptr.To(true)}, FileEmbedded1: igntypes.FileEmbedded1{
+		Contents: igntypes.Resource{Source: ptr.To(dataurl.EncodeBytes(content))}, Mode: &mode}}
 }
 
 func marshalValid(cfg igntypes.Config) ([]byte, error) {
@@ -188,5 +189,3 @@ func marshalValid(cfg igntypes.Config) ([]byte, error) {
 	}
 	return b, nil
 }
-
-func ptr[T any](v T) *T { return &v }

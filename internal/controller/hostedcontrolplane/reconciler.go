@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -198,7 +199,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if err := r.applySecret(ctx, hcp, capiKubeconfig); err != nil {
 		return ctrl.Result{}, err
 	}
-	hcp.Status.ExternalManagedControlPlane = ptrTo(true)
+	hcp.Status.ExternalManagedControlPlane = ptr.To(true)
 
 	components := r.Runtime.Status(hcp.Namespace)
 	for i := range components {
@@ -227,7 +228,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if available {
 		hcp.Status.Initialized = true
 	}
-	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptrTo(hcp.Status.Initialized)}
+	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptr.To(hcp.Status.Initialized)}
 	if guestErr != nil {
 		return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
 	}
@@ -411,5 +412,3 @@ func noteOf(ep controlplane.Endpoint) string {
 	}
 	return " (" + ep.Note + ")"
 }
-
-func ptrTo[T any](v T) *T { return &v }

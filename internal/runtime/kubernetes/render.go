@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
@@ -150,7 +151,7 @@ func renderComponent(in Input, c controlplane.Component) ([]client.Object, error
 					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: map[string]string{ManagedByLabel: managedBy, AppLabel: c.Name}},
 					Spec: corev1.PersistentVolumeClaimSpec{
 						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						StorageClassName: ptr(c.StorageClass),
+						StorageClassName: ptr.To(c.StorageClass),
 						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 					},
 				}},
@@ -201,7 +202,7 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
 	for _, v := range c.Volumes {
 		volumes = append(volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: v.Secret, DefaultMode: ptr(int32(0o440))}}})
+			SecretName: v.Secret, DefaultMode: ptr.To(int32(0o440))}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: v.Name, MountPath: controlplane.MountRoot + "/" + v.Name, ReadOnly: true})
 	}
 	if len(c.Replicas[0].Files) > 0 {
@@ -246,8 +247,8 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 	}
 	spec := corev1.PodSpec{
 		PriorityClassName:            c.PriorityClass,
-		AutomountServiceAccountToken: ptr(false),
-		EnableServiceLinks:           ptr(false),
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
 		SecurityContext:              podSecurity(in.UID),
 		Containers: []corev1.Container{{
 			Name:            c.Name,
@@ -305,10 +306,10 @@ func liveness(readiness *corev1.Probe) *corev1.Probe {
 
 func podSecurity(uid int64) *corev1.PodSecurityContext {
 	return &corev1.PodSecurityContext{
-		RunAsNonRoot:   ptr(true),
-		RunAsUser:      ptr(uid),
-		RunAsGroup:     ptr(uid),
-		FSGroup:        ptr(uid),
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To(uid),
+		RunAsGroup:     ptr.To(uid),
+		FSGroup:        ptr.To(uid),
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }
@@ -317,10 +318,10 @@ func podSecurity(uid int64) *corev1.PodSecurityContext {
 // among them), forbids privilege escalation and writes to the image.
 func containerSecurity() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(false),
-		Privileged:               ptr(false),
-		ReadOnlyRootFilesystem:   ptr(true),
-		RunAsNonRoot:             ptr(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Privileged:               ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		RunAsNonRoot:             ptr.To(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
 }
@@ -471,7 +472,7 @@ func networkPolicies(in Input) []client.Object {
 	}
 	tcp := corev1.ProtocolTCP
 	port := func(p int) []networkingv1.NetworkPolicyPort {
-		return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromInt32(int32(p)))}}
+		return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr.To(intstr.FromInt32(int32(p)))}}
 	}
 	out := []client.Object{
 		np("default-deny", networkingv1.NetworkPolicySpec{}),
@@ -490,5 +491,3 @@ func networkPolicies(in Input) []client.Object {
 	}
 	return out
 }
-
-func ptr[T any](v T) *T { return &v }
