@@ -239,21 +239,17 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	// An unreachable Ignition server (the host's link is down, the service
 	// restarts) is waited out; a refused or invalid config fails the install.
 	// The server also answers "not yet" until the cluster can take the host.
-	for delay := time.Second; ; delay = min(2*delay, 5*time.Second) {
+	if err := backoff(ctx, 5*time.Second, func() error {
 		_, err := Install(ctx, []byte(s.Args[0]), root)
-		if err == nil {
-			break
+		if err != nil && !errors.Is(err, ErrUnreachable) {
+			return permanent(err)
 		}
-		if !errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
-			return fail(err)
-		}
-		log.Info("fetching the Ignition failed; retrying", "error", err.Error(), "after", delay)
+		return err
+	}, func(err error, wait time.Duration) {
+		log.Info("fetching the Ignition failed; retrying", "error", err.Error(), "after", wait)
 		c.progress(ctx, agentapi.StageWritingImage, "Waiting for the Ignition (retrying): "+err.Error())
-		select {
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		case <-time.After(delay):
-		}
+	}); err != nil {
+		return fail(err)
 	}
 	c.reply(ctx, agentapi.StepReply{StepType: s.StepType, StepID: s.StepID})
 	inv, err := Inventory(c.opts.Hostname)
@@ -298,22 +294,21 @@ func (c *client) progress(ctx context.Context, stage, info string) {
 	if len(info) > agentapi.MaxProgressInfo {
 		info = info[:agentapi.MaxProgressInfo-3] + "..."
 	}
-	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+	_ = backoff(ctx, 15*time.Second, func() error {
 		status, body, err := c.do(ctx, http.MethodPut, c.path(agentapi.ProgressPath), agentapi.HostProgress{CurrentStage: stage, ProgressInfo: info})
-		if err == nil && status < 300 {
-			return
-		}
-		if err == nil && status >= 400 && status < 500 {
+		switch {
+		case err != nil:
+			return err
+		case status < 300:
+			return nil
+		case status < 500 && status >= 400:
 			c.opts.Log.Info("the service refused the progress report", "stage", stage, "status", status, "reason", reason(body))
-			return
+			return permanent(errors.New(reason(body)))
 		}
-		c.opts.Log.Info("reporting progress failed; retrying", "stage", stage, "status", status, "reason", reason(body), "error", fmt.Sprint(err), "after", delay)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
+		return fmt.Errorf("%d %s", status, reason(body))
+	}, func(err error, wait time.Duration) {
+		c.opts.Log.Info("reporting progress failed; retrying", "stage", stage, "error", err.Error(), "after", wait)
+	})
 }
 
 // fetch downloads an artifact of the service to dest (mode 0755).

@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -31,24 +32,19 @@ func (n *node) runKonnectivity(ctx context.Context) {
 		return
 	}
 	bin := filepath.Join(n.o.Root, konnectivityBinary)
-	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+	if err := backoff(ctx, 30*time.Second, func() error {
 		if _, err := os.Stat(bin); err == nil {
-			break
+			return nil
 		}
 		if n.o.Fetch == nil {
-			n.o.Log.Info("no konnectivity agent on this host and nowhere to fetch it from", "path", bin)
-			return
+			return permanent(fmt.Errorf("no konnectivity agent at %s and nowhere to fetch it from", bin))
 		}
-		err := n.o.Fetch(ctx, "konnectivity-agent", bin)
-		if err == nil {
-			break
-		}
-		n.o.Log.Info("fetching the konnectivity agent failed; retrying", "error", err.Error(), "after", delay)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
+		return n.o.Fetch(ctx, "konnectivity-agent", bin)
+	}, func(err error, wait time.Duration) {
+		n.o.Log.Info("fetching the konnectivity agent failed; retrying", "error", err.Error(), "after", wait)
+	}); err != nil {
+		n.o.Log.Info("the control plane cannot reach this node", "error", err.Error())
+		return
 	}
 	ids := url.Values{"ipv4": {n.ip}, "host": {n.o.Name}}
 	args := []string{

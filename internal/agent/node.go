@@ -119,20 +119,16 @@ func RunNode(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	o.Progress("Joined", "Node "+o.Name+" registered")
-	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+	if err := backoff(ctx, 15*time.Second, func() error {
 		err := n.updateStatus(ctx)
-		if err == nil {
-			break
-		}
 		if errors.Is(err, ErrNodeDeleted) {
-			return err
+			return permanent(err)
 		}
-		o.Log.Info("reporting the node status failed; retrying", "error", err.Error(), "after", delay)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
+		return err
+	}, func(err error, wait time.Duration) {
+		o.Log.Info("reporting the node status failed; retrying", "error", err.Error(), "after", wait)
+	}); err != nil {
+		return err
 	}
 	o.Progress("Done", "Node "+o.Name+" is Ready")
 	o.Log.Info("node is ready", "node", o.Name, "providerID", o.ProviderID)
@@ -194,22 +190,17 @@ func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
 		return nil, err
 	}
 	o.Log.Info("requesting a node client certificate", "node", o.Name)
-	var name string
-	uid := ""
-	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+	var name, uid string
+	if err := backoff(ctx, 15*time.Second, func() error {
 		n, u, err := csr.RequestCertificate(bcs, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil,
 			[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}, key)
-		if err == nil {
-			name, uid = n, string(u)
-			break
-		}
-		o.Log.Info("creating the certificate signing request failed; retrying", "error", err.Error(), "after", delay)
+		name, uid = n, string(u)
+		return err
+	}, func(err error, wait time.Duration) {
+		o.Log.Info("creating the certificate signing request failed; retrying", "error", err.Error(), "after", wait)
 		o.Progress(agentapi.StageRebooting, "Cannot join the cluster yet (retrying): "+joinError(err))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
+	}); err != nil {
+		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -372,31 +363,28 @@ func (n *node) register(ctx context.Context) error {
 			Annotations: map[string]string{SimulatedAnnotation: "simulated: pods get KWOK semantics (reported Running, no containers run); this host has no container runtime"}},
 		Spec: corev1.NodeSpec{ProviderID: n.o.ProviderID, Taints: taints},
 	}
-	for delay := time.Second; ; delay = min(2*delay, 15*time.Second) {
+	return backoff(ctx, 15*time.Second, func() error {
 		created, err := n.cs.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
 		if err == nil {
 			n.uid = string(created.UID)
 			return nil
 		}
-		if apierrors.IsAlreadyExists(err) {
-			existing, gerr := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{})
-			if gerr == nil {
-				n.uid = string(existing.UID)
-				if existing.Spec.ProviderID != n.o.ProviderID && existing.Spec.ProviderID != "" {
-					return fmt.Errorf("node %s exists with providerID %s, not %s; is another host using this hostname?", n.o.Name, existing.Spec.ProviderID, n.o.ProviderID)
-				}
-				return nil
-			}
-			err = gerr
+		if !apierrors.IsAlreadyExists(err) {
+			return err
 		}
-		n.o.Log.Info("registering the node failed; retrying", "error", err.Error(), "after", delay)
+		existing, err := n.cs.CoreV1().Nodes().Get(ctx, n.o.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.uid = string(existing.UID)
+		if existing.Spec.ProviderID != n.o.ProviderID && existing.Spec.ProviderID != "" {
+			return permanent(fmt.Errorf("node %s exists with providerID %s, not %s; is another host using this hostname?", n.o.Name, existing.Spec.ProviderID, n.o.ProviderID))
+		}
+		return nil
+	}, func(err error, wait time.Duration) {
+		n.o.Log.Info("registering the node failed; retrying", "error", err.Error(), "after", wait)
 		n.o.Progress(agentapi.StageRebooting, "Cannot register the node yet (retrying): "+joinError(err))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
+	})
 }
 
 // updateStatus reports capacity, addresses, conditions and node info,
