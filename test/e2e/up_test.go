@@ -175,8 +175,18 @@ func TestKillUpMidCreateAndDelete(t *testing.T) {
 			return fmt.Errorf("namespace left: %s", out)
 		}
 		if pids := processesUsing(cpDir); len(pids) != 0 {
-			return fmt.Errorf("processes left: %v", pids)
+			return fmt.Errorf("processes left: %v", commandLines(pids))
 		}
 		return nil
 	})
+}
+
+// commandLines are the command lines of pids, for failure messages.
+func commandLines(pids []int) []string {
+	var out []string
+	for _, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		out = append(out, fmt.Sprintf("%d: %s", pid, strings.ReplaceAll(string(b), "\x00", " ")))
+	}
+	return out
 }

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -299,6 +300,11 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	records, _ := filepath.Glob(filepath.Join(dir, "*", "process.json"))
 	for _, rec := range records {
 		supervisor.StopRecorded(rec, 0)
+	}
+	// A process started by a supervisor killed before it could record it has
+	// no record; its command line names the plane's files.
+	for _, pid := range processesNaming(dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "volumes.json")); err == nil {
 		var vols []string

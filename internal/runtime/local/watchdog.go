@@ -88,14 +88,24 @@ func supervised(owner string) bool {
 	return err == nil && pid > 0 && syscall.Kill(pid, 0) == nil
 }
 
-// processesNaming lists the processes other than this one whose command line
-// mentions dir.
+// planePrograms are the programs a control plane runs: its components and
+// the balancers that publish them.
+var planePrograms = map[string]bool{"etcd": true, "kube-apiserver": true, "kube-controller-manager": true,
+	"kube-scheduler": true, "konnectivity-server": true, "hcp": true, "hcp-operator": true}
+
+// processesNaming lists the control plane programs, other than this process,
+// whose command line mentions dir (a user's shell reading a log there is not
+// one).
 func processesNaming(dir string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || !planePrograms[filepath.Base(strings.TrimSuffix(exe, " (deleted)"))] {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
