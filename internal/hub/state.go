@@ -90,10 +90,25 @@ func keepOrPick(remembered, preferred int) (int, error) {
 
 func portFree(port int) bool { return ports.Listenable("127.0.0.1", port) }
 
+// lockFile is the data directory's lock; it holds the pid of the hcp up
+// that uses the directory.
+const lockFile = "hub.lock"
+
+// Running says whether an hcp up runs on dataDir: the process its lock file
+// names is alive.
+func Running(dataDir string) bool {
+	b, err := os.ReadFile(filepath.Join(dataDir, lockFile))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
 // lockDir takes the data directory's lock, so that one hcp up uses it at a time.
 // The lock is released by the kernel when the process dies, however it dies.
 func lockDir(dir string) (*os.File, error) {
-	path := filepath.Join(dir, "hub.lock")
+	path := filepath.Join(dir, lockFile)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)

@@ -11,9 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/hcp-dev/hcp/internal/hub"
 )
 
 // RegistryDir records which data directory each lab network on this machine
@@ -49,7 +49,7 @@ func Reclaim() []string {
 			continue
 		}
 		dataDir := strings.TrimSpace(string(b))
-		if alive(dataDir) {
+		if hub.Running(dataDir) {
 			continue
 		}
 		n := New(dataDir)
@@ -61,20 +61,6 @@ func Reclaim() []string {
 		removed = append(removed, n.bridge()+" ("+dataDir+")")
 	}
 	return removed
-}
-
-// alive says whether an hcp up runs on dataDir: the process its lock file
-// names is alive.
-func alive(dataDir string) bool {
-	b, err := os.ReadFile(filepath.Join(dataDir, "hub.lock"))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	return syscall.Kill(pid, 0) == nil
 }
 
 // removeAll deletes the bridge and every lab host namespace of this network.

@@ -410,6 +410,21 @@ func componentProcesses(dir string) []int {
 	return out
 }
 
+// waitOneOfEach waits until a SingleReplica control plane runs exactly one
+// process of each component.
+func waitOneOfEach(t *testing.T, cpDir string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "one process of each component", func() error {
+		pids := componentPids(cpDir)
+		for _, c := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
+			if len(pids[c]) != 1 {
+				return fmt.Errorf("%v, want one of each component", pids)
+			}
+		}
+		return nil
+	})
+}
+
 func componentPids(dir string) map[string][]int {
 	out := map[string][]int{}
 	for _, pid := range processesUsing(dir) {

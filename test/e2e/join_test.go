@@ -20,16 +20,7 @@ import (
 func TestHostsJoinWithoutRetriesAndSayWhyNot(t *testing.T) {
 	dataDir := t.TempDir()
 	up := startUp(t, dataDir, "--agents", "2", agentFlags, "--agent-disconnect-timeout=4s")
-	var gateway string
-	eventually(t, 30*time.Second, "the lab network's gateway", func() error {
-		if _, rest, ok := strings.Cut(up.output(), "infrastructure service: https://"); ok {
-			gateway, _, _ = strings.Cut(strings.Fields(rest)[0], ":")
-		}
-		if gateway == "" || !strings.Contains(up.output(), "in network namespaces") {
-			return errorf("hcp up did not print them:\n%s", up.output())
-		}
-		return nil
-	})
+	gateway := gatewayOf(t, up)
 	eventually(t, time.Minute, "two known-unbound lab hosts", func() error {
 		out, _ := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].status.debugInfo.state}")
 		if strings.Count(out, "known-unbound") != 2 {

@@ -35,15 +35,7 @@ func TestStopCutShortLeavesNoHalfControlPlane(t *testing.T) {
 
 	up = startUp(t, dataDir)
 	up.waitAvailable(t, "cut")
-	eventually(t, time.Minute, "one process of each component after the restart", func() error {
-		pids := componentPids(cpDir)
-		for _, c := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
-			if len(pids[c]) != 1 {
-				return fmt.Errorf("%v, want one of each component", pids)
-			}
-		}
-		return nil
-	})
+	waitOneOfEach(t, cpDir, time.Minute)
 
 	up.kill()
 	if len(processesUsing(cpDir)) == 0 {

@@ -148,15 +148,7 @@ func TestKillUpMidCreateAndDelete(t *testing.T) {
 	up.waitAvailable(t, "crash")
 	// The controller manager and scheduler start once the API server is ready,
 	// so a moment after Available.
-	eventually(t, 30*time.Second, "one process of each component after the restart", func() error {
-		pids := componentPids(cpDir)
-		for _, c := range []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "konnectivity-se"} {
-			if len(pids[c]) != 1 {
-				return fmt.Errorf("%v, want one of each component", pids)
-			}
-		}
-		return nil
-	})
+	waitOneOfEach(t, cpDir, 30*time.Second)
 
 	up.mustKubectl("", "-n", "clusters", "delete", "hostedcluster", "crash", "--wait=false")
 	eventually(t, 30*time.Second, "the deletion under way", func() error {
