@@ -199,7 +199,13 @@ func (r *Reconciler) machineStatus(ctx context.Context, s machineScope, want int
 	if err := r.Client.List(ctx, list, client.InNamespace(s.cpns), client.MatchingLabels(s.labels())); err != nil {
 		return err
 	}
-	machines := list.Items
+	setMachineStatus(s.np, list.Items, want)
+	return nil
+}
+
+// setMachineStatus sets a NodePool's replicas and its Ready, AllMachinesReady
+// and AllNodesHealthy conditions from its Machines, want of them asked for.
+func setMachineStatus(np *hyperv1.NodePool, machines []clusterv1.Machine, want int32) {
 	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
 	var notReady, unhealthy []string
 	var ready int32
@@ -219,34 +225,33 @@ func (r *Reconciler) machineStatus(ctx context.Context, s machineScope, want int
 			ready++
 		}
 	}
-	s.np.Status.Replicas = ready
+	np.Status.Replicas = ready
 	live := int32(len(machines))
 	switch {
 	case len(notReady) > 0:
-		r.setCondition(s.np, ConditionAllMachinesReady, false, "MachinesNotReady", limit(notReady))
+		setCondition(np, ConditionAllMachinesReady, false, "MachinesNotReady", limit(notReady))
 	case live < want:
-		r.setCondition(s.np, ConditionAllMachinesReady, false, "WaitingForMachines", fmt.Sprintf("%d of %d machines exist", live, want))
+		setCondition(np, ConditionAllMachinesReady, false, "WaitingForMachines", fmt.Sprintf("%d of %d machines exist", live, want))
 	default:
-		r.setCondition(s.np, ConditionAllMachinesReady, true, "AsExpected", "All machines are ready")
+		setCondition(np, ConditionAllMachinesReady, true, "AsExpected", "All machines are ready")
 	}
 	if len(unhealthy) > 0 {
-		r.setCondition(s.np, ConditionAllNodesHealthy, false, "NodesNotHealthy", limit(unhealthy))
+		setCondition(np, ConditionAllNodesHealthy, false, "NodesNotHealthy", limit(unhealthy))
 	} else {
-		r.setCondition(s.np, ConditionAllNodesHealthy, true, "AsExpected", "All nodes are healthy")
+		setCondition(np, ConditionAllNodesHealthy, true, "AsExpected", "All nodes are healthy")
 	}
 	if ready == want && live == want {
-		r.setCondition(s.np, ConditionReady, true, "AsExpected", fmt.Sprintf("%d of %d nodes are ready", ready, want))
+		setCondition(np, ConditionReady, true, "AsExpected", fmt.Sprintf("%d of %d nodes are ready", ready, want))
 	} else {
 		msg := fmt.Sprintf("%d of %d nodes are ready", ready, want)
 		if len(notReady) > 0 {
 			msg += "; " + notReady[0]
 		}
-		r.setCondition(s.np, ConditionReady, false, "ScalingUp", msg)
+		setCondition(np, ConditionReady, false, "ScalingUp", msg)
 		if ready > want || live > want {
-			r.setCondition(s.np, ConditionReady, false, "ScalingDown", msg)
+			setCondition(np, ConditionReady, false, "ScalingDown", msg)
 		}
 	}
-	return nil
 }
 
 // machineProblem says why a Machine is not ready: its first false condition

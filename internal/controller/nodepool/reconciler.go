@@ -127,7 +127,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return result, err
 }
 
-func (r *Reconciler) setCondition(np *hyperv1.NodePool, t string, ok bool, reason, msg string) {
+func setCondition(np *hyperv1.NodePool, t string, ok bool, reason, msg string) {
 	s := metav1.ConditionFalse
 	if ok {
 		s = metav1.ConditionTrue
@@ -137,24 +137,24 @@ func (r *Reconciler) setCondition(np *hyperv1.NodePool, t string, ok bool, reaso
 
 func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, hcErr error, cpns string) (ctrl.Result, error) {
 	if apierrors.IsNotFound(hcErr) {
-		r.setCondition(np, ConditionReady, false, "HostedClusterNotFound", fmt.Sprintf("HostedCluster %s/%s does not exist; spec.clusterName must name one in this namespace", np.Namespace, np.Spec.ClusterName))
+		setCondition(np, ConditionReady, false, "HostedClusterNotFound", fmt.Sprintf("HostedCluster %s/%s does not exist; spec.clusterName must name one in this namespace", np.Namespace, np.Spec.ClusterName))
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	} else if hcErr != nil {
 		return ctrl.Result{}, hcErr
 	}
 	if np.Spec.Platform.Type != hc.Spec.Platform.Type {
-		r.setCondition(np, ConditionValidPlatform, false, "PlatformMismatch", fmt.Sprintf("spec.platform.type %s differs from the HostedCluster's %s", np.Spec.Platform.Type, hc.Spec.Platform.Type))
+		setCondition(np, ConditionValidPlatform, false, "PlatformMismatch", fmt.Sprintf("spec.platform.type %s differs from the HostedCluster's %s", np.Spec.Platform.Type, hc.Spec.Platform.Type))
 		return ctrl.Result{}, nil
 	}
-	r.setCondition(np, ConditionValidPlatform, true, "AsExpected", "The platform matches the HostedCluster's")
+	setCondition(np, ConditionValidPlatform, true, "AsExpected", "The platform matches the HostedCluster's")
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: cpns}, &corev1.Namespace{}); err != nil {
-		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The control plane namespace "+cpns+" does not exist yet")
+		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The control plane namespace "+cpns+" does not exist yet")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, client.IgnoreNotFound(err)
 	}
 	if r.IgnitionURL == "" {
 		msg := "The operator runs no infrastructure service, so no host can fetch this NodePool's Ignition; run it with --infra-url (hcp install --infra-url)"
-		r.setCondition(np, ConditionIgnitionToken, false, "NoIgnitionServer", msg)
-		r.setCondition(np, ConditionReady, false, "NoIgnitionServer", msg)
+		setCondition(np, ConditionIgnitionToken, false, "NoIgnitionServer", msg)
+		setCondition(np, ConditionReady, false, "NoIgnitionServer", msg)
 		return ctrl.Result{}, nil
 	}
 	tokens, err := r.ensureTokens(ctx, np, hc, cpns)
@@ -173,14 +173,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	requeue := r.TokenRotation / 4
 	switch {
 	case !meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable):
-		r.setCondition(np, ConditionIgnitionToken, false, "WaitingForControlPlane", "The bootstrap token goes into the hosted cluster once it is Available")
+		setCondition(np, ConditionIgnitionToken, false, "WaitingForControlPlane", "The bootstrap token goes into the hosted cluster once it is Available")
 		requeue = 5 * time.Second
 	default:
 		if err := r.ensureBootstrapToken(ctx, np, cpns, tokens); err != nil {
-			r.setCondition(np, ConditionIgnitionToken, false, "BootstrapTokenFailed", "Putting the bootstrap token into the hosted cluster: "+err.Error())
+			setCondition(np, ConditionIgnitionToken, false, "BootstrapTokenFailed", "Putting the bootstrap token into the hosted cluster: "+err.Error())
 			requeue = 5 * time.Second
 		} else {
-			r.setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns+" and the bootstrap token is in the hosted cluster")
+			setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns+" and the bootstrap token is in the hosted cluster")
 		}
 	}
 	np.Status.Version = hc.Spec.Release.Image
@@ -189,11 +189,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	}
 	want := ptr.Deref(np.Spec.Replicas, 0)
 	if hc.Spec.InfraID == "" {
-		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The HostedCluster has no infraID yet")
+		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The HostedCluster has no infraID yet")
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Spec.InfraID}, &clusterv1.Cluster{}); err != nil {
-		r.setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The Cluster API cluster "+cpns+"/"+hc.Spec.InfraID+" does not exist yet")
+		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The Cluster API cluster "+cpns+"/"+hc.Spec.InfraID+" does not exist yet")
 		return ctrl.Result{RequeueAfter: time.Second}, client.IgnoreNotFound(err)
 	}
 	scope := machineScope{np: np, hc: hc, cpns: cpns, infraID: hc.Spec.InfraID}
@@ -211,9 +211,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		return ctrl.Result{}, err
 	}
 	if t := r.reachedAt(ctx, cpns, np.Name); t != "" {
-		r.setCondition(np, ConditionReachedIgnitionEndpoint, true, "AsExpected", "A host fetched its Ignition at "+t)
+		setCondition(np, ConditionReachedIgnitionEndpoint, true, "AsExpected", "A host fetched its Ignition at "+t)
 	} else if want > 0 {
-		r.setCondition(np, ConditionReachedIgnitionEndpoint, false, "NoHostYet", "No host has fetched its Ignition from the ignition endpoint yet")
+		setCondition(np, ConditionReachedIgnitionEndpoint, false, "NoHostYet", "No host has fetched its Ignition from the ignition endpoint yet")
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

@@ -1,4 +1,4 @@
-package cli
+package up
 
 import (
 	"context"
@@ -31,28 +31,24 @@ const LabInfraEnv = "lab"
 // through the InfraEnv "lab" (auto-approved) in namespace. With a lab network
 // each host runs in its own network namespace with its own address; without,
 // they share the machine's network. CPU, memory and disks are the machine's.
-func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n int, lab *labnet.Net, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
-	m, err := connect(ctx, kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	if err := clusterspec.EnsureNamespace(ctx, m.client, namespace); err != nil {
+func startLabHosts(ctx context.Context, c client.Client, agentBinary, dataDir, namespace string, n int, lab *labnet.Net, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
+	if err := clusterspec.EnsureNamespace(ctx, c, namespace); err != nil {
 		return nil, err
 	}
 	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv + "-pull-secret", Labels: map[string]string{ManagedByLabel: managedBy}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv + "-pull-secret", Labels: map[string]string{clusterspec.ManagedByLabel: clusterspec.ManagedBy}},
 		Type:       corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}
 	ie := &agentv1.InfraEnv{TypeMeta: metav1.TypeMeta{APIVersion: agentv1.GroupVersion.String(), Kind: "InfraEnv"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv, Labels: map[string]string{ManagedByLabel: managedBy}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: LabInfraEnv, Labels: map[string]string{clusterspec.ManagedByLabel: clusterspec.ManagedBy}},
 		Spec:       agentv1.InfraEnvSpec{PullSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, AgentApproval: &agentv1.AgentApproval{AutoApprove: true}}}
-	if err := clusterspec.ApplyAll(ctx, m.client, []client.Object{secret, ie}, fieldOwner); err != nil {
+	if err := clusterspec.ApplyAll(ctx, c, []client.Object{secret, ie}, fieldOwner); err != nil {
 		return nil, err
 	}
 	var script string
 	deadline := time.Now().Add(30 * time.Second)
 	for script == "" {
 		got := &agentv1.InfraEnv{}
-		if err := m.client.Get(ctx, client.ObjectKeyFromObject(ie), got); err == nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ie), got); err == nil {
 			ie, script = got, got.Status.BootArtifacts.ScriptURL
 		}
 		if script == "" {
@@ -67,7 +63,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		return nil, err
 	}
 	tls := &corev1.Secret{}
-	if err := m.client.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: infra.TLSSecret}, tls); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: infra.TLSSecret}, tls); err != nil {
 		return nil, fmt.Errorf("reading the infrastructure service CA: %w", err)
 	}
 	labDir := filepath.Join(dataDir, "lab")
@@ -90,7 +86,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return procs, err
 		}
-		argv := []string{agentBinary(), "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
+		argv := []string{agentBinary, "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
 			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host, "--root", filepath.Join(dir, "root")}
 		if lab != nil {
 			if err := lab.Host(i); err != nil {
@@ -107,7 +103,7 @@ func startLabHosts(ctx context.Context, kubeconfig, dataDir, namespace string, n
 		}
 		procs = append(procs, p)
 	}
-	go warnUnregistered(ctx, m.client, namespace, n, serviceURL, labDir, out)
+	go warnUnregistered(ctx, c, namespace, n, serviceURL, labDir, out)
 	where := "sharing this machine's network"
 	if lab != nil {
 		where = fmt.Sprintf("in network namespaces %s.. with addresses %s..", lab.Namespace(0), lab.Address(0))
