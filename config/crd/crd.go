@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -19,9 +20,22 @@ import (
 var files embed.FS
 
 // All returns every CRD of the management cluster, hcp's first, each directory
-// in file name order.
+// in file name order. Cluster API's CRDs keep only their storage version: the
+// older versions they carry are converted by Cluster API's webhook, which the
+// management cluster does not run, and would be served unconverted.
 func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	return load("bases", "cluster-api")
+	ours, err := load("bases")
+	if err != nil {
+		return nil, err
+	}
+	capi, err := load("cluster-api")
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range capi {
+		c.Spec.Versions = slices.DeleteFunc(c.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return !v.Storage })
+	}
+	return append(ours, capi...), nil
 }
 
 // Guest returns the CRDs hcp installs inside every hosted cluster

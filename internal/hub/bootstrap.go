@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -34,8 +37,9 @@ const (
 )
 
 // bootstrap installs what every management plane has: the CRDs, the hcp-system
-// namespace and the default StorageClass. It is idempotent.
-func bootstrap(ctx context.Context, cfg *rest.Config, volumes string) error {
+// namespace and the default StorageClass, and returns once every CRD serves
+// its objects. It is idempotent.
+func bootstrap(ctx context.Context, cfg *rest.Config, check *probe.Client, volumes string) error {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, storagev1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -58,29 +62,54 @@ func bootstrap(ctx context.Context, cfg *rest.Config, volumes string) error {
 		&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: Namespace}},
 		LocalStorageClass(filepath.Join(volumes, StorageClass)),
 	)
+	// All at once: the API server establishes them in parallel.
+	var g errgroup.Group
 	for _, o := range objs {
-		if err := apply.Object(ctx, c, o, fieldOwner); err != nil {
-			return err
-		}
+		g.Go(func() error { return apply.Object(ctx, c, o, fieldOwner) })
 	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return served(ctx, check, cfg.Host)
+}
+
+// served waits until every CRD serves its objects and discovery lists it: it
+// asks for each, all at once, every 20ms until each answers. That is later than Established: the
+// API server sets up a custom resource's storage on its first request and
+// answers 429 with Retry-After: 1 while it does, which client-go obeys, a
+// second per resource type for the operator's informers. The storage is ready
+// in milliseconds; asking without that wait has every type ready at once.
+func served(ctx context.Context, check *probe.Client, server string) error {
+	crds, err := crd.All()
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
 	for _, o := range crds {
-		name := o.Name
-		if err := probe.Until(ctx, 50*time.Millisecond, "CRD "+name+" to be established", func(ctx context.Context) error {
-			got := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKey{Name: name}, got); err != nil {
-				return err
+		version := o.Spec.Versions[0].Name
+		for _, v := range o.Spec.Versions {
+			if v.Storage {
+				version = v.Name
 			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return nil
-				}
-			}
-			return fmt.Errorf("not established yet")
-		}); err != nil {
-			return err
 		}
+		groupVersion := server + "/apis/" + o.Spec.Group + "/" + version
+		listed := []byte(`"name":"` + o.Spec.Names.Plural + `"`)
+		g.Go(func() error {
+			return probe.Until(ctx, 20*time.Millisecond, o.Name+" to be served", func(ctx context.Context) error {
+				// Discovery lists it (clients map kinds to resources by
+				// it) and its storage answers.
+				body, err := check.Get(ctx, groupVersion)
+				if err != nil {
+					return err
+				}
+				if !bytes.Contains(body, listed) {
+					return fmt.Errorf("discovery of %s does not list %s yet", groupVersion, o.Spec.Names.Plural)
+				}
+				return check.Check(ctx, groupVersion+"/"+o.Spec.Names.Plural+"?limit=1")
+			})
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // LocalStorageClass is the default StorageClass of a management plane whose

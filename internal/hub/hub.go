@@ -10,6 +10,9 @@
 //	...
 //	defer h.Stop()
 //	c, err := client.New(h.RESTConfig(), client.Options{})
+//
+// Start returns once the API serves the CRDs; WaitReady waits for the rest
+// (the API server's readiness, kube-controller-manager).
 package hub
 
 import (
@@ -22,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -70,13 +74,22 @@ type Hub struct {
 	state  state
 	certs  *certs
 	lock   *os.File
-	procs  []*supervisor.Process
 	cancel context.CancelFunc
 	rest   *rest.Config
+
+	mu    sync.Mutex
+	procs []*supervisor.Process
+
+	// The wait for readiness, which outlives Start.
+	cancelReady context.CancelFunc
+	ready       chan struct{}
+	readyErr    error
 }
 
-// Start brings the management plane up and returns once its API is ready and
-// bootstrapped. On error nothing it started is left running.
+// Start brings the management plane up and returns once its API serves hcp's
+// CRDs; the API server may still run its post-start hooks and
+// kube-controller-manager may not run yet (WaitReady waits for both). On
+// error nothing it started is left running.
 func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("data directory is empty")
@@ -134,59 +147,109 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
+	etcd := &component{name: release.Etcd, args: h.etcdArgs, url: h.etcdHealthURL}
+	// The CRDs go in as soon as the API server serves them, while it still
+	// runs its post-start hooks.
+	api := &component{name: release.KubeAPIServer, args: h.apiserverArgs, url: h.crdsURL, repick: h.repickAPI}
+	kcm := &component{name: release.KubeControllerManager, args: h.kcmArgs, url: h.kcmHealthURL, repick: h.repickKCM}
+	// etcd moved: the API server, started with its old address, starts again.
+	etcd.repick = func() error {
+		if err := h.repickEtcd(); err != nil {
+			return err
+		}
+		h.stop(api.name)
+		return h.start(procCtx, api)
+	}
+	// kube-apiserver starts right after etcd, not once etcd is healthy: it
+	// connects as soon as etcd listens, and starting both at once is what the
+	// bare pair does.
 	opts.Progress("etcd")
-	if err = h.runUntilReady(ctx, procCtx, check, release.Etcd, h.etcdArgs, h.etcdHealthURL, h.repickEtcd, nil); err != nil {
+	if err = h.start(procCtx, etcd); err != nil {
 		return nil, err
 	}
 	opts.Progress("kube-apiserver")
-	if err = h.runUntilReady(ctx, procCtx, check, release.KubeAPIServer, h.apiserverArgs, h.readyzURL, h.repickAPI, nil); err != nil {
+	if err = h.start(procCtx, api); err != nil {
 		return nil, err
 	}
-	opts.Progress("kube-controller-manager")
-	// The CRDs go in while the controller manager starts.
-	crdsIn := false
-	bootstrapOnce := func() error {
-		if crdsIn {
-			return nil
+	if err = h.await(ctx, procCtx, check, etcd); err != nil {
+		return nil, err
+	}
+	if err = h.await(ctx, procCtx, check, api); err != nil {
+		return nil, err
+	}
+	opts.Progress("CRDs and defaults")
+	if err = bootstrap(ctx, h.RESTConfig(), check, h.volumeDir()); err != nil {
+		return nil, err
+	}
+	// The rest goes on after Start returns (WaitReady waits for it): the API
+	// server finishes its post-start hooks, then kube-controller-manager
+	// starts, so it does not compete for the CPU with the API server and the
+	// CRDs. Nothing a client of the API does at once needs it.
+	readyCtx, cancelReady := context.WithTimeout(procCtx, startTimeout)
+	h.cancelReady, h.ready = cancelReady, make(chan struct{})
+	go func() {
+		defer close(h.ready)
+		if h.readyErr = h.waitReady(readyCtx, check, api.name, h.readyzURL, api.from); h.readyErr != nil {
+			return
 		}
-		opts.Progress("CRDs and defaults")
-		crdsIn = true
-		return bootstrap(ctx, h.RESTConfig(), h.volumeDir())
-	}
-	if err = h.runUntilReady(ctx, procCtx, check, release.KubeControllerManager, h.kcmArgs, h.kcmHealthURL, h.repickKCM, bootstrapOnce); err != nil {
-		return nil, err
-	}
+		opts.Progress("kube-controller-manager")
+		if h.readyErr = h.start(procCtx, kcm); h.readyErr != nil {
+			return
+		}
+		h.readyErr = h.await(readyCtx, procCtx, check, kcm)
+	}()
 	return h, nil
+}
+
+// WaitReady waits for what Start leaves starting: the API server's readiness
+// (/readyz) and kube-controller-manager.
+func (h *Hub) WaitReady(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.ready:
+		return h.readyErr
+	}
 }
 
 // errPortInUse is a component failing to listen on a port hcp chose for it.
 var errPortInUse = errors.New("a port it was given is in use by another program")
 
-// runUntilReady starts a component, runs meanwhile (when set) while it starts,
-// and waits until url answers ready. A component that finds a port hcp chose
-// for it taken gets new ports from repick and starts again.
-func (h *Hub) runUntilReady(ctx, procCtx context.Context, check *probe.Client, component string,
-	args func() []string, url func() string, repick func() error, meanwhile func() error) error {
+// component is a process of the management plane: how to run it, where it
+// answers when ready, and how to choose new ports for it when one it was given
+// is taken.
+type component struct {
+	name   string
+	args   func() []string
+	url    func() string
+	repick func() error
+	// from is the size of its log when it last started.
+	from int64
+}
+
+// start runs a component.
+func (h *Hub) start(procCtx context.Context, c *component) error {
+	c.from = logSize(filepath.Join(h.LogDir(), c.name+".log"))
+	return h.run(procCtx, c.name, c.args())
+}
+
+// await waits until a started component answers ready. One that finds a port
+// hcp chose for it taken gets new ports from its repick and starts again.
+func (h *Hub) await(ctx, procCtx context.Context, check *probe.Client, c *component) error {
 	for attempt := 1; ; attempt++ {
-		from := logSize(filepath.Join(h.LogDir(), component+".log"))
-		if err := h.run(procCtx, component, args()); err != nil {
-			return err
-		}
-		if meanwhile != nil {
-			if err := meanwhile(); err != nil {
-				return err
-			}
-		}
-		err := h.waitReady(ctx, check, component, url, from)
+		err := h.waitReady(ctx, check, c.name, c.url, c.from)
 		if !errors.Is(err, errPortInUse) {
 			return err
 		}
-		h.stopLast()
+		h.stop(c.name)
 		if attempt == 3 {
-			return h.withLog(component, fmt.Errorf("%s could not listen: %w", component, err))
+			return h.withLog(c.name, fmt.Errorf("%s could not listen: %w", c.name, err))
 		}
-		h.opts.Log.Info("a port was taken before the component could listen on it; choosing another", "component", component)
-		if err := repick(); err != nil {
+		h.opts.Log.Info("a port was taken before the component could listen on it; choosing another", "component", c.name)
+		if err := c.repick(); err != nil {
+			return err
+		}
+		if err := h.start(procCtx, c); err != nil {
 			return err
 		}
 	}
@@ -208,11 +271,21 @@ func (h *Hub) waitReady(ctx context.Context, check *probe.Client, component stri
 	return err
 }
 
-// stopLast stops the component started last.
-func (h *Hub) stopLast() {
-	last := h.procs[len(h.procs)-1]
-	last.Stop(15 * time.Second)
-	h.procs = h.procs[:len(h.procs)-1]
+// stop stops a component's process.
+func (h *Hub) stop(name string) {
+	h.mu.Lock()
+	var p *supervisor.Process
+	for i, q := range h.procs {
+		if q.Name() == name {
+			p = q
+			h.procs = append(h.procs[:i:i], h.procs[i+1:]...)
+			break
+		}
+	}
+	h.mu.Unlock()
+	if p != nil {
+		p.Stop(15 * time.Second)
+	}
 }
 
 func (h *Hub) repickEtcd() (err error) {
@@ -268,10 +341,17 @@ func logSize(path string) int64 {
 
 // Stop ends every process, last started first, and releases the data directory.
 func (h *Hub) Stop() {
-	for i := len(h.procs) - 1; i >= 0; i-- {
-		h.procs[i].Stop(15 * time.Second)
+	if h.cancelReady != nil {
+		h.cancelReady()
+		<-h.ready
 	}
+	h.mu.Lock()
+	procs := h.procs
 	h.procs = nil
+	h.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].Stop(15 * time.Second)
+	}
 	h.cancel()
 	if h.lock != nil {
 		_ = h.lock.Close()
@@ -317,7 +397,11 @@ func (h *Hub) KubeconfigPath() string { return filepath.Join(h.opts.DataDir, Kub
 func (h *Hub) RESTConfig() *rest.Config { return rest.CopyConfig(h.rest) }
 
 // Processes are the running components.
-func (h *Hub) Processes() []*supervisor.Process { return h.procs }
+func (h *Hub) Processes() []*supervisor.Process {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*supervisor.Process(nil), h.procs...)
+}
 
 // LogDir holds one log file per component.
 func (h *Hub) LogDir() string { return filepath.Join(h.opts.DataDir, "logs") }
@@ -329,6 +413,10 @@ func (h *Hub) etcdURL() string { return "https://127.0.0.1:" + strconv.Itoa(h.st
 func (h *Hub) etcdHealthURL() string { return h.etcdURL() + "/health" }
 
 func (h *Hub) readyzURL() string { return h.Server() + "/readyz" }
+
+func (h *Hub) crdsURL() string {
+	return h.Server() + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?limit=1"
+}
 
 func (h *Hub) kcmHealthURL() string {
 	return "https://127.0.0.1:" + strconv.Itoa(h.state.KCMPort) + "/healthz"
@@ -344,7 +432,9 @@ func (h *Hub) run(ctx context.Context, component string, args []string) error {
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
 	h.procs = append(h.procs, p)
+	h.mu.Unlock()
 	return nil
 }
 

@@ -36,23 +36,33 @@ func New(roots *x509.CertPool, cert *tls.Certificate) *Client {
 // Check GETs url and returns nil on a 200 answer. For etcd's /health it also
 // requires {"health":"true"}.
 func (c *Client) Check(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := c.Get(ctx, url)
 	if err != nil {
 		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %d: %s", url, resp.StatusCode, strings.TrimSpace(lastLines(string(body), 3)))
 	}
 	if strings.HasSuffix(url, "/health") && !strings.Contains(string(body), `"health":"true"`) {
 		return fmt.Errorf("%s is unhealthy: %s", url, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// Get GETs url and returns the start of the body (64 KiB at most) of a 200
+// answer; any other answer is an error.
+func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d: %s", url, resp.StatusCode, strings.TrimSpace(lastLines(string(body), 3)))
+	}
+	return body, nil
 }
 
 // Until calls check every interval until it returns nil or ctx ends; then it

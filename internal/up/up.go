@@ -354,7 +354,12 @@ func (p *Plane) startOperator(ctx context.Context) error {
 			Console: p.consoleOpts,
 		})
 	}()
-	return p.waitOperatorReady(ctx, mc)
+	if err := p.waitOperatorReady(ctx, mc); err != nil {
+		return err
+	}
+	// The API server's post-start hooks and the controller manager have
+	// been starting all along.
+	return p.hub.WaitReady(ctx)
 }
 
 // waitOperatorReady waits until the operator is ready and leads: it has

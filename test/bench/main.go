@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +32,17 @@ type sample struct {
 	rss   int64
 	// stop is how long the processes took to end after SIGTERM.
 	stop time.Duration
+	// steps are hcp up's steps as it printed them: each with when it began.
+	steps []step
 }
+
+type step struct {
+	name string
+	at   time.Duration
+}
+
+// stepLine is a step line of hcp up: two spaces, the step, its start in seconds.
+var stepLine = regexp.MustCompile(`^  (\S.*?)\s+(\d+\.\d)s$`)
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
@@ -141,6 +152,7 @@ func run(bin string, runs, clusters int, settle time.Duration, hosted bool) erro
 	fmt.Printf("| management plane | ready | resident memory |\n|---|---|---|\n")
 	fmt.Printf("| baseline: bare etcd + kube-apiserver | %.2fs | %d MiB |\n", b.ready.Seconds(), b.rss>>20)
 	fmt.Printf("| hcp up (etcd, kube-apiserver, kube-controller-manager, CRDs, operator) | %.2fs | %d MiB |\n\n", u.ready.Seconds(), u.rss>>20)
+	printSteps(up, u.ready)
 	if !hosted {
 		return nil
 	}
@@ -280,8 +292,13 @@ func hcpUp(bin string, settle time.Duration) (sample, error) {
 	defer stopProcess(cmd)
 	sc := bufio.NewScanner(out)
 	var lines []string
+	var steps []step
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
+		if m := stepLine.FindStringSubmatch(sc.Text()); m != nil {
+			secs, _ := strconv.ParseFloat(m[2], 64)
+			steps = append(steps, step{name: m[1], at: time.Duration(secs * float64(time.Second))})
+		}
 		if strings.HasPrefix(sc.Text(), "The management plane is ready") {
 			ready := time.Since(start)
 			go func() {
@@ -289,7 +306,7 @@ func hcpUp(bin string, settle time.Duration) (sample, error) {
 				}
 			}()
 			time.Sleep(settle)
-			return sample{ready: ready, rss: treeRSS(cmd.Process.Pid)}, nil
+			return sample{ready: ready, rss: treeRSS(cmd.Process.Pid), steps: steps}, nil
 		}
 	}
 	return sample{}, fmt.Errorf("hcp up ended before it was ready:\n%s", strings.Join(lines, "\n"))
@@ -326,15 +343,48 @@ func freePort() int {
 	return port
 }
 
+// printSteps prints when each of hcp up's steps began and how long it took
+// until the next began (the last: until ready), medians over the runs.
+func printSteps(runs []sample, ready time.Duration) {
+	at := map[string][]time.Duration{}
+	var order []string
+	for _, r := range runs {
+		for _, s := range r.steps {
+			if _, seen := at[s.name]; !seen {
+				order = append(order, s.name)
+			}
+			at[s.name] = append(at[s.name], s.at)
+		}
+	}
+	med := func(d []time.Duration) time.Duration {
+		d = append([]time.Duration(nil), d...)
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	sort.SliceStable(order, func(i, j int) bool { return med(at[order[i]]) < med(at[order[j]]) })
+	fmt.Printf("| hcp up step (as it prints them) | begins | until the next |\n|---|---|---|\n")
+	for i, name := range order {
+		next := ready
+		if i+1 < len(order) {
+			next = med(at[order[i+1]])
+		}
+		fmt.Printf("| %s | %.1fs | %.1fs |\n", name, med(at[name]).Seconds(), (next - med(at[name])).Seconds())
+	}
+	fmt.Printf("| ready | %.1fs | |\n\n", ready.Seconds())
+}
+
+// median is each figure's median over the samples (each taken on its own).
 func median(s []sample) sample {
 	r := make([]time.Duration, len(s))
+	st := make([]time.Duration, len(s))
 	m := make([]int64, len(s))
 	for i, x := range s {
-		r[i], m[i] = x.ready, x.rss
+		r[i], st[i], m[i] = x.ready, x.stop, x.rss
 	}
 	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	sort.Slice(st, func(i, j int) bool { return st[i] < st[j] })
 	sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
-	return sample{ready: r[len(r)/2], rss: m[len(m)/2]}
+	return sample{ready: r[len(r)/2], stop: st[len(st)/2], rss: m[len(m)/2]}
 }
 
 func ratio(a, b float64) float64 {

@@ -62,6 +62,9 @@ func Start(ctx context.Context, dir string, rel *release.Release, log logr.Logge
 			c.Stop()
 		}
 	}()
+	if err := h.WaitReady(startCtx); err != nil {
+		return nil, fmt.Errorf("starting the management control plane: %w", err)
+	}
 	port, err := ports.Free("127.0.0.1")
 	if err != nil {
 		return nil, err

@@ -99,6 +99,10 @@ func run(m *testing.M, env **Env) int {
 		return 1
 	}
 	defer h.Stop()
+	if err := h.WaitReady(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the management plane:", err)
+		return 1
+	}
 	scheme, err := Scheme()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
