@@ -2,17 +2,10 @@ package agent
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"os"
@@ -24,28 +17,20 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/certificate/csr"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/hosted"
-	"github.com/hcp-dev/hcp/internal/ignition"
 )
 
 // Marks on a simulated node, so nobody mistakes it for a kubelet with a
@@ -160,102 +145,6 @@ func RunNode(ctx context.Context, o NodeOptions) error {
 			}
 		}
 	}
-}
-
-// nodeCredentials returns a client config with the node's own certificate,
-// requesting it with the bootstrap token when there is none yet.
-func nodeCredentials(ctx context.Context, o NodeOptions) (*rest.Config, error) {
-	kcPath := filepath.Join(o.Root, nodeKubeconfigPath)
-	if cfg, err := clientcmd.BuildConfigFromFlags("", kcPath); err == nil && certValid(filepath.Join(o.Root, nodeCertPath), o.Name) {
-		return cfg, nil
-	}
-	bootstrap, err := clientcmd.LoadFromFile(filepath.Join(o.Root, ignition.BootstrapKubeconfigPath))
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap kubeconfig: %w", err)
-	}
-	bcfg, err := clientcmd.NewDefaultClientConfig(*bootstrap, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap kubeconfig: %w", err)
-	}
-	bcs, err := kubernetes.NewForConfig(bcfg)
-	if err != nil {
-		return nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	csrPEM, err := cert.MakeCSR(key, &pkix.Name{CommonName: "system:node:" + o.Name, Organization: []string{"system:nodes"}}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	o.Log.Info("requesting a node client certificate", "node", o.Name)
-	var name, uid string
-	if err := backoff(ctx, 15*time.Second, func() error {
-		n, u, err := csr.RequestCertificate(bcs, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil,
-			[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}, key)
-		name, uid = n, string(u)
-		return err
-	}, func(err error, wait time.Duration) {
-		o.Log.Info("creating the certificate signing request failed; retrying", "error", err.Error(), "after", wait)
-		o.Progress(agentapi.StageRebooting, "Cannot join the cluster yet (retrying): "+joinError(err))
-	}); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	certPEM, err := csr.WaitForCertificate(wctx, bcs, name, types.UID(uid))
-	if err != nil {
-		return nil, fmt.Errorf("waiting for certificate signing request %s to be approved and signed: %w", name, err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := writeUnder(o.Root, nodeCertPath, append(append([]byte{}, certPEM...), keyPEM...), 0o600); err != nil {
-		return nil, err
-	}
-	cluster := bootstrap.Clusters[bootstrap.Contexts[bootstrap.CurrentContext].Cluster]
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["default"] = cluster
-	kc.AuthInfos["default"] = &clientcmdapi.AuthInfo{ClientCertificate: filepath.Join(o.Root, nodeCertPath), ClientKey: filepath.Join(o.Root, nodeCertPath)}
-	kc.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: "default"}
-	kc.CurrentContext = "default"
-	if err := os.MkdirAll(filepath.Dir(kcPath), 0o755); err != nil {
-		return nil, err
-	}
-	if err := clientcmd.WriteToFile(*kc, kcPath); err != nil {
-		return nil, err
-	}
-	o.Log.Info("node client certificate issued", "csr", name)
-	return clientcmd.BuildConfigFromFlags("", kcPath)
-}
-
-// joinError says briefly why a request to the cluster's API server failed,
-// for the Agent's progress.
-func joinError(err error) string {
-	msg := err.Error()
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	return msg
-}
-
-// certValid says whether the node's certificate exists, is for name and has
-// more than a tenth of its life left.
-func certValid(path, name string) bool {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	certs, err := cert.ParseCertsPEM(b)
-	if err != nil || len(certs) == 0 {
-		return false
-	}
-	c := certs[0]
-	left := time.Until(c.NotAfter)
-	return c.Subject.CommonName == "system:node:"+name && left > c.NotAfter.Sub(c.NotBefore)/10
 }
 
 type node struct {
@@ -471,82 +360,4 @@ func (n *node) renewLease(ctx context.Context) error {
 	l.Spec.RenewTime = &now
 	_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 	return err
-}
-
-// runPods gives the node's pods KWOK semantics until ctx ends: a pod bound
-// here is reported Running and Ready, a deleted one is finalized.
-func (n *node) runPods(ctx context.Context) {
-	n.pods = map[string]*corev1.Pod{}
-	sel := fields.OneTermEqualSelector("spec.nodeName", n.o.Name).String()
-	for ctx.Err() == nil {
-		w, err := n.cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			n.o.Log.Info("watching the node's pods failed", "error", err.Error())
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(5 * time.Second):
-			}
-			continue
-		}
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok {
-				continue
-			}
-			key := p.Namespace + "/" + p.Name
-			if ev.Type == watch.Deleted {
-				n.mu.Lock()
-				delete(n.pods, key)
-				n.mu.Unlock()
-				continue
-			}
-			n.mu.Lock()
-			n.pods[key] = p
-			n.mu.Unlock()
-			n.syncPod(ctx, p)
-		}
-		w.Stop()
-	}
-}
-
-func (n *node) syncPod(ctx context.Context, p *corev1.Pod) {
-	pods := n.cs.CoreV1().Pods(p.Namespace)
-	if p.DeletionTimestamp != nil {
-		// Nothing runs: the pod's containers are stopped at once.
-		_ = pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0)), Preconditions: &metav1.Preconditions{UID: &p.UID}})
-		return
-	}
-	if p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-		return
-	}
-	now := metav1.Now()
-	ip := n.podIP(p)
-	st := &p.Status
-	st.Phase, st.HostIP, st.PodIP, st.StartTime = corev1.PodRunning, n.ip, ip, &now
-	st.HostIPs, st.PodIPs = []corev1.HostIP{{IP: n.ip}}, []corev1.PodIP{{IP: ip}}
-	st.Conditions = nil
-	for _, t := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.PodScheduled, corev1.ContainersReady, corev1.PodReady} {
-		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
-	}
-	st.ContainerStatuses = nil
-	for _, c := range p.Spec.Containers {
-		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: ptr.To(true),
-			ContainerID: "simulated://" + string(p.UID) + "-" + c.Name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
-	}
-	if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-		n.o.Log.Info("reporting a pod running failed", "pod", p.Namespace+"/"+p.Name, "error", err.Error())
-	}
-}
-
-// podIP is the node's address for host-network pods, else an address derived
-// from the pod's UID in 10.128.0.0/14.
-func (n *node) podIP(p *corev1.Pod) string {
-	if p.Spec.HostNetwork {
-		return n.ip
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(p.UID))
-	v := h.Sum32()
-	return fmt.Sprintf("10.%d.%d.%d", 128+(v>>16)%4, (v>>8)&0xff, 1+(v&0xff)%254)
 }

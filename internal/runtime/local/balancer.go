@@ -127,12 +127,6 @@ func (b *balancer) candidates() []string {
 
 func (b *balancer) port() int { return b.listener.Addr().(*net.TCPAddr).Port }
 
-func (b *balancer) setBackends(backends []string) {
-	b.mu.Lock()
-	b.backends = backends
-	b.mu.Unlock()
-}
-
 func (b *balancer) close() {
 	b.mu.Lock()
 	if !b.closed {

@@ -8,18 +8,13 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +29,6 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/pki"
-	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/supervisor"
 )
@@ -77,8 +71,7 @@ type Options struct {
 	PublicAddress string
 	// BalancerCommand runs a published service's balancer as its own detached
 	// process (argv, then --listen and --backend flags are added), so the service
-	// keeps answering while the operator restarts. Empty: balancers run inside
-	// the operator.
+	// keeps answering while the operator restarts. Required.
 	BalancerCommand []string
 }
 
@@ -104,7 +97,6 @@ type plane struct {
 	namespace string
 	dir       string
 	procs     map[string]*supervisor.Process
-	balancers map[string]*balancer
 	// publishers are balancer processes, by service.
 	publishers map[string]*supervisor.Process
 	ports      map[string]int
@@ -150,6 +142,9 @@ func (p *plane) ready(component string) bool {
 
 // New returns a runtime keeping its state in opts.Dir.
 func New(opts Options) (*Runtime, error) {
+	if len(opts.BalancerCommand) == 0 {
+		return nil, errors.New("the local runtime needs a balancer command (hcp balance)")
+	}
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
@@ -185,7 +180,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	p := r.planes[cp.Namespace]
 	if p == nil {
 		p = &plane{namespace: cp.Namespace, dir: filepath.Join(r.opts.Dir, cp.Namespace),
-			procs: map[string]*supervisor.Process{}, balancers: map[string]*balancer{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{}}
+			procs: map[string]*supervisor.Process{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{}}
 		if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o700); err != nil {
 			return nil, err
 		}
@@ -292,9 +287,6 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 			wg.Go(func() { proc.Stop(0) })
 		}
 		wg.Wait()
-		for _, b := range p.balancers {
-			b.close()
-		}
 		delete(r.planes, namespace)
 	}
 	records, _ := filepath.Glob(filepath.Join(dir, "*", "process.json"))
@@ -339,9 +331,6 @@ func (r *Runtime) Close() {
 	for _, p := range r.planes {
 		if p.health != nil {
 			p.health.stop()
-		}
-		for _, b := range p.balancers {
-			b.close()
 		}
 		for key, proc := range p.procs {
 			if strings.HasPrefix(key, controlplane.Etcd+"-") {
@@ -436,270 +425,4 @@ func (r *Runtime) storagePath(ctx context.Context, name string) (string, error) 
 		return "", fmt.Errorf("StorageClass %s: %w", name, err)
 	}
 	return StoragePath(sc)
-}
-
-func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
-	for _, svc := range cp.Published {
-		var backends []string
-		for _, c := range cp.Components {
-			if c.Name == svc.Component {
-				for _, rep := range c.Replicas {
-					backends = append(backends, rep.Host+":"+strconv.Itoa(svc.TargetPort))
-				}
-			}
-		}
-		if len(r.opts.BalancerCommand) > 0 {
-			if err := r.publishProcess(p, svc, backends); err != nil {
-				return err
-			}
-			continue
-		}
-		if b := p.balancers[svc.Service]; b != nil && (svc.Port == 0 || svc.Port == b.port()) {
-			b.setBackends(backends)
-			continue
-		} else if b != nil {
-			b.close()
-			delete(p.balancers, svc.Service)
-		}
-		port, err := r.choosePort(p, svc)
-		if err != nil {
-			return err
-		}
-		b, err := newBalancer(r.opts.PublicAddress+":"+strconv.Itoa(port), backends, healthPath(svc), r.opts.Log)
-		if err != nil {
-			return fmt.Errorf("publishing %s on port %d: %w", svc.Service, port, err)
-		}
-		p.balancers[svc.Service] = b
-		p.ports[svc.Service] = b.port()
-	}
-	data, _ := json.Marshal(p.ports)
-	return writeFile(filepath.Join(p.dir, "ports.json"), data)
-}
-
-// healthPath is the HTTPS path whose 200 says a replica of a published
-// service serves: the API server's /readyz. Other services are balanced on
-// accepted connections alone.
-func healthPath(svc controlplane.PublishedService) string {
-	if svc.Service == string(hyperv1.APIServer) {
-		return "/readyz"
-	}
-	return ""
-}
-
-// publishProcess runs (or adopts) the balancer process of a published service.
-func (r *Runtime) publishProcess(p *plane, svc controlplane.PublishedService, backends []string) error {
-	dir := filepath.Join(p.dir, "publish-"+strings.ToLower(svc.Service))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	state := filepath.Join(dir, "process.json")
-	port := svc.Port
-	if port != 0 && slices.Contains(reservedPorts, port) {
-		return fmt.Errorf("port %d for %s is reserved for control plane components on this machine; choose another nodePort.port", port, svc.Service)
-	}
-	// Keep the port used before while our balancer (running or to be adopted)
-	// holds it or it is free.
-	if prev := p.ports[svc.Service]; port == 0 && prev != 0 && !r.portHeld(p, prev) && (exists(state) || ports.Listenable(r.opts.PublicAddress, prev)) {
-		port = prev
-	}
-	if port == 0 {
-		var err error
-		if port, err = r.pickPort(p, svc); err != nil {
-			return err
-		}
-	}
-	args := append(append([]string{}, r.opts.BalancerCommand[1:]...), "--listen", net.JoinHostPort(r.opts.PublicAddress, strconv.Itoa(port)))
-	for _, b := range backends {
-		args = append(args, "--backend", b)
-	}
-	if path := healthPath(svc); path != "" {
-		// The API server's balancer also watches over the control plane.
-		args = append(args, "--health-path", path, "--plane-dir", p.dir)
-	}
-	sum := sha256.Sum256([]byte(strings.Join(args, " ")))
-	hash := hex.EncodeToString(sum[:8])
-	if proc := p.publishers[svc.Service]; proc != nil {
-		if proc.Spec().Hash == hash {
-			return nil
-		}
-		proc.Stop(5 * time.Second)
-		delete(p.publishers, svc.Service)
-	}
-	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
-		Name: p.namespace + "/publish-" + svc.Service, Path: r.opts.BalancerCommand[0], Args: args, Dir: dir,
-		LogPath: filepath.Join(p.dir, "logs", "publish-"+strings.ToLower(svc.Service)+".log"),
-		Detach:  true, StateFile: state, Hash: hash,
-	}, r.opts.Log)
-	if err != nil {
-		return fmt.Errorf("publishing %s on port %d: %w", svc.Service, port, err)
-	}
-	p.publishers[svc.Service] = proc
-	p.ports[svc.Service] = port
-	return nil
-}
-
-// pickPort picks a free port for a service: 6443 for the API server when free,
-// else any free one. A port another control plane's balancer was given counts
-// as taken even before that balancer process has bound it.
-func (r *Runtime) pickPort(p *plane, svc controlplane.PublishedService) (int, error) {
-	if svc.Service == string(hyperv1.APIServer) && !r.portHeld(p, DefaultAPIServerPort) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
-		return DefaultAPIServerPort, nil
-	}
-	for range 10 {
-		port, err := ports.Free(r.opts.PublicAddress)
-		if err != nil || !r.portHeld(p, port) {
-			return port, err
-		}
-	}
-	return 0, errors.New("no free port to publish on")
-}
-
-// portHeld reports whether another control plane here publishes on port.
-func (r *Runtime) portHeld(p *plane, port int) bool {
-	for _, other := range r.planes {
-		if other == p {
-			continue
-		}
-		for _, used := range other.ports {
-			if used == port {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// choosePort picks a published port: the spec's, else the one used before, else
-// (for the API server) 6443 when free, else one the kernel picks.
-func (r *Runtime) choosePort(p *plane, svc controlplane.PublishedService) (int, error) {
-	if svc.Port != 0 {
-		if slices.Contains(reservedPorts, svc.Port) {
-			return 0, fmt.Errorf("port %d for %s is reserved for control plane components on this machine; choose another nodePort.port", svc.Port, svc.Service)
-		}
-		return svc.Port, nil
-	}
-	if prev := p.ports[svc.Service]; prev != 0 && !r.portHeld(p, prev) && ports.Listenable(r.opts.PublicAddress, prev) {
-		return prev, nil
-	}
-	if svc.Service == string(hyperv1.APIServer) && !r.portHeld(p, DefaultAPIServerPort) && ports.Listenable(r.opts.PublicAddress, DefaultAPIServerPort) {
-		return DefaultAPIServerPort, nil
-	}
-	return 0, nil
-}
-
-func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Component, i int, rep controlplane.Replica,
-	key, storage string, secrets map[string]*corev1.Secret, rel *release.Release) error {
-	dir := filepath.Join(p.dir, key)
-	mount := filepath.Join(dir, "etc")
-	h := sha256.New()
-	h.Write([]byte(c.Hash()))
-	for _, v := range c.Volumes {
-		s := secrets[v.Secret]
-		keys := make([]string, 0, len(s.Data))
-		for k := range s.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := writeIfChanged(filepath.Join(mount, v.Name, k), s.Data[k]); err != nil {
-				return err
-			}
-			h.Write([]byte(v.Name + "/" + k))
-			h.Write(s.Data[k])
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if c.Persistent {
-		data = replicaData(storage, p.namespace, key)
-		if err := recordVolume(p.dir, data); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return err
-	}
-	localize := strings.NewReplacer(controlplane.MountRoot, mount, controlplane.DataRoot+"/"+c.Name, data).Replace
-	for name, content := range rep.Files {
-		if err := writeIfChanged(filepath.Join(mount, controlplane.ReplicaVolume, name), []byte(localize(content))); err != nil {
-			return err
-		}
-	}
-	args := make([]string, len(rep.Args))
-	for j, a := range rep.Args {
-		args[j] = localize(a)
-	}
-	hash := hex.EncodeToString(h.Sum(nil)[:8])
-	if proc := p.procs[key]; proc != nil {
-		if proc.Spec().Hash == hash {
-			return nil
-		}
-		proc.Stop(15 * time.Second)
-		delete(p.procs, key)
-	}
-	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
-		Name:      p.namespace + "/" + key,
-		Path:      rel.Binary(c.Binary),
-		Args:      args,
-		Env:       append([]string{processorLimit}, c.Env...),
-		Dir:       dir,
-		LogPath:   filepath.Join(p.dir, "logs", key+".log"),
-		Detach:    true,
-		StateFile: filepath.Join(dir, "process.json"),
-		Hash:      hash,
-	}, r.opts.Log)
-	if err != nil {
-		return err
-	}
-	p.procs[key] = proc
-	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func writeIfChanged(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return writeFile(path, data)
-}
-
-// replicaData is a persistent replica's data directory on its StorageClass's path.
-func replicaData(storage, namespace, key string) string {
-	return filepath.Join(storage, namespace, key)
-}
-
-// recordVolume remembers a data directory so Delete removes it even after a restart.
-func recordVolume(planeDir, path string) error {
-	file := filepath.Join(planeDir, "volumes.json")
-	var vols []string
-	if b, err := os.ReadFile(file); err == nil {
-		if err := json.Unmarshal(b, &vols); err != nil {
-			return fmt.Errorf("%s is unreadable: %w", file, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if slices.Contains(vols, path) {
-		return nil
-	}
-	b, _ := json.Marshal(append(vols, path))
-	return writeFile(file, b)
-}
-
-// tlsPair returns the client certificate in a Secret, or nil.
-func tlsPair(s *corev1.Secret) *tls.Certificate {
-	if s == nil {
-		return nil
-	}
-	c, err := tls.X509KeyPair(s.Data[controlplane.KeyCert], s.Data[controlplane.KeyKey])
-	if err != nil {
-		return nil
-	}
-	return &c
 }

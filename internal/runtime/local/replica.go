@@ -1,0 +1,142 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/supervisor"
+)
+
+// runReplica starts (or adopts) one replica of a component: its files from
+// the Secrets it mounts, its data directory, and its supervised process.
+func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Component, i int, rep controlplane.Replica,
+	key, storage string, secrets map[string]*corev1.Secret, rel *release.Release) error {
+	dir := filepath.Join(p.dir, key)
+	mount := filepath.Join(dir, "etc")
+	h := sha256.New()
+	h.Write([]byte(c.Hash()))
+	for _, v := range c.Volumes {
+		s := secrets[v.Secret]
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := writeIfChanged(filepath.Join(mount, v.Name, k), s.Data[k]); err != nil {
+				return err
+			}
+			h.Write([]byte(v.Name + "/" + k))
+			h.Write(s.Data[k])
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if c.Persistent {
+		data = replicaData(storage, p.namespace, key)
+		if err := recordVolume(p.dir, data); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	localize := strings.NewReplacer(controlplane.MountRoot, mount, controlplane.DataRoot+"/"+c.Name, data).Replace
+	for name, content := range rep.Files {
+		if err := writeIfChanged(filepath.Join(mount, controlplane.ReplicaVolume, name), []byte(localize(content))); err != nil {
+			return err
+		}
+	}
+	args := make([]string, len(rep.Args))
+	for j, a := range rep.Args {
+		args[j] = localize(a)
+	}
+	hash := hex.EncodeToString(h.Sum(nil)[:8])
+	if proc := p.procs[key]; proc != nil {
+		if proc.Spec().Hash == hash {
+			return nil
+		}
+		proc.Stop(15 * time.Second)
+		delete(p.procs, key)
+	}
+	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
+		Name:      p.namespace + "/" + key,
+		Path:      rel.Binary(c.Binary),
+		Args:      args,
+		Env:       append([]string{processorLimit}, c.Env...),
+		Dir:       dir,
+		LogPath:   filepath.Join(p.dir, "logs", key+".log"),
+		Detach:    true,
+		StateFile: filepath.Join(dir, "process.json"),
+		Hash:      hash,
+	}, r.opts.Log)
+	if err != nil {
+		return err
+	}
+	p.procs[key] = proc
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeFile(path, data)
+}
+
+// replicaData is a persistent replica's data directory on its StorageClass's path.
+func replicaData(storage, namespace, key string) string {
+	return filepath.Join(storage, namespace, key)
+}
+
+// recordVolume remembers a data directory so Delete removes it even after a restart.
+func recordVolume(planeDir, path string) error {
+	file := filepath.Join(planeDir, "volumes.json")
+	var vols []string
+	if b, err := os.ReadFile(file); err == nil {
+		if err := json.Unmarshal(b, &vols); err != nil {
+			return fmt.Errorf("%s is unreadable: %w", file, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if slices.Contains(vols, path) {
+		return nil
+	}
+	b, _ := json.Marshal(append(vols, path))
+	return writeFile(file, b)
+}
+
+// tlsPair returns the client certificate in a Secret, or nil.
+func tlsPair(s *corev1.Secret) *tls.Certificate {
+	if s == nil {
+		return nil
+	}
+	c, err := tls.X509KeyPair(s.Data[controlplane.KeyCert], s.Data[controlplane.KeyKey])
+	if err != nil {
+		return nil
+	}
+	return &c
+}
