@@ -13,10 +13,13 @@ import (
 
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // ControlPlaneNamespace is the namespace of a HostedCluster's control plane:
@@ -120,4 +123,38 @@ func AgentOf(providerID string) string {
 		return ""
 	}
 	return name
+}
+
+// ReleaseImageNotFound is the ValidReleaseImage reason of a release image that
+// is not one of the served releases.
+const ReleaseImageNotFound = "ReleaseImageNotFound"
+
+// ReleaseImage resolves a HostedCluster's or HostedControlPlane's release
+// image among the served releases: the release (nil when it is none of them)
+// and the ValidReleaseImage condition that says so.
+func ReleaseImage(store release.Store, image string, generation int64) (*release.Release, metav1.Condition) {
+	rel, err := store.Resolve(image)
+	if err != nil {
+		return nil, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage, Status: metav1.ConditionFalse, Reason: ReleaseImageNotFound,
+			Message: fmt.Sprintf("spec.release.image: %v; use one of the available releases (hcp version lists them)", err), ObservedGeneration: generation}
+	}
+	return rel, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage, Status: metav1.ConditionTrue, Reason: "AsExpected",
+		Message: "Release " + rel.Image + " is available", ObservedGeneration: generation}
+}
+
+// Ineligible says why an Agent's host may not be installed as a worker of any
+// cluster ("" when it may): it is being deleted, is not approved, or fails its
+// validations. Binding it to a machine and starting its installation both
+// require this; each adds what is its own (unbound and connected; bound and
+// not started).
+func Ineligible(a *agentv1.Agent) string {
+	switch {
+	case !a.DeletionTimestamp.IsZero():
+		return "is being deleted"
+	case !a.Spec.Approved:
+		return "is not approved"
+	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
+		return "is not validated"
+	}
+	return ""
 }

@@ -1,12 +1,15 @@
 package hosted
 
 import (
+	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 func TestRules(t *testing.T) {
@@ -42,5 +45,32 @@ func TestRules(t *testing.T) {
 	a.Spec.ClusterDeploymentName = &agentv1.ClusterReference{Namespace: "clusters-example", Name: "example"}
 	if Hostname(a) != "chosen" || !Bound(a) {
 		t.Errorf("bound agent: hostname %q, bound %v", Hostname(a), Bound(a))
+	}
+}
+
+func TestIneligible(t *testing.T) {
+	validated := []metav1.Condition{{Type: agentv1.ValidatedCondition, Status: metav1.ConditionTrue}}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name string
+		a    agentv1.Agent
+		want string
+	}{
+		{"approved and validated", agentv1.Agent{Spec: agentv1.AgentSpec{Approved: true}, Status: agentv1.AgentStatus{Conditions: validated}}, ""},
+		{"not approved", agentv1.Agent{Status: agentv1.AgentStatus{Conditions: validated}}, "is not approved"},
+		{"not validated", agentv1.Agent{Spec: agentv1.AgentSpec{Approved: true}}, "is not validated"},
+		{"being deleted", agentv1.Agent{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Spec: agentv1.AgentSpec{Approved: true}, Status: agentv1.AgentStatus{Conditions: validated}}, "is being deleted"},
+	} {
+		if got := Ineligible(&tc.a); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestReleaseImage(t *testing.T) {
+	rel, cond := ReleaseImage(release.Store{Dir: t.TempDir()}, "hcp.dev/release:0.0.1", 3)
+	if rel != nil || cond.Status != metav1.ConditionFalse || cond.Reason != ReleaseImageNotFound || cond.ObservedGeneration != 3 ||
+		!strings.Contains(cond.Message, "spec.release.image") {
+		t.Errorf("an unknown release: %v %+v", rel, cond)
 	}
 }

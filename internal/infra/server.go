@@ -20,7 +20,6 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -360,10 +359,9 @@ func (s *Server) setStage(w http.ResponseWriter, r *http.Request, agent *agentv1
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// readyToInstall: the Agent is bound, approved, validated and has not started.
+// readyToInstall: the Agent is bound, eligible and has not started.
 func readyToInstall(a *agentv1.Agent) bool {
-	return hosted.Bound(a) && a.Spec.Approved && a.Status.Progress.CurrentStage == "" &&
-		meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition)
+	return hosted.Bound(a) && hosted.Ineligible(a) == "" && a.Status.Progress.CurrentStage == ""
 }
 
 func truncate(s string, n int) string {

@@ -290,17 +290,14 @@ func first(s []string, n int) []string {
 
 // Unsuitable says why an Agent cannot be bound to the machine ("" if it can).
 func Unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
+	if why := hosted.Ineligible(a); why != "" {
+		return why
+	}
 	switch {
-	case !a.DeletionTimestamp.IsZero():
-		return "is being deleted"
 	case hosted.Bound(a) || a.Labels[capiproviderv1.AgentMachineRefLabel] != "":
 		return "is bound"
-	case !a.Spec.Approved:
-		return "is not approved"
 	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ConnectedCondition):
 		return "is not connected"
-	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
-		return "is not validated"
 	case a.Status.DebugInfo.State != agentapi.StateKnownUnbound:
 		return "is " + a.Status.DebugInfo.State
 	case am.Spec.MinCPUs > 0 && a.Status.Inventory.Cpu.Count < int64(am.Spec.MinCPUs):

@@ -75,7 +75,7 @@ func TestInvalidClustersAreReportedAndGetNothing(t *testing.T) {
 		{"unknown release", func(hc *hyperv1.HostedCluster, _ *corev1.Secret) bool {
 			hc.Spec.Release.Image = "hcp.dev/release:0.0.1"
 			return false
-		}, hyperv1.ConditionValidReleaseImage, "ReleaseImageNotFound"},
+		}, hyperv1.ConditionValidReleaseImage, hosted.ReleaseImageNotFound},
 		{"missing agent namespace", func(hc *hyperv1.HostedCluster, _ *corev1.Secret) bool {
 			hc.Spec.Platform.Agent.AgentNamespace = "no-such-namespace"
 			return false

@@ -103,9 +103,9 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 		bad(hyperv1.ConditionValidConfiguration, "MissingService", "spec.services must publish APIServer (e.g. type NodePort with nodePort.address set to the API address)")
 	}
 
-	rel, err := r.Releases.Resolve(hc.Spec.Release.Image)
-	if err != nil {
-		bad(hyperv1.ConditionValidReleaseImage, "ReleaseImageNotFound", "spec.release.image: %v; use one of the available releases (hcp version lists them)", err)
+	rel, cond := hosted.ReleaseImage(r.Releases, hc.Spec.Release.Image, hc.Generation)
+	if rel == nil {
+		bad(cond.Type, cond.Reason, "%s", cond.Message)
 	}
 	return out, rel, nil
 }

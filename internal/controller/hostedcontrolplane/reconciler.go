@@ -136,14 +136,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 
 func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedControlPlane) (ctrl.Result, error) {
 	gen := hcp.Generation
-	rel, err := r.Releases.Resolve(hcp.Spec.ReleaseImage)
-	if err != nil {
-		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage,
-			Status: metav1.ConditionFalse, Reason: ReasonReleaseNotFound, Message: err.Error(), ObservedGeneration: gen})
+	rel, cond := hosted.ReleaseImage(r.Releases, hcp.Spec.ReleaseImage, gen)
+	meta.SetStatusCondition(&hcp.Status.Conditions, cond)
+	if rel == nil {
 		return ctrl.Result{}, nil
 	}
-	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidReleaseImage,
-		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Release " + rel.Image + " is available", ObservedGeneration: gen})
 
 	quorum, _ := hosted.Replicas(hcp.Spec.ControllerAvailabilityPolicy)
 	network, err := r.Runtime.Network(hcp.Namespace, quorum)

@@ -118,7 +118,7 @@ func TestControlPlaneRefusesWhatItCannotRun(t *testing.T) {
 		cond   string
 		reason string
 	}{
-		{"release", func(h *hyperv1.HostedControlPlane) { h.Spec.ReleaseImage = "hcp.dev/release:0.0.1" }, hyperv1.ConditionValidReleaseImage, ReasonReleaseNotFound},
+		{"release", func(h *hyperv1.HostedControlPlane) { h.Spec.ReleaseImage = "hcp.dev/release:0.0.1" }, hyperv1.ConditionValidReleaseImage, hosted.ReleaseImageNotFound},
 		{"storage", func(h *hyperv1.HostedControlPlane) {
 			h.Spec.Etcd.Managed.Storage.PersistentVolume.StorageClassName = ptr.To("no-such-class")
 		}, hyperv1.ConditionValidConfiguration, ReasonInvalidConfig},

@@ -24,7 +24,6 @@ const (
 	// ReasonWaitingForGuest: the control plane serves, but the hosted
 	// cluster's ClusterVersion and ClusterOperators are not there yet.
 	ReasonWaitingForGuest = "WaitingForClusterOperators"
-	ReasonReleaseNotFound = "ReleaseImageNotFound"
 	ReasonInvalidConfig   = "InvalidConfiguration"
 )
 
