@@ -45,6 +45,9 @@ type Spec struct {
 	// Hash identifies the specification; a recorded process with another hash is
 	// replaced rather than adopted.
 	Hash string
+	// OnExit, when set, is called each time the process exits by itself (not
+	// when it is stopped), before it is started again.
+	OnExit func(exitCode int)
 }
 
 // Backoff bounds the delay between restarts.
@@ -81,6 +84,7 @@ type Process struct {
 	mu      sync.Mutex
 	cur     *instance
 	starts  int
+	exits   int
 	adopted bool
 	kill    bool // stop the process when supervision ends
 	grace   time.Duration
@@ -127,6 +131,14 @@ func (p *Process) Starts() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.starts
+}
+
+// Exits is how many times the process exited by itself under this
+// supervisor (each is followed by a restart).
+func (p *Process) Exits() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exits
 }
 
 // Adopted reports whether the process was found running and adopted.
@@ -270,6 +282,12 @@ func (p *Process) supervise(ctx context.Context) {
 		}
 		if time.Since(started) > p.backoff.Reset {
 			delay = p.backoff.Initial
+		}
+		p.mu.Lock()
+		p.exits++
+		p.mu.Unlock()
+		if p.spec.OnExit != nil {
+			p.spec.OnExit(in.code)
 		}
 		p.log.Info("process exited; restarting", "exitCode", in.code, "after", delay, "log", p.spec.LogPath)
 		for {

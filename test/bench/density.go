@@ -22,7 +22,7 @@ import (
 // density starts SingleReplica hosted clusters one after another on hcp up
 // until max are running, the machine has less than reserve memory available,
 // or one takes longer than a minute to become Available (the machine is
-// saturated). It reports how many fit, their memory idle and after a light
+// saturated; that one is deleted and not counted). It reports how many fit, their memory idle and after a light
 // load (requests GET /api/v1/namespaces to every cluster in turn), and the
 // p99 latency of those requests. The baseline is the bare etcd + kube-apiserver
 // pair's memory and a GET on the management plane under the same load.
@@ -47,12 +47,17 @@ func density(bin string, rel *release.Release, max int, reserve int64, floor sam
 			stopped = err.Error()
 			break
 		}
-		creates = append(creates, d)
-		running++
 		if d > time.Minute {
-			stopped = fmt.Sprintf("cluster %d took %.0fs to become Available", running, d.Seconds())
+			// The machine is saturated: this cluster is not counted, and
+			// goes before anything is measured.
+			stopped = fmt.Sprintf("cluster %d took %.0fs to become Available (not counted, deleted)", running+1, d.Seconds())
+			if _, err := deleteCluster(ctx, c, name, dir); err != nil {
+				return err
+			}
 			break
 		}
+		creates = append(creates, d)
+		running++
 	}
 	if stopped == "" {
 		stopped = fmt.Sprintf("the limit of %d", max)

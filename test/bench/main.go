@@ -25,6 +25,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/ports"
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/up"
 )
 
 type sample struct {
@@ -51,6 +52,7 @@ func main() {
 	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated; also density)")
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
 	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
+	agentPoll := flag.Duration("agent-poll", up.Defaults().AgentPollInterval, "hcp up --agent-poll-interval in the NodePool scale-up (default: hcp up's)")
 	k8sClusters := flag.Int("k8s-clusters", 100, "HostedClusters on the Kubernetes runtime benchmark")
 	k8sAgents := flag.Int("k8s-agents", 1000, "simulated Agents registered next to the Kubernetes runtime benchmark's clusters (0: none)")
 	densityMax := flag.Int("density-max", 100, "most control planes the density benchmark starts")
@@ -113,7 +115,7 @@ func main() {
 	if selected["nodes"] {
 		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
 		if err == nil {
-			err = nodePools(*bin, rel, *nodeCount, *bindCount)
+			err = nodePools(*bin, rel, *nodeCount, *bindCount, *agentPoll)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -24,6 +24,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/release"
+	hcpup "github.com/hcp-dev/hcp/internal/up"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
 
@@ -33,8 +34,12 @@ import (
 // to all known-unbound). Then binding throughput: bindN simulated agents
 // bound by a NodePool scaled from 0 to bindN, against the baseline of the raw
 // API writes a binding needs (one Agent update each, same concurrency).
-func nodePools(bin string, rel *release.Release, n, bindN int) error {
-	up, err := startUp(bin, "--agent-poll-interval=1s", "--infra-port", strconv.Itoa(freePort()))
+func nodePools(bin string, rel *release.Release, n, bindN int, poll time.Duration) error {
+	setting := fmt.Sprintf("agent poll interval %s", poll)
+	if poll == hcpup.Defaults().AgentPollInterval {
+		setting += ", hcp up's default"
+	}
+	up, err := startUp(bin, "--agent-poll-interval="+poll.String(), "--infra-port", strconv.Itoa(freePort()))
 	if err != nil {
 		return err
 	}
@@ -107,9 +112,9 @@ func nodePools(bin string, rel *release.Release, n, bindN int) error {
 		return err
 	}
 	scaleUp := time.Since(start)
-	fmt.Printf("| NodePool scale-up, %d hosts | seconds |\n|---|---|\n| baseline: the hosts' discovery (start → all known-unbound) | %.1f |\n| replicas 0 → %d: agents bound, installed, nodes Ready, NodePool Ready | %.1f |\n\n",
-		n, discovery.Seconds(), n, scaleUp.Seconds())
-	fmt.Printf("NodePool 0 → %d nodes Ready: %.1fs (%.2fx the %.1fs the same hosts take to be discovered)\n\n", n, scaleUp.Seconds(), ratio(scaleUp.Seconds(), discovery.Seconds()), discovery.Seconds())
+	fmt.Printf("| NodePool scale-up, %d hosts (%s) | seconds |\n|---|---|\n| baseline: the hosts' discovery (start → all known-unbound) | %.1f |\n| replicas 0 → %d: agents bound, installed, nodes Ready, NodePool Ready | %.1f |\n\n",
+		n, setting, discovery.Seconds(), n, scaleUp.Seconds())
+	fmt.Printf("NodePool 0 → %d nodes Ready (%s): %.1fs (%.2fx the %.1fs the same hosts take to be discovered)\n\n", n, setting, scaleUp.Seconds(), ratio(scaleUp.Seconds(), discovery.Seconds()), discovery.Seconds())
 	if bindN > 0 {
 		return binding(ctx, up, hcp, pull, rel, bindN)
 	}

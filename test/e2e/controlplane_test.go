@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,6 +69,21 @@ func prepareClusters(up *upProcess) {
 func (u *upProcess) condition(kind, ns, name, cond string) string {
 	out, _ := u.kubectl("", "-n", ns, "get", kind, name, "-o", fmt.Sprintf(`jsonpath={.status.conditions[?(@.type=="%s")].status}/{.status.conditions[?(@.type=="%s")].message}`, cond, cond))
 	return out
+}
+
+// restarts is the restart count the HostedControlPlane of cluster name (in
+// namespace clusters) reports for the component whose name starts with comp
+// (process names are cut to 15 characters).
+func (u *upProcess) restarts(name, comp string) int {
+	out, _ := u.kubectl("", "-n", "clusters-"+name, "get", "hcp", name, "-o",
+		`jsonpath={range .status.components[*]}{.name}={.restarts}{"\n"}{end}`)
+	for _, line := range strings.Split(out, "\n") {
+		if c, n, ok := strings.Cut(line, "="); ok && strings.HasPrefix(c, comp) {
+			v, _ := strconv.Atoi(n)
+			return v
+		}
+	}
+	return 0
 }
 
 func (u *upProcess) waitAvailable(t *testing.T, name string) {
@@ -488,8 +504,15 @@ func TestKillEachComponent(t *testing.T) {
 					}
 					return nil
 				})
+				before := up.restarts(name, comp)
 				_ = syscall.Kill(pids[0], syscall.SIGKILL)
+				// The control plane's health notices the kill: the component's
+				// restart count in the HostedControlPlane's status goes up (a
+				// replica that came back before a probe would otherwise hide it).
 				eventually(t, 2*time.Minute, comp+" back and the control plane whole", func() error {
+					if got := up.restarts(name, comp); got <= before {
+						return fmt.Errorf("%s restarts %d in the status, %d before the kill: the kill went unnoticed", comp, got, before)
+					}
 					now := componentPids(cpDir)[comp]
 					if len(now) != tc.replicas[comp] || slices.Contains(now, pids[0]) {
 						return fmt.Errorf("%s pids %v (killed %d)", comp, now, pids[0])

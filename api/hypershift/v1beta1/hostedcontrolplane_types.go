@@ -123,6 +123,10 @@ type ComponentStatus struct {
 	Replicas int32 `json:"replicas"`
 	// ReadyReplicas is the number of replicas whose health checks pass.
 	ReadyReplicas int32 `json:"readyReplicas"`
+	// Restarts is how many times its replicas' processes exited and were
+	// started again since the operator began running them.
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
 	// Version is the component's version.
 	// +optional
 	Version string `json:"version,omitempty"`

@@ -27,9 +27,11 @@ import (
 // healthLoop probes every replica of a control plane and calls notify when
 // readiness changes: every 5s (as often as a kubelet's default probe) while all
 // are ready; when some are not, every 100ms for a minute after the last change,
-// then every second.
+// then every second; and at once when a replica's process exits.
 type healthLoop struct {
 	notify func()
+	// wake makes it probe at once.
+	wake <-chan struct{}
 	// logDir holds the replicas' logs, <component>-<replica>.log.
 	logDir  string
 	roots   *x509.CertPool
@@ -46,9 +48,10 @@ type healthLoop struct {
 	last    []hyperv1.ComponentStatus
 }
 
-func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string, notify func()) *healthLoop {
+func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string,
+	wake <-chan struct{}, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &healthLoop{notify: notify, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
+	h := &healthLoop{notify: notify, wake: wake, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
 		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}}
 	go h.run(ctx)
 	return h
@@ -106,6 +109,8 @@ func (h *healthLoop) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-h.wake:
+			lastChange = time.Now()
 		case <-time.After(interval):
 		}
 	}

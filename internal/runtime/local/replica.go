@@ -83,6 +83,12 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 		Detach:    true,
 		StateFile: filepath.Join(dir, "process.json"),
 		Hash:      hash,
+		OnExit: func(int) {
+			select {
+			case p.exited <- struct{}{}:
+			default:
+			}
+		},
 	}, r.opts.Log)
 	if err != nil {
 		return err

@@ -101,6 +101,9 @@ type plane struct {
 	publishers map[string]*supervisor.Process
 	ports      map[string]int
 	health     *healthLoop
+	// exited wakes the health loop when a replica's process exits, so the
+	// exit shows in the status before the restart can hide it.
+	exited chan struct{}
 	// started is when each component's first replica was first started.
 	started map[string]time.Time
 }
@@ -180,7 +183,8 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	p := r.planes[cp.Namespace]
 	if p == nil {
 		p = &plane{namespace: cp.Namespace, dir: filepath.Join(r.opts.Dir, cp.Namespace),
-			procs: map[string]*supervisor.Process{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{}}
+			procs: map[string]*supervisor.Process{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{},
+			exited: make(chan struct{}, 1)}
 		if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o700); err != nil {
 			return nil, err
 		}
@@ -239,7 +243,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		if err != nil {
 			return nil, err
 		}
-		p.health = startHealth(cp, volumes, roots, secrets, filepath.Join(p.dir, "logs"), func() { r.opts.Notify(cp.Namespace) })
+		p.health = startHealth(cp, volumes, roots, secrets, filepath.Join(p.dir, "logs"), p.exited, func() { r.opts.Notify(cp.Namespace) })
 	} else {
 		p.health.update(cp, volumes)
 	}
@@ -265,7 +269,17 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 	if p == nil || p.health == nil {
 		return nil
 	}
-	return p.health.status()
+	out := p.health.status()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range out {
+		for key, proc := range p.procs {
+			if strings.TrimRight(key, "0123456789") == out[i].Name+"-" {
+				out[i].Restarts += int32(proc.Exits())
+			}
+		}
+	}
+	return out
 }
 
 // Delete stops a control plane's processes and services and removes all its
