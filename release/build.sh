@@ -1,39 +1,89 @@
 #!/usr/bin/env bash
-# Builds the hcp release payload: one binary per control plane component, from the
-# pinned upstream modules in release/kube and release/konnectivity, into
-# bin/release/<version>/ with a release.json describing it. A build is reused while
-# the pins (go.mod, go.sum, mains, this script) are unchanged.
+# Builds the hcp release payload: one binary per component, from the pinned
+# upstream modules under release/, into bin/release/<version>/ with a
+# release.json describing it.
+#   control plane: release/kube (etcd, kube-apiserver, kube-controller-manager,
+#                  kube-scheduler, kubectl) and release/konnectivity
+#   nodes:         release/kube (kubelet, kube-proxy), release/containerd
+#                  (containerd, its runc shim, ctr), release/runc (with seccomp:
+#                  needs Debian's libseccomp-dev and pkg-config), release/cni
+#                  (bridge, host-local, loopback, portmap), release/crictl,
+#                  release/coredns
+# Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
+# script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 version=1.37.2
 image="hcp.dev/release:${version}"
 out="${OUT:-$top/bin/release/$version}"
-
-pins=$(cd "$top/release" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name build.sh \) | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
-if [ -f "$out/release.json" ] && grep -q "\"pins\": \"$pins\"" "$out/release.json"; then
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl konnectivity-server konnectivity-agent; do
-    [ -x "$out/$b" ] || { rm -f "$out/release.json"; break; }
-  done
-  [ -f "$out/release.json" ] && { echo "release $version is current in $out"; exit 0; }
-fi
-
 mkdir -p "$out"
-export CGO_ENABLED=0
+
+# pins_of <module dir>: a hash of the module's pins and this script.
+pins_of() {
+  (cd "$top/release" && find "$1" build.sh -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name build.sh \) |
+    LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+}
+
+# build <module dir> <binaries...> -- <command...>: runs the command in the
+# module unless its binaries were built from its current pins.
+build() {
+  local dir=$1; shift
+  local bins=()
+  while [ "$1" != "--" ]; do bins+=("$1"); shift; done
+  shift
+  local stamp="$out/.pins-$dir" pins
+  pins=$(pins_of "$dir")
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then
+    local missing=0
+    for b in "${bins[@]}"; do [ -x "$out/$b" ] || missing=1; done
+    [ $missing = 0 ] && return 0
+  fi
+  echo "building ${bins[*]} (release/$dir)"
+  (cd "$top/release/$dir" && "$@")
+  for b in "${bins[@]}"; do [ -x "$out/$b" ] || { echo "release/$dir did not produce $b" >&2; exit 1; }; done
+  echo "$pins" > "$stamp"
+}
+
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 kv="v$version"
 kube_ldflags=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=37"
-  kube_ldflags+=" -X $pkg.gitCommit=$pins -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  kube_ldflags+=" -X $pkg.gitCommit=$(pins_of kube) -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
 done
+export CGO_ENABLED=0
+gobuild() { go build -trimpath "$@"; }
 
-echo "building release $version into $out (a cold build takes several minutes)"
-(cd "$top/release/kube" && go build -trimpath -ldflags "-s -w $kube_ldflags" -o "$out/" \
-  ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl)
-(cd "$top/release/konnectivity" && go build -trimpath -ldflags "-s -w" -o "$out/" \
-  ./cmd/konnectivity-server ./cmd/konnectivity-agent)
+build kube etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
+  gobuild -ldflags "-s -w $kube_ldflags" -o "$out/" \
+  ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy
+build konnectivity konnectivity-server konnectivity-agent -- \
+  gobuild -ldflags "-s -w" -o "$out/" ./cmd/konnectivity-server ./cmd/konnectivity-agent
 
+containerd_version=v2.4.2
+build containerd containerd containerd-shim-runc-v2 ctr -- \
+  gobuild -tags "no_btrfs no_devmapper no_zfs" \
+  -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version -X github.com/containerd/containerd/v2/version.Revision=hcp" \
+  -o "$out/" github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr
+runc_version=v1.5.3
+# runc filters system calls with libseccomp, linked statically so the binary
+# runs on hosts without it.
+build runc runc -- env CGO_ENABLED=1 go build -trimpath -tags "seccomp netgo osusergo" \
+  -ldflags "-s -w -extldflags -static -X main.version=${runc_version#v}" -o "$out/runc" github.com/opencontainers/runc
+cni_version=v1.10.0
+mkdir -p "$out/cni"
+build cni cni/bridge cni/host-local cni/loopback cni/portmap -- \
+  gobuild -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$cni_version" -o "$out/cni/" \
+  github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local \
+  github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap
+crictl_version=v1.37.0
+build crictl crictl -- \
+  gobuild -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
+coredns_version=v1.15.0
+build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns
+
+pins=$(for d in kube konnectivity containerd runc cni crictl coredns; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
 {
   "name": "$version",
@@ -47,8 +97,15 @@ cat > "$out/release.json" <<JSON
     "kubectl": "$kv",
     "etcd": "v3.7.0",
     "konnectivity-server": "v0.34.0",
-    "konnectivity-agent": "v0.34.0"
+    "konnectivity-agent": "v0.34.0",
+    "kubelet": "$kv",
+    "kube-proxy": "$kv",
+    "containerd": "$containerd_version",
+    "runc": "$runc_version",
+    "cni-plugins": "$cni_version",
+    "crictl": "$crictl_version",
+    "coredns": "$coredns_version"
   }
 }
 JSON
-echo "release $version built in $out"
+echo "release $version is current in $out"

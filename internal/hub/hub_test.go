@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/hcp-dev/hcp/config/crd"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -100,5 +101,42 @@ func TestStartReportsATakenPortTheUserAskedFor(t *testing.T) {
 	want := fmt.Sprintf("port %d for the management API is in use; choose another with --port", port)
 	if err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
+	}
+}
+
+// Start returns with every CRD in discovery and serving its objects at once
+// (no 429 while its storage is set up), and WaitReady with the API server
+// ready and kube-controller-manager healthy.
+func TestStartServesEveryCRD(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := Start(ctx, Options{DataDir: t.TempDir(), Release: testRelease(t), Log: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	check, err := h.prober()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := crd.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range crds {
+		gv := h.Server() + "/apis/" + o.Spec.Group + "/" + o.Spec.Versions[len(o.Spec.Versions)-1].Name
+		body, err := check.Get(ctx, gv)
+		if err != nil || !strings.Contains(string(body), `"name":"`+o.Spec.Names.Plural+`"`) {
+			t.Errorf("discovery of %s does not list %s (%v)", gv, o.Spec.Names.Plural, err)
+		}
+		if err := check.Check(ctx, gv+"/"+o.Spec.Names.Plural); err != nil {
+			t.Errorf("first list of %s: %v", o.Name, err)
+		}
+	}
+	if err := h.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := check.Check(ctx, h.kcmHealthURL()); err != nil {
+		t.Errorf("kube-controller-manager after WaitReady: %v", err)
 	}
 }

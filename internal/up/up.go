@@ -117,6 +117,10 @@ type Plane struct {
 	opErr        chan error
 	stopOperator context.CancelFunc
 
+	// metricsPicked and healthPicked: hcp up chose those ports (the user
+	// asked for port 0), so it may choose others.
+	metricsPicked, healthPicked bool
+
 	infraPort   int
 	consoleURL  string
 	consoleOpts operator.ConsoleOptions
@@ -180,6 +184,7 @@ func (p *Plane) check() error {
 	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	p.metricsPicked, p.healthPicked = strings.HasSuffix(o.MetricsAddr, ":0"), strings.HasSuffix(o.HealthAddr, ":0")
 	if o.MetricsAddr, err = pickPort("--metrics-bind-address", o.MetricsAddr); err != nil {
 		return err
 	}
@@ -318,13 +323,45 @@ func (p *Plane) infraURL() string {
 // and is ready.
 func (p *Plane) startOperator(ctx context.Context) error {
 	p.step("operator")
-	// Only this process can run an operator on this data directory (it holds the
-	// directory's lock), so a leader Lease left by a crashed run is stale: drop
-	// it rather than wait for it to expire.
 	mc, err := client.New(p.hub.RESTConfig(), client.Options{})
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		err := p.runOperator(ctx, mc)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") || !(p.metricsPicked || p.healthPicked) {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		// A port chosen for the operator's metrics or health endpoint was
+		// taken before it could listen: choose again.
+		p.stopOperator()
+		<-p.opErr
+		p.stopOperator = nil
+		for _, a := range []struct {
+			picked bool
+			addr   *string
+		}{{p.metricsPicked, &p.opts.MetricsAddr}, {p.healthPicked, &p.opts.HealthAddr}} {
+			if a.picked {
+				host, _, _ := net.SplitHostPort(*a.addr)
+				if *a.addr, err = pickPort("", net.JoinHostPort(host, "0")); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// The API server's post-start hooks and the controller manager have
+	// been starting all along.
+	return p.hub.WaitReady(ctx)
+}
+
+// runOperator starts the operator in this process and waits until it is ready.
+func (p *Plane) runOperator(ctx context.Context, mc client.Client) error {
+	// Only this process can run an operator on this data directory (it holds the
+	// directory's lock), so a leader Lease left by a crashed run is stale: drop
+	// it rather than wait for it to expire.
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: hub.Namespace, Name: operator.LeaderElectionID}}
 	if err := mc.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the stale operator lease: %w", err)
@@ -354,12 +391,7 @@ func (p *Plane) startOperator(ctx context.Context) error {
 			Console: p.consoleOpts,
 		})
 	}()
-	if err := p.waitOperatorReady(ctx, mc); err != nil {
-		return err
-	}
-	// The API server's post-start hooks and the controller manager have
-	// been starting all along.
-	return p.hub.WaitReady(ctx)
+	return p.waitOperatorReady(ctx, mc)
 }
 
 // waitOperatorReady waits until the operator is ready and leads: it has
