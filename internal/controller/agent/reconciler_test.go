@@ -76,10 +76,15 @@ func inventory(hostname string, cores int64, memGiB int64) *agentv1.HostInventor
 		Disks:        []agentv1.HostDisk{{SizeBytes: 200_000_000_000, InstallationEligibility: agentv1.HostInstallationEligibility{Eligible: true}}}}
 }
 
-func waitState(t *testing.T, a *agentv1.Agent, state string) *agentv1.Agent {
+// waitState waits until the Agent's state is state; with a harness, its host
+// checks in while it waits.
+func waitState(t *testing.T, a *agentv1.Agent, state string, checkingIn ...*harness) *agentv1.Agent {
 	t.Helper()
 	got := &agentv1.Agent{}
 	env.Eventually(t, a.Name+" to be "+state, func(ctx context.Context) error {
+		for _, h := range checkingIn {
+			h.checkIn(a)
+		}
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
@@ -145,8 +150,9 @@ func TestDuplicateHostnames(t *testing.T) {
 	a := register(t, ns, "a", true, inventory("twin", 4, 16))
 	b := register(t, ns, "b", true, inventory("twin", 4, 16))
 	for _, x := range []*agentv1.Agent{a, b} {
-		h.checkIn(x)
-		got := waitState(t, x, agentapi.StateInsufficientUnbound)
+		// Each host keeps checking in, as hosts do every poll interval: the
+		// one that registered first is looked at again once the other exists.
+		got := waitState(t, x, agentapi.StateInsufficientUnbound, h)
 		if s := validationStatus(got, ValidationHostnameUnique); s != statusFailure {
 			t.Errorf("%s: hostname-unique is %q", x.Name, s)
 		}
@@ -161,9 +167,8 @@ func TestDuplicateHostnames(t *testing.T) {
 	if err := env.Client.Patch(context.Background(), got, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, b, agentapi.StateKnownUnbound)
-	h.checkIn(a)
-	waitState(t, a, agentapi.StateKnownUnbound)
+	waitState(t, b, agentapi.StateKnownUnbound, h)
+	waitState(t, a, agentapi.StateKnownUnbound, h)
 }
 
 // A host that stops checking in becomes disconnected once DisconnectAfter has

@@ -75,6 +75,9 @@ func Main(m *testing.M, env **Env) {
 }
 
 func run(m *testing.M, env **Env) int {
+	// Caches started by managers log through controller-runtime's global
+	// logger: errors only, to the test's output.
+	ctrl.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: -1}))
 	releases, err := Releases()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
