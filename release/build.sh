@@ -8,7 +8,7 @@
 #                  (containerd, its runc shim, ctr), release/runc (with seccomp:
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
 #                  (bridge, host-local, loopback, portmap), release/crictl,
-#                  release/coredns
+#                  release/coredns, release/pause (the pods' sandbox process)
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
 # script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
@@ -82,8 +82,10 @@ build crictl crictl -- \
   gobuild -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
 coredns_version=v1.15.0
 build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns
+# The pods' sandbox process, hcp's own.
+build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
-pins=$(for d in kube konnectivity containerd runc cni crictl coredns; do pins_of "$d"; done | sha256sum | cut -c1-16)
+pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
 {
   "name": "$version",
@@ -104,7 +106,8 @@ cat > "$out/release.json" <<JSON
     "runc": "$runc_version",
     "cni-plugins": "$cni_version",
     "crictl": "$crictl_version",
-    "coredns": "$coredns_version"
+    "coredns": "$coredns_version",
+    "pause": "$version"
   }
 }
 JSON

@@ -150,11 +150,18 @@ func ReleaseImage(store release.Store, image string, generation int64) (*release
 func Ineligible(a *agentv1.Agent) string {
 	switch {
 	case !a.DeletionTimestamp.IsZero():
-		return "is being deleted"
+		return IneligibleDeleting
 	case !a.Spec.Approved:
-		return "is not approved"
+		return IneligibleNotApproved
 	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ValidatedCondition):
-		return "is not validated"
+		return IneligibleNotValidated
 	}
 	return ""
 }
+
+// What Ineligible says.
+const (
+	IneligibleDeleting     = "is being deleted"
+	IneligibleNotApproved  = "is not approved"
+	IneligibleNotValidated = "is not validated"
+)

@@ -290,14 +290,20 @@ func first(s []string, n int) []string {
 
 // Unsuitable says why an Agent cannot be bound to the machine ("" if it can).
 func Unsuitable(a *agentv1.Agent, am *capiproviderv1.AgentMachine) string {
-	if why := hosted.Ineligible(a); why != "" {
-		return why
-	}
+	// The most telling reason first: a disconnected host also fails its
+	// validations, and "is not connected" says why.
+	why := hosted.Ineligible(a)
 	switch {
+	case why == hosted.IneligibleDeleting:
+		return why
 	case hosted.Bound(a) || a.Labels[capiproviderv1.AgentMachineRefLabel] != "":
 		return "is bound"
+	case why == hosted.IneligibleNotApproved:
+		return why
 	case !meta.IsStatusConditionTrue(a.Status.Conditions, agentv1.ConnectedCondition):
 		return "is not connected"
+	case why != "":
+		return why
 	case a.Status.DebugInfo.State != agentapi.StateKnownUnbound:
 		return "is " + a.Status.DebugInfo.State
 	case am.Spec.MinCPUs > 0 && a.Status.Inventory.Cpu.Count < int64(am.Spec.MinCPUs):

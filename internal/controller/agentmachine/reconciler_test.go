@@ -164,3 +164,22 @@ func TestNoSuitableAgentsSaysWhy(t *testing.T) {
 		t.Errorf("AgentReserved %+v", cond)
 	}
 }
+
+// Unsuitable names the most telling reason: a disconnected host (whose
+// connected validation fails too) is "not connected", not "not validated".
+func TestUnsuitableSaysTheMostTellingReason(t *testing.T) {
+	disconnected := freeAgent("quiet")
+	for _, c := range []string{agentv1.ValidatedCondition, agentv1.ConnectedCondition} {
+		meta.SetStatusCondition(&disconnected.Status.Conditions, metav1.Condition{Type: c, Status: metav1.ConditionFalse, Reason: "No"})
+	}
+	unapproved := freeAgent("new")
+	unapproved.Spec.Approved = false
+	for _, tc := range []struct {
+		a    *agentv1.Agent
+		want string
+	}{{disconnected, "is not connected"}, {unapproved, "is not approved"}, {freeAgent("fine"), ""}} {
+		if got := Unsuitable(tc.a, &capiproviderv1.AgentMachine{}); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.a.Name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// testRelease is the release payload from make build (HCP_BIN, default ../../bin).
+func testRelease(t *testing.T) *release.Release {
+	t.Helper()
+	bin := os.Getenv("HCP_BIN")
+	if bin == "" {
+		bin = "../../bin"
+	}
+	rel, err := (release.Store{Dir: filepath.Join(bin, "release")}).Default()
+	if err != nil {
+		t.Fatalf("the release payload is missing (%v); run make build first", err)
+	}
+	return rel
+}
+
+// The release's images, pushed to hcp's registry over HTTP and pulled back as
+// a container runtime would: platform set, entrypoint the payload's binary,
+// the binary's bytes in the layer; built twice, the same digest.
+func TestReleaseImagesPushAndPull(t *testing.T) {
+	rel := testRelease(t)
+	srv := httptest.NewServer(NewRegistry())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	imgs, err := FromRelease(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Push(context.Background(), host, imgs); err != nil {
+		t.Fatal(err)
+	}
+	again, err := FromRelease(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, img := range imgs {
+		ref, err := name.NewTag(host+"/"+img.Repository+":"+img.Tag, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled, err := remote.Image(ref)
+		if err != nil {
+			t.Fatalf("pulling %s: %v", ref, err)
+		}
+		cf, err := pulled.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
+			t.Errorf("%s: platform %s/%s", ref, cf.OS, cf.Architecture)
+		}
+		if len(cf.Config.Entrypoint) != 1 || !strings.HasPrefix(cf.Config.Entrypoint[0], "/usr/local/bin/") {
+			t.Fatalf("%s: entrypoint %v", ref, cf.Config.Entrypoint)
+		}
+		entry := cf.Config.Entrypoint[0]
+		want, err := os.ReadFile(rel.Binary(filepath.Base(entry)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fileInImage(t, pulled, entry); !bytes.Equal(got, want) {
+			t.Errorf("%s: %s in the image is %d bytes, the payload's %d", ref, entry, len(got), len(want))
+		}
+		d1, _ := img.Image.Digest()
+		d2, _ := again[i].Image.Digest()
+		if d1 != d2 {
+			t.Errorf("%s: built twice, digests %s and %s", ref, d1, d2)
+		}
+		if img.Reference() != RegistryHost+"/"+img.Repository+":"+img.Tag {
+			t.Errorf("reference %s", img.Reference())
+		}
+	}
+}
+
+// fileInImage is the content of a file in the image's flattened file system.
+func fileInImage(t *testing.T, img v1.Image, path string) []byte {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s not in the image: %v", path, err)
+		}
+		if "/"+strings.TrimPrefix(h.Name, "/") == path {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/hcp-dev/hcp/release/pause
+
+go 1.26.0
