@@ -63,7 +63,9 @@ func (i Image) Reference() string { return RegistryHost + "/" + i.Repository + "
 // Specs are the images of a release: the pods' sandbox (pause), CoreDNS,
 // kube-proxy and konnectivity-agent, tagged with their versions.
 func Specs(rel *release.Release) []Spec {
-	bin := func(name string) map[string]string { return map[string]string{"/usr/local/bin/" + name: rel.Binary(name)} }
+	bin := func(name string) map[string]string {
+		return map[string]string{"/usr/local/bin/" + name: rel.Binary(name)}
+	}
 	return []Spec{
 		{Repository: "pause", Tag: rel.Name, Files: bin("pause"), Entrypoint: []string{"/usr/local/bin/pause"}},
 		{Repository: "coredns", Tag: rel.Components["coredns"], Files: bin("coredns"), Entrypoint: []string{"/usr/local/bin/coredns"}},
