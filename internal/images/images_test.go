@@ -17,28 +17,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/hcp-dev/hcp/internal/release"
+	"github.com/hcp-dev/hcp/internal/hub/hubtest"
 )
-
-// testRelease is the release payload from make build (HCP_BIN, default ../../bin).
-func testRelease(t *testing.T) *release.Release {
-	t.Helper()
-	bin := os.Getenv("HCP_BIN")
-	if bin == "" {
-		bin = "../../bin"
-	}
-	rel, err := (release.Store{Dir: filepath.Join(bin, "release")}).Default()
-	if err != nil {
-		t.Fatalf("the release payload is missing (%v); run make build first", err)
-	}
-	return rel
-}
 
 // The release's images, pushed to hcp's registry over HTTP and pulled back as
 // a container runtime would: platform set, entrypoint the payload's binary,
 // the binary's bytes in the layer; built twice, the same digest.
 func TestReleaseImagesPushAndPull(t *testing.T) {
-	rel := testRelease(t)
+	releases, err := hubtest.Releases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := releases.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(NewRegistry())
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")

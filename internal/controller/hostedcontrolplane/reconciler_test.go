@@ -79,33 +79,9 @@ func plane(t *testing.T, ns string) *hyperv1.HostedControlPlane {
 		}}
 }
 
-func hcpCondition(ctx context.Context, key client.ObjectKey, typ string) (*hyperv1.HostedControlPlane, *metav1.Condition, error) {
-	hcp := &hyperv1.HostedControlPlane{}
-	if err := env.Client.Get(ctx, key, hcp); err != nil {
-		return nil, nil, err
-	}
-	c := meta.FindStatusCondition(hcp.Status.Conditions, typ)
-	if c == nil {
-		return hcp, nil, fmt.Errorf("no %s condition yet", typ)
-	}
-	return hcp, c, nil
-}
-
 func waitCondition(t *testing.T, timeout time.Duration, key client.ObjectKey, typ string, status metav1.ConditionStatus, reason string) *hyperv1.HostedControlPlane {
 	t.Helper()
-	var got *hyperv1.HostedControlPlane
-	env.EventuallyWithin(t, timeout, typ+" "+string(status)+"/"+reason, func(ctx context.Context) error {
-		hcp, c, err := hcpCondition(ctx, key, typ)
-		if err != nil {
-			return err
-		}
-		if c.Status != status || (reason != "" && c.Reason != reason) {
-			return fmt.Errorf("%s is %s/%s: %s", typ, c.Status, c.Reason, c.Message)
-		}
-		got = hcp
-		return nil
-	})
-	return got
+	return hubtest.WaitCondition(t, env, timeout, key, func(h *hyperv1.HostedControlPlane) []metav1.Condition { return h.Status.Conditions }, typ, status, reason)
 }
 
 // A control plane whose release or storage is not there says so and starts

@@ -75,30 +75,9 @@ func hostedCluster(t *testing.T, ns, name string) string {
 	return cpns
 }
 
-func poolCondition(ctx context.Context, key client.ObjectKey, typ string) (*hyperv1.NodePool, *metav1.Condition, error) {
-	np := &hyperv1.NodePool{}
-	if err := env.Client.Get(ctx, key, np); err != nil {
-		return nil, nil, err
-	}
-	c := meta.FindStatusCondition(np.Status.Conditions, typ)
-	if c == nil {
-		return np, nil, fmt.Errorf("no %s condition yet", typ)
-	}
-	return np, c, nil
-}
-
 func wantCondition(t *testing.T, key client.ObjectKey, typ string, status metav1.ConditionStatus, reason string) {
 	t.Helper()
-	env.Eventually(t, typ+" "+string(status)+"/"+reason, func(ctx context.Context) error {
-		_, c, err := poolCondition(ctx, key, typ)
-		if err != nil {
-			return err
-		}
-		if c.Status != status || c.Reason != reason {
-			return fmt.Errorf("%s is %s/%s: %s", typ, c.Status, c.Reason, c.Message)
-		}
-		return nil
-	})
+	hubtest.WaitCondition(t, env, hubtest.Timeout, key, func(np *hyperv1.NodePool) []metav1.Condition { return np.Status.Conditions }, typ, status, reason)
 }
 
 // A NodePool whose HostedCluster does not exist, or whose operator runs no

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -232,4 +234,29 @@ func (e *Env) Create(t *testing.T, objs ...client.Object) {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
+}
+
+// WaitCondition waits until the object named key has condition typ with
+// status, and reason unless it is "", and returns the object as read then.
+// conditions gives an object's conditions.
+func WaitCondition[T client.Object](t *testing.T, e *Env, timeout time.Duration, key client.ObjectKey, conditions func(T) []metav1.Condition,
+	typ string, status metav1.ConditionStatus, reason string) T {
+	t.Helper()
+	var got T
+	e.EventuallyWithin(t, timeout, typ+" "+string(status)+"/"+reason, func(ctx context.Context) error {
+		obj := reflect.New(reflect.TypeFor[T]().Elem()).Interface().(T)
+		if err := e.Client.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(conditions(obj), typ)
+		switch {
+		case c == nil:
+			return fmt.Errorf("no %s condition yet", typ)
+		case c.Status != status || (reason != "" && c.Reason != reason):
+			return fmt.Errorf("%s is %s/%s: %s", typ, c.Status, c.Reason, c.Message)
+		}
+		got = obj
+		return nil
+	})
+	return got
 }
