@@ -342,11 +342,12 @@ func (p *Plane) startOperator(ctx context.Context) error {
 		p.stopOperator = nil
 		for _, a := range []struct {
 			picked bool
+			flag   string
 			addr   *string
-		}{{p.metricsPicked, &p.opts.MetricsAddr}, {p.healthPicked, &p.opts.HealthAddr}} {
+		}{{p.metricsPicked, "--metrics-bind-address", &p.opts.MetricsAddr}, {p.healthPicked, "--health-probe-bind-address", &p.opts.HealthAddr}} {
 			if a.picked {
 				host, _, _ := net.SplitHostPort(*a.addr)
-				if *a.addr, err = pickPort("", net.JoinHostPort(host, "0")); err != nil {
+				if *a.addr, err = pickPort(a.flag, net.JoinHostPort(host, "0")); err != nil {
 					return err
 				}
 			}

@@ -64,6 +64,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -density-max %d must be at least 1 and -density-reserve-mib %d at least 0\n", *densityMax, *densityReserve)
 		os.Exit(2)
 	}
+	if *agentPoll < time.Second {
+		fmt.Fprintf(os.Stderr, "bench: -agent-poll %s must be at least 1s (hcp up's --agent-poll-interval)\n", *agentPoll)
+		os.Exit(2)
+	}
 	if *nodeCount < 1 || *bindCount < 0 || *k8sClusters < 1 {
 		fmt.Fprintf(os.Stderr, "bench: -nodes %d and -k8s-clusters %d must be at least 1, -bind %d at least 0\n", *nodeCount, *k8sClusters, *bindCount)
 		os.Exit(2)

@@ -3,12 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,28 +24,23 @@ func TestMain(m *testing.M) { hubtest.Main(m, &env) }
 
 // harness runs the Agent controller with a clock and check-ins the test moves.
 type harness struct {
-	mu       sync.Mutex
-	now      time.Time
+	clock    *clocktesting.FakeClock
 	checkIns *infra.CheckIns
 	changes  chan client.ObjectKey
 }
 
-func (h *harness) Now() time.Time { h.mu.Lock(); defer h.mu.Unlock(); return h.now }
-
-func (h *harness) advance(d time.Duration) { h.mu.Lock(); h.now = h.now.Add(d); h.mu.Unlock() }
-
 // checkIn is a host talking to the service: the controller hears of it at once.
 func (h *harness) checkIn(a *agentv1.Agent) {
 	key := client.ObjectKeyFromObject(a)
-	h.checkIns.Touch(key, h.Now())
+	h.checkIns.Touch(key, h.clock.Now())
 	h.changes <- key
 }
 
 func start(t *testing.T) *harness {
-	h := &harness{now: time.Now(), checkIns: &infra.CheckIns{}, changes: make(chan client.ObjectKey, 16)}
+	h := &harness{clock: clocktesting.NewFakeClock(time.Now()), checkIns: &infra.CheckIns{}, changes: make(chan client.ObjectKey, 16)}
 	env.Run(t, func(mgr ctrl.Manager) error {
 		return (&Reconciler{Client: mgr.GetClient(), CheckIns: h.checkIns, DisconnectAfter: 3 * time.Minute,
-			Requirements: DefaultRequirements, Changes: h.changes, Now: h.Now}).SetupWithManager(mgr)
+			Requirements: DefaultRequirements, Changes: h.changes, Now: h.clock.Now}).SetupWithManager(mgr)
 	})
 	return h
 }
@@ -194,7 +189,7 @@ func TestDisconnectAndJoin(t *testing.T) {
 	waitState(t, quiet, agentapi.StateKnownUnbound)
 	waitState(t, joined, agentapi.StateAddedToExistingCluster)
 
-	h.advance(4 * time.Minute)
+	h.clock.Step(4 * time.Minute)
 	h.changes <- client.ObjectKeyFromObject(quiet)
 	h.changes <- client.ObjectKeyFromObject(joined)
 	got := waitState(t, quiet, agentapi.StateDisconnectedUnbound)

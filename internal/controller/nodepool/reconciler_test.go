@@ -3,7 +3,6 @@ package nodepool
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,19 +28,9 @@ var env *hubtest.Env
 
 func TestMain(m *testing.M) { hubtest.Main(m, &env) }
 
-// clock is a time the test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // start runs the NodePool controller; ignitionURL "" runs it without an
 // ignition server.
-func start(t *testing.T, ignitionURL string, now *clock) {
+func start(t *testing.T, ignitionURL string, now *clocktesting.FakeClock) {
 	ca, err := pki.NewCA("test-ignition")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +73,7 @@ func wantCondition(t *testing.T, key client.ObjectKey, typ string, status metav1
 // A NodePool whose HostedCluster does not exist, or whose operator runs no
 // ignition server, says so.
 func TestNodePoolSaysWhatItWaitsFor(t *testing.T) {
-	start(t, "", &clock{now: time.Now()})
+	start(t, "", clocktesting.NewFakeClock(time.Now()))
 	ns := env.Namespace(t)
 	orphan := clusterspec.NodePool(ns, "orphan", "nosuch", env.Release.Image, 1, nil)
 	env.Create(t, orphan)
@@ -100,7 +90,7 @@ func TestNodePoolSaysWhatItWaitsFor(t *testing.T) {
 // its replicas; scaling changes the MachineDeployment; the token rotates when
 // due, keeping the previous one; deleting the NodePool removes its Secrets.
 func TestNodePoolScalesRotatesAndCleansUp(t *testing.T) {
-	now := &clock{now: time.Now()}
+	now := clocktesting.NewFakeClock(time.Now())
 	start(t, "https://192.0.2.1:8088/ignition", now)
 	ns := env.Namespace(t)
 	cpns := hostedCluster(t, ns, "c2")
@@ -161,7 +151,7 @@ func TestNodePoolScalesRotatesAndCleansUp(t *testing.T) {
 		return nil
 	})
 
-	now.Add(2 * time.Hour)
+	now.Step(2 * time.Hour)
 	patch(func(np *hyperv1.NodePool) { np.Annotations = map[string]string{"touch": "1"} })
 	env.Eventually(t, "the token to rotate", func(ctx context.Context) error {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret("workers")}, tokens); err != nil {
