@@ -40,31 +40,13 @@ type Input struct {
 }
 
 // ServiceCIDR is the cluster's service network.
-func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string {
-	if n := hcp.Spec.Networking.ServiceNetwork; len(n) > 0 {
-		return string(n[0].CIDR)
-	}
-	return hosted.DefaultServiceCIDR
-}
+func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string { return hosted.ServiceCIDR(hcp.Spec.Networking) }
 
 // ClusterCIDR is the cluster's pod network.
-func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string {
-	if n := hcp.Spec.Networking.ClusterNetwork; len(n) > 0 {
-		return string(n[0].CIDR)
-	}
-	return hosted.DefaultClusterCIDR
-}
+func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string { return hosted.ClusterCIDR(hcp.Spec.Networking) }
 
 // FirstServiceIP is the kubernetes Service's address: the first of the service network.
-func FirstServiceIP(cidr string) (string, error) {
-	_, n, err := net.ParseCIDR(cidr)
-	if err != nil {
-		return "", fmt.Errorf("service network %q: %w", cidr, err)
-	}
-	ip := n.IP.To16()
-	ip[len(ip)-1]++
-	return ip.String(), nil
-}
+func FirstServiceIP(cidr string) (string, error) { return hosted.ServiceIP(cidr, 1) }
 
 // Build returns the control plane's components in start order.
 func Build(in Input) (*ControlPlane, error) {
@@ -226,6 +208,7 @@ func kubeAPIServer(in Input, replicas int) Component {
 			{Name: "sa", Secret: SecretServiceAccount},
 			{Name: "konnectivity-client", Secret: SecretKonnClient},
 			{Name: "front-proxy", Secret: SecretFrontProxyClient},
+			{Name: "kubelet-client", Secret: SecretKASKubeletClient},
 		},
 		Probe:          Probe{Port: in.Network.APIServerPort(), Path: "/readyz", Secret: SecretAdminClient},
 		PriorityClass:  PriorityAPICritical,
@@ -265,6 +248,8 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
 			// Nodes are reached by address through their tunnels, not by name.
 			"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+			"--kubelet-client-certificate=" + file("kubelet-client", KeyCert),
+			"--kubelet-client-key=" + file("kubelet-client", KeyKey),
 			"--profiling=false",
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
 			"--event-ttl=1h",
@@ -315,6 +300,8 @@ func kubeControllerManager(in Input, replicas int) Component {
 			"--cluster-signing-key-file=" + file("ca", KeyCAKey),
 			"--cluster-name=" + in.HCP.Spec.InfraID,
 			"--cluster-cidr=" + ClusterCIDR(in.HCP),
+			// Each node gets its pod range from here; the node's CNI bridge uses it.
+			"--allocate-node-cidrs=true",
 			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
 			"--controllers=*,bootstrapsigner,tokencleaner",
 		}

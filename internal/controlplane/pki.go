@@ -19,6 +19,7 @@ const (
 	SecretEtcdServer       = "etcd-server"
 	SecretEtcdClient       = "etcd-client"
 	SecretKASServing       = "kas-server"
+	SecretKASKubeletClient = "kas-kubelet-client"
 	SecretAdminClient      = "system-admin-client"
 	SecretKCMClient        = "kube-controller-manager-client"
 	SecretSchedulerClient  = "kube-scheduler-client"
@@ -44,6 +45,9 @@ const (
 	KeySAPrivate = "service-account.key"
 	KeySAPublic  = "service-account.pub"
 )
+
+// KubeletAPIClientUser is the user the API server is to kubelets.
+const KubeletAPIClientUser = "system:kube-apiserver-kubelet-client"
 
 // PKIInput says what the certificates must cover.
 type PKIInput struct {
@@ -85,6 +89,9 @@ func PKI(in PKIInput, existing map[string]*corev1.Secret) ([]*corev1.Secret, err
 		{SecretEtcdServer, pki.CertSpec{CommonName: "etcd-server", Usage: pki.ServerAuth | pki.ClientAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
 		{SecretEtcdClient, pki.CertSpec{CommonName: "etcd-client", Usage: pki.ClientAuth}, nil},
 		{SecretKASServing, pki.CertSpec{CommonName: "kube-apiserver", Usage: pki.ServerAuth}, kasNames},
+		// The API server's identity towards kubelets (logs, exec, port-forward);
+		// the hosted cluster binds it to system:kubelet-api-admin.
+		{SecretKASKubeletClient, pki.CertSpec{CommonName: KubeletAPIClientUser, Usage: pki.ClientAuth}, nil},
 		{SecretAdminClient, pki.CertSpec{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: pki.ClientAuth}, nil},
 		{SecretKCMClient, pki.CertSpec{CommonName: "system:kube-controller-manager", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Network.SANs()...)},
 		{SecretSchedulerClient, pki.CertSpec{CommonName: "system:kube-scheduler", Usage: pki.ClientAuth | pki.ServerAuth}, append(append([]string{}, local...), in.Network.SANs()...)},

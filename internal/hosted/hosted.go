@@ -9,6 +9,8 @@ package hosted
 import (
 	"context"
 	"fmt"
+	"math/big"
+	"net"
 	"strings"
 
 	storagev1 "k8s.io/api/storage/v1"
@@ -165,3 +167,42 @@ const (
 	IneligibleNotApproved  = "is not approved"
 	IneligibleNotValidated = "is not validated"
 )
+
+// ServiceCIDR is a cluster's service network: the first one its networking
+// names, else the default.
+func ServiceCIDR(n hyperv1.ClusterNetworking) string {
+	if len(n.ServiceNetwork) > 0 {
+		return string(n.ServiceNetwork[0].CIDR)
+	}
+	return DefaultServiceCIDR
+}
+
+// ClusterCIDR is a cluster's pod network: the first one its networking
+// names, else the default.
+func ClusterCIDR(n hyperv1.ClusterNetworking) string {
+	if len(n.ClusterNetwork) > 0 {
+		return string(n.ClusterNetwork[0].CIDR)
+	}
+	return DefaultClusterCIDR
+}
+
+// ServiceIP is the i-th address of a service network: 1 is the kubernetes
+// Service's, DNSServiceIndex the cluster DNS's.
+func ServiceIP(cidr string, i int) (string, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return "", fmt.Errorf("service network %q: %w", cidr, err)
+	}
+	ip := n.IP.To16()
+	v := new(big.Int).SetBytes(ip)
+	v.Add(v, big.NewInt(int64(i)))
+	b := v.FillBytes(make([]byte, len(ip)))
+	if !n.Contains(b) {
+		return "", fmt.Errorf("service network %q has no address %d", cidr, i)
+	}
+	return net.IP(b).String(), nil
+}
+
+// DNSServiceIndex places the cluster DNS Service at the tenth address of the
+// service network, where kubelets are told to find it.
+const DNSServiceIndex = 10

@@ -101,6 +101,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wk := Worker{BootstrapKubeconfig: bootstrap, CA: ca.Data[controlplane.KeyCA], PullSecret: pull.Data[corev1.DockerConfigJsonKey],
 		ImageContentSources: hc.Spec.ImageContentSources, NodeLabels: np.Spec.NodeLabels, Taints: np.Spec.Taints}
+	if wk.ClusterDNS, err = hosted.ServiceIP(hosted.ServiceCIDR(hc.Spec.Networking), hosted.DNSServiceIndex); err != nil {
+		deny(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	konn := &corev1.ConfigMap{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: KonnectivityConfigMap}, konn); err == nil {
 		wk.Konnectivity = net.JoinHostPort(konn.Data["host"], konn.Data["port"])

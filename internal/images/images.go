@@ -58,7 +58,10 @@ type Image struct {
 
 // Reference is the image's name in hcp's registry, e.g.
 // registry.hcp.test/pause:1.37.2.
-func (i Image) Reference() string { return RegistryHost + "/" + i.Repository + ":" + i.Tag }
+func (i Image) Reference() string { return Reference(i.Repository, i.Tag) }
+
+// Reference names an image of hcp's registry.
+func Reference(repository, tag string) string { return RegistryHost + "/" + repository + ":" + tag }
 
 // Specs are the images of a release: the pods' sandbox (pause), CoreDNS,
 // kube-proxy and konnectivity-agent, tagged with their versions.

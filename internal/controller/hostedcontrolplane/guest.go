@@ -17,6 +17,8 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/config/crd"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/guest"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -66,6 +68,19 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 			}
 		}
 		gc.Mark("crds")
+	}
+	if !gc.Marked("addons") {
+		objs, err := guest.Addons(guest.AddonsInput{ServiceCIDR: controlplane.ServiceCIDR(hcp), Policy: hcp.Spec.InfrastructureAvailabilityPolicy,
+			CoreDNSImage: images.Reference("coredns", rel.Components["coredns"]), KubeletClientUser: controlplane.KubeletAPIClientUser})
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("hcp"), client.ForceOwnership); err != nil {
+				return fmt.Errorf("applying %s %s in the hosted cluster: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+			}
+		}
+		gc.Mark("addons")
 	}
 	for _, comp := range components {
 		co := &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: comp.Name}}
