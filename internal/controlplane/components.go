@@ -40,10 +40,14 @@ type Input struct {
 }
 
 // ServiceCIDR is the cluster's service network.
-func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string { return hosted.ServiceCIDR(hcp.Spec.Networking) }
+func ServiceCIDR(hcp *hyperv1.HostedControlPlane) string {
+	return hosted.ServiceCIDR(hcp.Spec.Networking)
+}
 
 // ClusterCIDR is the cluster's pod network.
-func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string { return hosted.ClusterCIDR(hcp.Spec.Networking) }
+func ClusterCIDR(hcp *hyperv1.HostedControlPlane) string {
+	return hosted.ClusterCIDR(hcp.Spec.Networking)
+}
 
 // FirstServiceIP is the kubernetes Service's address: the first of the service network.
 func FirstServiceIP(cidr string) (string, error) { return hosted.ServiceIP(cidr, 1) }

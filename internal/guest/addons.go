@@ -68,6 +68,9 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 		binding("hcp:kube-apiserver-kubelet-client", "system:kubelet-api-admin",
 			rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: in.KubeletClientUser}),
 		binding("hcp:node-proxier", "system:node-proxier", rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}),
+		// Kubelets renew their client certificates themselves.
+		binding("hcp:node-client-renewal", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+			rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}),
 		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(CoreDNS)},
 		&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
 			ObjectMeta: metav1.ObjectMeta{Name: "system:coredns"},

@@ -28,6 +28,7 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/csrapprover"
 	"github.com/hcp-dev/hcp/internal/guest"
 	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/ignition"
@@ -67,6 +68,7 @@ type Reconciler struct {
 	Now           func() time.Time
 
 	guests guest.Clients
+	csrs   *csrapprover.Approvers
 }
 
 // SetupWithManager registers the controller.
@@ -77,6 +79,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.TokenRotation == 0 {
 		r.TokenRotation = 24 * time.Hour
 	}
+	r.csrs = &csrapprover.Approvers{Client: mgr.GetClient(), KubeconfigSecret: controlplane.SecretLocalhostKubecfg,
+		Log: mgr.GetLogger().WithName("csr-approver")}
 	byAnnotation := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		ns, name, ok := strings.Cut(o.GetAnnotations()[NodePoolAnnotation], "/")
 		if !ok {
@@ -176,7 +180,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		setCondition(np, ConditionIgnitionToken, false, "WaitingForControlPlane", "The bootstrap token goes into the hosted cluster once it is Available")
 		requeue = 5 * time.Second
 	default:
-		if err := r.ensureBootstrapToken(ctx, np, cpns, tokens); err != nil {
+		if err := r.ensureBootstrapToken(ctx, np, hc, cpns, tokens); err != nil {
 			setCondition(np, ConditionIgnitionToken, false, "BootstrapTokenFailed", "Putting the bootstrap token into the hosted cluster: "+err.Error())
 			requeue = 5 * time.Second
 		} else {
@@ -242,10 +246,16 @@ func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc 
 // ensureBootstrapToken puts the NodePool's bootstrap token into the hosted
 // cluster, with the RBAC that lets its nodes request and get client
 // certificates, and removes the NodePool's older tokens.
-func (r *Reconciler) ensureBootstrapToken(ctx context.Context, np *hyperv1.NodePool, cpns string, t ignition.Tokens) error {
+func (r *Reconciler) ensureBootstrapToken(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, cpns string, t ignition.Tokens) error {
 	kc := &corev1.Secret{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: controlplane.SecretLocalhostKubecfg}, kc); err != nil {
 		return err
+	}
+	// The nodes' serving certificates are approved against their Agents.
+	if a := hc.Spec.Platform.Agent; a != nil {
+		if err := r.csrs.Ensure(cpns, kc.Data[controlplane.KeyKubeconfig], a.AgentNamespace); err != nil {
+			return fmt.Errorf("kubelet serving certificate approver: %w", err)
+		}
 	}
 	gc, err := r.guests.Get(cpns, kc.Data[controlplane.KeyKubeconfig])
 	if err != nil {
