@@ -7,8 +7,8 @@
 // architecture) and the binary as its entrypoint:
 //
 //	imgs, err := images.FromRelease(rel)
-//	srv := images.NewRegistry()              // an http.Handler: serve it on the lab network
-//	err = images.Push(ctx, "10.231.1.1:5000", imgs)
+//	reg := images.NewRegistry(dir)            // an http.Handler: serve it on the lab network
+//	err = reg.Load(ctx, releases)             // build and put in every release's images
 package images
 
 import (
@@ -19,10 +19,12 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -31,7 +33,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hcp-dev/hcp/internal/release"
 )
@@ -104,11 +107,11 @@ func Build(s Spec) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", s.Repository, err)
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil })
-	if err != nil {
-		return nil, err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	// Uncompressed: nodes pull over the lab network, and hashing the payload's
+	// binaries is all the build costs.
+	layer := static.NewLayer(layerTar, types.OCIUncompressedLayer)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -162,20 +165,99 @@ func tarFiles(files map[string]string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// NewRegistry is an OCI registry (the distribution API) holding what is pushed
-// to it in memory.
-func NewRegistry() http.Handler { return registry.New(registry.Logger(log.New(io.Discard, "", 0))) }
+// Registry is hcp's image registry: an OCI registry (the distribution API)
+// that nodes pull from and nobody outside pushes to. The images of the
+// releases are put in by Load, in-process; blobs are kept in a directory.
+type Registry struct {
+	h     http.Handler
+	ready chan struct{}
+	err   error
+}
 
-// Push uploads images to the registry at host (host:port, plain HTTP).
-func Push(ctx context.Context, host string, imgs []Image) error {
+// NewRegistry is an empty registry keeping blobs under blobDir ("" keeps them
+// in memory).
+func NewRegistry(blobDir string) *Registry {
+	opts := []registry.Option{registry.Logger(log.New(io.Discard, "", 0))}
+	if blobDir != "" {
+		opts = append(opts, registry.WithBlobHandler(registry.NewDiskBlobHandler(blobDir)))
+	}
+	return &Registry{h: registry.New(opts...), ready: make(chan struct{})}
+}
+
+// Load builds the images of the releases and puts them in the registry; pulls
+// wait for it. It can be called once.
+func (r *Registry) Load(ctx context.Context, rels []*release.Release) error {
+	defer close(r.ready)
+	for _, rel := range rels {
+		imgs, err := FromRelease(rel)
+		if err != nil {
+			r.err = err
+			return err
+		}
+		if err := push(ctx, r.h, imgs); err != nil {
+			r.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// ServeHTTP answers pulls (GET and HEAD under /v2/); it waits up to half a
+// minute for Load to finish.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, `{"errors":[{"code":"UNSUPPORTED","message":"hcp's registry serves pulls only"}]}`, http.StatusMethodNotAllowed)
+		return
+	}
+	select {
+	case <-r.ready:
+	case <-req.Context().Done():
+		return
+	case <-time.After(30 * time.Second):
+		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"the images are still being built; retry"}]}`, http.StatusServiceUnavailable)
+		return
+	}
+	if r.err != nil && req.URL.Path != "/v2/" {
+		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"building the images failed: `+strings.ReplaceAll(r.err.Error(), `"`, `'`)+`"}]}`, http.StatusServiceUnavailable)
+		return
+	}
+	r.h.ServeHTTP(w, req)
+}
+
+// push writes images into a registry handler in-process.
+func push(ctx context.Context, h http.Handler, imgs []Image) error {
+	tr := handlerTransport{h}
 	for _, i := range imgs {
-		ref, err := name.NewTag(host+"/"+i.Repository+":"+i.Tag, name.Insecure)
+		ref, err := name.NewTag(i.Reference(), name.Insecure)
 		if err != nil {
 			return err
 		}
-		if err := remote.Write(ref, i.Image, remote.WithContext(ctx)); err != nil {
+		if err := remote.Write(ref, i.Image, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
 			return fmt.Errorf("pushing %s: %w", ref, err)
 		}
 	}
 	return nil
+}
+
+// handlerTransport sends requests straight to a handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	req = req.Clone(req.Context())
+	if req.Body == nil {
+		req.Body = http.NoBody
+	} else {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hcp-dev/hcp/internal/hub/hubtest"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // The release's images, pushed to hcp's registry over HTTP and pulled back as
@@ -32,14 +34,24 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewRegistry())
+	reg := NewRegistry(t.TempDir())
+	srv := httptest.NewServer(reg)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	imgs, err := FromRelease(rel)
+	if err := reg.Load(context.Background(), []*release.Release{rel}); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody outside pushes.
+	resp, err := http.Post(srv.URL+"/v2/pause/blobs/uploads/", "application/octet-stream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Push(context.Background(), host, imgs); err != nil {
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("a push from outside got %s, want 405", resp.Status)
+	}
+	imgs, err := FromRelease(rel)
+	if err != nil {
 		t.Fatal(err)
 	}
 	again, err := FromRelease(rel)

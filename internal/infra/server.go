@@ -72,6 +72,9 @@ type Server struct {
 	PollInterval time.Duration
 	// Ignition, when set, serves nodes' Ignition at /ignition.
 	Ignition http.Handler
+	// Registry, when set, serves the release images to nodes at /v2/ (the
+	// OCI distribution API).
+	Registry http.Handler
 	// Install returns the Ignition pointer config a bound Agent installs from.
 	Install func(ctx context.Context, a *agentv1.Agent) ([]byte, error)
 	// Changed is told the Agent whose state a request changed.
@@ -96,6 +99,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+agentapi.DownloadPath, s.withInfraEnv(s.download))
 	if s.Ignition != nil {
 		mux.Handle("GET /ignition", s.Ignition)
+	}
+	if s.Registry != nil {
+		mux.Handle("/v2/", s.Registry)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	return mux

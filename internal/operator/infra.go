@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +17,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/controller/infraenv"
 	"github.com/hcp-dev/hcp/internal/controller/nodepool"
 	"github.com/hcp-dev/hcp/internal/ignition"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/release"
 )
@@ -73,6 +75,31 @@ func addInfra(mgr manager.Manager, opts Options) error {
 			default:
 			}
 		}}
+	// Nodes pull the release images (pause, CoreDNS, ...) from here. They
+	// are built after start, off the path to ready.
+	regDir := ""
+	if opts.DataDir != "" {
+		regDir = filepath.Join(opts.DataDir, "registry")
+	}
+	reg := images.NewRegistry(regDir)
+	server.Registry = reg
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		rels, err := (release.Store{Dir: opts.ReleaseDir}).List()
+		if err == nil {
+			start := time.Now()
+			if err = reg.Load(ctx, rels); err == nil {
+				opts.Log.Info("release images are in the registry", "releases", len(rels), "took", time.Since(start).Round(time.Millisecond))
+			}
+		}
+		if err != nil {
+			// Nodes see the error in their image pulls; the rest runs on.
+			opts.Log.Error(err, "building the release images")
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: o.Addr, Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return infra.Serve(ctx, srv) })); err != nil {
