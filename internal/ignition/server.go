@@ -15,7 +15,9 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/hosted"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Path is where the ignition server answers.
@@ -43,6 +45,12 @@ type Server struct {
 	Grace  time.Duration
 	Now    func() time.Time
 	Log    logr.Logger
+	// Registry is hcp's image registry as nodes reach it (https://host:port)
+	// and RegistryCA its CA; "" leaves nodes' image pulls as they are.
+	Registry   string
+	RegistryCA []byte
+	// Releases resolves the NodePool's release (its pause image).
+	Releases release.Store
 }
 
 // ServeHTTP answers GET /ignition.
@@ -101,6 +109,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wk := Worker{BootstrapKubeconfig: bootstrap, CA: ca.Data[controlplane.KeyCA], PullSecret: pull.Data[corev1.DockerConfigJsonKey],
 		ImageContentSources: hc.Spec.ImageContentSources, NodeLabels: np.Spec.NodeLabels, Taints: np.Spec.Taints}
+	wk.ClusterCIDR = hosted.ClusterCIDR(hc.Spec.Networking)
+	wk.Registry, wk.RegistryCA = s.Registry, s.RegistryCA
+	rel, err := s.Releases.Resolve(np.Spec.Release.Image)
+	if err != nil {
+		if rel, err = s.Releases.Resolve(hc.Spec.Release.Image); err != nil {
+			deny(w, http.StatusServiceUnavailable, "the NodePool's release is not served here: "+err.Error())
+			return
+		}
+	}
+	wk.PauseImage = images.Reference("pause", rel.Name)
 	if wk.ClusterDNS, err = hosted.ServiceIP(hosted.ServiceCIDR(hc.Spec.Networking), hosted.DNSServiceIndex); err != nil {
 		deny(w, http.StatusInternalServerError, err.Error())
 		return

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/images"
 )
 
 // Paths on the node.
@@ -26,8 +27,33 @@ const (
 	PullSecretPath          = "/var/lib/kubelet/config.json"
 	RegistriesConfPath      = "/etc/containers/registries.conf"
 	KubeletConfigPath       = "/etc/kubernetes/kubelet-config.yaml"
-	KonnectivityEnvPath     = "/etc/kubernetes/konnectivity-agent.env"
+	// KubeletConfigDir holds drop-in kubelet configs: the host's own (its
+	// cgroup root and driver, its provider ID) is written there at start.
+	KubeletConfigDir    = "/etc/kubernetes/kubelet.conf.d"
+	KonnectivityEnvPath = "/etc/kubernetes/konnectivity-agent.env"
+	// NodeEnvPath is written by the host at start: NODE_NAME and NODE_IP,
+	// which the units pass to kubelet, kube-proxy and the konnectivity agent.
+	NodeEnvPath          = "/etc/kubernetes/node.env"
+	KubeProxyConfigPath  = "/etc/kubernetes/kube-proxy-config.yaml"
+	ContainerdConfigPath = "/etc/containerd/config.toml"
+	// ContainerdCertsDir holds a hosts.toml per registry name: where the
+	// node's container runtime really pulls from.
+	ContainerdCertsDir = "/etc/containerd/certs.d"
+	// NodeKubeconfigPath is the kubelet's own kubeconfig, written by its TLS
+	// bootstrap; kube-proxy uses it too.
+	NodeKubeconfigPath = "/var/lib/kubelet/kubeconfig"
+	// BinDir holds the node's binaries: kubelet, kube-proxy, containerd and
+	// its shim, runc, crictl, the konnectivity agent.
+	BinDir = "/usr/local/bin"
+	// CNIBinDir holds the CNI plugins.
+	CNIBinDir = "/opt/cni/bin"
 )
+
+// NodeBinaries are the release binaries a node runs, in BinDir.
+var NodeBinaries = []string{"kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "runc", "ctr", "crictl", "konnectivity-agent"}
+
+// CNIPlugins are the CNI plugins a node uses, in CNIBinDir.
+var CNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 
 // Worker describes a NodePool's worker config.
 type Worker struct {
@@ -40,6 +66,15 @@ type Worker struct {
 	NodeLabels          map[string]string
 	Taints              []hyperv1.Taint
 	ClusterDNS          string
+	// ClusterCIDR is the pod network (kube-proxy tells in-cluster traffic by it).
+	ClusterCIDR string
+	// Registry is the URL of hcp's image registry as nodes reach it (the
+	// infrastructure service, https://host:port) and RegistryCA its CA; the
+	// node's runtime maps registry.hcp.test there.
+	Registry   string
+	RegistryCA []byte
+	// PauseImage is the pods' sandbox image.
+	PauseImage string
 	// Konnectivity is host:port of the control plane's konnectivity server,
 	// which the node's konnectivity agent opens its reverse tunnel to.
 	Konnectivity string
@@ -55,11 +90,25 @@ func (w Worker) Config() ([]byte, error) {
 			file(CAPath, w.CA, 0o644),
 			file(PullSecretPath, w.PullSecret, 0o600),
 			file(KubeletConfigPath, []byte(w.kubeletConfig()), 0o644),
+			file(KubeProxyConfigPath, []byte(w.kubeProxyConfig()), 0o644),
+			file(ContainerdConfigPath, []byte(w.containerdConfig()), 0o644),
 		}},
-		Systemd: igntypes.Systemd{Units: []igntypes.Unit{{Name: "kubelet.service", Enabled: &yes, Contents: ptr.To(w.kubeletUnit())}}},
+		Systemd: igntypes.Systemd{Units: []igntypes.Unit{
+			{Name: "containerd.service", Enabled: &yes, Contents: ptr.To(containerdUnit)},
+			{Name: "kubelet.service", Enabled: &yes, Contents: ptr.To(w.kubeletUnit())},
+			{Name: "kube-proxy.service", Enabled: &yes, Contents: ptr.To(kubeProxyUnit)},
+		}},
+	}
+	if w.Registry != "" {
+		cfg.Storage.Files = append(cfg.Storage.Files,
+			file(ContainerdCertsDir+"/"+images.RegistryHost+"/hosts.toml", []byte(RegistryHosts("https://"+images.RegistryHost, w.Registry, "ca.crt")), 0o644),
+			file(ContainerdCertsDir+"/"+images.RegistryHost+"/ca.crt", w.RegistryCA, 0o644))
 	}
 	if len(w.ImageContentSources) > 0 {
 		cfg.Storage.Files = append(cfg.Storage.Files, file(RegistriesConfPath, []byte(RegistriesConf(w.ImageContentSources)), 0o644))
+		for host, toml := range w.mirrorHosts() {
+			cfg.Storage.Files = append(cfg.Storage.Files, file(ContainerdCertsDir+"/"+host+"/hosts.toml", []byte(toml), 0o644))
+		}
 	}
 	if key := strings.TrimSpace(w.SSHKey); key != "" {
 		cfg.Passwd.Users = []igntypes.PasswdUser{{Name: "core", SSHAuthorizedKeys: []igntypes.SSHAuthorizedKey{igntypes.SSHAuthorizedKey(key)}}}
@@ -123,8 +172,130 @@ clusterDNS: [%s]
 clusterDomain: cluster.local
 rotateCertificates: true
 serverTLSBootstrap: true
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+failSwapOn: false
+# Hosts that still run cgroup v1 are served too.
+failCgroupV1: false
 `, CAPath, dns)
 }
+
+// RegistryHosts is a containerd hosts.toml: pulls of server's images go to
+// mirror only (no fallback to server), trusting the CA file next to it.
+func RegistryHosts(server, mirror, caFile string) string {
+	return fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", server, mirror, caFile)
+}
+
+// mirrorHosts are the containerd hosts.toml files of the image content
+// sources, by source registry: a pull from the source registry goes to its
+// mirrors in order, then to the source. containerd maps registries, not
+// repositories, so a mirror is used only where its repository path is the
+// source's (registry.example.com/library for docker.io/library); a mirror of
+// registry.hcp.test is hcp's registry.
+func (w Worker) mirrorHosts() map[string]string {
+	out := map[string]string{}
+	sorted := append([]hyperv1.ImageContentSource(nil), w.ImageContentSources...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Source < sorted[j].Source })
+	for _, s := range sorted {
+		srcHost, srcPath, _ := strings.Cut(s.Source, "/")
+		var b strings.Builder
+		if prev, ok := out[srcHost]; ok {
+			b.WriteString(prev)
+		} else {
+			upstream := srcHost
+			if upstream == "docker.io" {
+				upstream = "registry-1.docker.io"
+			}
+			fmt.Fprintf(&b, "server = %q\n", "https://"+upstream)
+		}
+		for _, m := range s.Mirrors {
+			host, path, _ := strings.Cut(m, "/")
+			if path != srcPath {
+				fmt.Fprintf(&b, "\n# %s is not used for %s: its repository path differs\n", m, s.Source)
+				continue
+			}
+			url, ca := "https://"+host, ""
+			if host == images.RegistryHost && w.Registry != "" {
+				url, ca = w.Registry, ContainerdCertsDir+"/"+images.RegistryHost+"/ca.crt"
+			}
+			fmt.Fprintf(&b, "\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", url)
+			if ca != "" {
+				fmt.Fprintf(&b, "  ca = %q\n", ca)
+			}
+		}
+		out[srcHost] = b.String()
+	}
+	return out
+}
+
+func (w Worker) containerdConfig() string {
+	return fmt.Sprintf(`version = 3
+root = "/var/lib/containerd"
+state = "/run/containerd"
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = %q
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = %q
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # Hosts without CAP_SYS_RESOURCE cannot lower a container's OOM score
+  # below containerd's own.
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = [%q]
+    conf_dir = "/etc/cni/net.d"
+`, w.PauseImage, ContainerdCertsDir, CNIBinDir)
+}
+
+func (w Worker) kubeProxyConfig() string {
+	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: %s
+mode: iptables
+clusterCIDR: %s
+conntrack:
+  # The conntrack table is the machine's: a node does not size it.
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+metricsBindAddress: 127.0.0.1:10249
+`, NodeKubeconfigPath, w.ClusterCIDR)
+}
+
+const containerdUnit = `[Unit]
+Description=containerd container runtime
+
+[Service]
+ExecStart=` + BinDir + `/containerd --config ` + ContainerdConfigPath + `
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const kubeProxyUnit = `[Unit]
+Description=Kubernetes Service proxy
+After=kubelet.service
+
+[Service]
+EnvironmentFile=` + NodeEnvPath + `
+ExecStart=` + BinDir + `/kube-proxy --config=` + KubeProxyConfigPath + ` --hostname-override=${NODE_NAME}
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`
 
 func (w Worker) kubeletUnit() string {
 	var labels []string
@@ -146,12 +317,14 @@ func (w Worker) kubeletUnit() string {
 	return `[Unit]
 Description=Kubernetes node agent
 Wants=network-online.target
-After=network-online.target
+After=network-online.target containerd.service
 
 [Service]
-ExecStart=/usr/bin/kubelet --bootstrap-kubeconfig=` + BootstrapKubeconfigPath + ` --kubeconfig=/var/lib/kubelet/kubeconfig --config=` + KubeletConfigPath + extra + `
+EnvironmentFile=` + NodeEnvPath + `
+ExecStart=` + BinDir + `/kubelet --bootstrap-kubeconfig=` + BootstrapKubeconfigPath + ` --kubeconfig=` + NodeKubeconfigPath + ` --config=` + KubeletConfigPath +
+		` --config-dir=` + KubeletConfigDir + ` --hostname-override=${NODE_NAME} --node-ip=${NODE_IP}` + extra + `
 Restart=always
-RestartSec=5
+RestartSec=2
 
 [Install]
 WantedBy=multi-user.target
@@ -166,9 +339,10 @@ After=kubelet.service
 
 [Service]
 EnvironmentFile=` + KonnectivityEnvPath + `
-ExecStart=/usr/local/bin/konnectivity-agent --ca-cert=` + CAPath + ` --agent-cert=/var/lib/kubelet/pki/kubelet-client-current.pem --agent-key=/var/lib/kubelet/pki/kubelet-client-current.pem --proxy-server-host=${PROXY_SERVER_HOST} --proxy-server-port=${PROXY_SERVER_PORT}
+EnvironmentFile=` + NodeEnvPath + `
+ExecStart=` + BinDir + `/konnectivity-agent --ca-cert=` + CAPath + ` --agent-cert=/var/lib/kubelet/pki/kubelet-client-current.pem --agent-key=/var/lib/kubelet/pki/kubelet-client-current.pem --proxy-server-host=${PROXY_SERVER_HOST} --proxy-server-port=${PROXY_SERVER_PORT} --agent-id=${NODE_NAME} --agent-identifiers=ipv4=${NODE_IP}&host=${NODE_NAME} --health-server-host=127.0.0.1 --admin-bind-address=127.0.0.1 --sync-forever
 Restart=always
-RestartSec=5
+RestartSec=2
 
 [Install]
 WantedBy=multi-user.target

@@ -20,7 +20,11 @@ func TestWorkerConfigValidatesAndCarriesMirrors(t *testing.T) {
 		ImageContentSources: []hyperv1.ImageContentSource{
 			{Source: "quay.io/openshift-release-dev/ocp-v4.0-art-dev", Mirrors: []string{"registry.example.com:5000/openshift/release"}},
 			{Source: "quay.io/openshift-release-dev/ocp-release", Mirrors: []string{"registry.example.com:5000/openshift/release-images"}},
+			{Source: "docker.io/library", Mirrors: []string{"registry.hcp.test/library", "mirror.example.com/library"}},
 		},
+		Registry:   "https://10.231.1.1:8088",
+		RegistryCA: []byte("ca"),
+		PauseImage: "registry.hcp.test/pause:1.37.2",
 		NodeLabels: map[string]string{"node-role.kubernetes.io/worker": ""},
 		Taints:     []hyperv1.Taint{{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}},
 	}
@@ -51,7 +55,27 @@ func TestWorkerConfigValidatesAndCarriesMirrors(t *testing.T) {
 			t.Errorf("no %s", p)
 		}
 	}
-	unit := *cfg.Systemd.Units[0].Contents
+	docker := files[ContainerdCertsDir+"/docker.io/hosts.toml"]
+	for _, want := range []string{`server = "https://registry-1.docker.io"`, `[host."https://10.231.1.1:8088"]`, `ca = "/etc/containerd/certs.d/registry.hcp.test/ca.crt"`, `[host."https://mirror.example.com"]`} {
+		if !strings.Contains(docker, want) {
+			t.Errorf("docker.io hosts.toml lacks %s:\n%s", want, docker)
+		}
+	}
+	if quay := files[ContainerdCertsDir+"/quay.io/hosts.toml"]; strings.Contains(quay, "[host.") || !strings.Contains(quay, "repository path differs") {
+		t.Errorf("quay.io hosts.toml maps a mirror whose repository path differs:\n%s", quay)
+	}
+	if own := files[ContainerdCertsDir+"/registry.hcp.test/hosts.toml"]; !strings.Contains(own, `[host."https://10.231.1.1:8088"]`) {
+		t.Errorf("registry.hcp.test hosts.toml:\n%s", own)
+	}
+	if !strings.Contains(files[ContainerdConfigPath], `sandbox = "registry.hcp.test/pause:1.37.2"`) {
+		t.Errorf("containerd config:\n%s", files[ContainerdConfigPath])
+	}
+	var unit string
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == "kubelet.service" {
+			unit = *u.Contents
+		}
+	}
 	if !strings.Contains(unit, "--node-labels=node-role.kubernetes.io/worker=") || !strings.Contains(unit, "--register-with-taints=dedicated=gpu:NoSchedule") {
 		t.Errorf("kubelet unit:\n%s", unit)
 	}

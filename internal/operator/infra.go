@@ -68,7 +68,8 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	changes := make(chan client.ObjectKey, 4096)
 	server := &infra.Server{Client: mgr.GetClient(), Signer: signer, CheckIns: checkIns, Artifacts: artifacts,
 		PollInterval: o.PollInterval, Log: opts.Log.WithName("infra"), Install: infra.MachineUserData(mgr.GetClient()),
-		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now, Log: opts.Log.WithName("ignition")},
+		Ignition: &ignition.Server{Client: mgr.GetClient(), Grace: time.Hour, Now: time.Now, Log: opts.Log.WithName("ignition"),
+			Registry: o.URL, RegistryCA: creds.CA, Releases: release.Store{Dir: opts.ReleaseDir}},
 		Changed: func(k client.ObjectKey) {
 			select {
 			case changes <- k:
