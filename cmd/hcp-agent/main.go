@@ -32,13 +32,38 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "hcp-agent", version.Version)
 		},
-	}, discoverCommand())
+	}, discoverCommand(), namespaceCommand())
 	// ghw warns on stderr about every missing /sys file; the inventory says what is known.
 	_ = os.Setenv("GHW_DISABLE_WARNINGS", "1")
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
+}
+
+// namespaceCommand runs a node's units in the node's mount namespace; the
+// discovery agent starts it when the host becomes a node.
+func namespaceCommand() *cobra.Command {
+	var root string
+	var mounted bool
+	logConfig := textlogger.NewConfig()
+	cmd := &cobra.Command{
+		Use:    agent.NamespaceCommand,
+		Short:  "Run the node's units (containerd, kubelet, kube-proxy) in the node's mount namespace",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return agent.RunNodeNamespace(ctx, root, mounted, textlogger.NewLogger(logConfig))
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "/", "root directory the node's files were installed under")
+	cmd.Flags().BoolVar(&mounted, "mounted", false, "this is the node's mount namespace already: mount nothing")
+	gf := flag.NewFlagSet("log", flag.ContinueOnError)
+	logConfig.AddFlags(gf)
+	cmd.Flags().AddGoFlagSet(gf)
+	return cmd
 }
 
 func discoverCommand() *cobra.Command {
@@ -72,7 +97,9 @@ func discoverCommand() *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", "/var/lib/hcp-agent", "directory for the host ID (one per host)")
 	f.StringVar(&o.Hostname, "hostname", "", "hostname to report (default: the machine's)")
 	f.StringVar(&o.Root, "root", "/", "root directory an installation writes the host's files under")
-	f.IntVar(&o.KubeletPort, "kubelet-port", 0, "port of the node's kubelet endpoint (default 10250, or a free port when taken)")
+	f.IntVar(&o.KubeletPort, "kubelet-port", 0, "port of a simulated node's kubelet endpoint (default 10250, or a free port when taken)")
+	f.BoolVar(&o.SimulatedNode, "simulated-node", false, "join as a simulated node (no container runtime: pods are reported Running without running), for scale tests")
+	f.StringVar(&o.PayloadDir, "payload-dir", "", "release payload directory to take the node's binaries from (default: download them from the service)")
 	gf := flag.NewFlagSet("log", flag.ContinueOnError)
 	logConfig.AddFlags(gf)
 	f.AddGoFlagSet(gf)

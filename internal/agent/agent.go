@@ -45,7 +45,14 @@ type Options struct {
 	// KubeletPort is where the node's kubelet endpoint listens (0: 10250, or
 	// a free port when that is taken).
 	KubeletPort int
-	Log         logr.Logger
+	// SimulatedNode makes the host a simulated node (no container runtime;
+	// pods are reported Running without running) instead of a real one: for
+	// scale tests with hundreds of hosts.
+	SimulatedNode bool
+	// PayloadDir is a release payload directory on this machine to take a
+	// real node's binaries from; empty: they are downloaded from the service.
+	PayloadDir string
+	Log        logr.Logger
 }
 
 // ErrRejected is a final answer from the service: the agent stops.
@@ -266,8 +273,12 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 			c.progress(ctx, st[0], st[1])
 		}
 	}()
-	err = RunNode(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
-		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch,
+	run := RunRealNode
+	if c.opts.SimulatedNode {
+		run = RunNode
+	}
+	err = run(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
+		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch, PayloadDir: c.opts.PayloadDir,
 		Progress: func(stage, info string) {
 			select {
 			case stages <- [2]string{stage, info}:

@@ -71,6 +71,9 @@ type NodeOptions struct {
 	Fetch func(ctx context.Context, file, dest string) error
 	// HeartbeatInterval is how often the node Lease is renewed.
 	HeartbeatInterval time.Duration
+	// PayloadDir is a release payload directory on this machine to take the
+	// node's binaries from; empty: they are downloaded.
+	PayloadDir string
 }
 
 // RunNode joins the cluster as a node: TLS bootstrap with the bootstrap

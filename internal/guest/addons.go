@@ -2,9 +2,11 @@ package guest
 
 import (
 	"fmt"
+	"net"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,10 @@ type AddonsInput struct {
 	Policy hyperv1.AvailabilityPolicy
 	// KubeletClientUser is the API server's user towards kubelets.
 	KubeletClientUser string
+	// APIServer is the published API server address (an IP) and port: the
+	// kubernetes Service's endpoint, which pods reach it by.
+	APIServerIP   string
+	APIServerPort int32
 }
 
 // Names of the cluster DNS objects in kube-system.
@@ -64,7 +70,7 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 	labels := map[string]string{"k8s-app": DNSService}
 	dnsPorts := []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 		{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: 9153, Protocol: corev1.ProtocolTCP}}
-	return []client.Object{
+	objs := []client.Object{
 		binding("hcp:kube-apiserver-kubelet-client", "system:kubelet-api-admin",
 			rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: in.KubeletClientUser}),
 		binding("hcp:node-proxier", "system:node-proxier", rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}),
@@ -127,7 +133,24 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
 				{Name: "metrics", Port: 9153, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(9153)},
 			}}},
-	}, nil
+	}
+	// The API servers do not reconcile the kubernetes Service's endpoints
+	// (they are not on the cluster's network): its endpoint is the published
+	// address.
+	if ip := net.ParseIP(in.APIServerIP); ip != nil && in.APIServerPort > 0 {
+		family := discoveryv1.AddressTypeIPv4
+		if ip.To4() == nil {
+			family = discoveryv1.AddressTypeIPv6
+		}
+		objs = append(objs, &discoveryv1.EndpointSlice{TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+				Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes", discoveryv1.LabelManagedBy: "hcp.dev"}},
+			AddressType: family,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(in.APIServerPort), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		})
+	}
+	return objs, nil
 }
 
 // corefile serves cluster.local from the API and forwards the rest to the

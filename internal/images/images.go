@@ -178,7 +178,7 @@ type Registry struct {
 // in memory).
 func NewRegistry(blobDir string) *Registry {
 	opts := []registry.Option{registry.Logger(log.New(io.Discard, "", 0))}
-	if blobDir != "" {
+	if blobDir != "" && os.MkdirAll(blobDir, 0o700) == nil {
 		opts = append(opts, registry.WithBlobHandler(registry.NewDiskBlobHandler(blobDir)))
 	}
 	return &Registry{h: registry.New(opts...), ready: make(chan struct{})}

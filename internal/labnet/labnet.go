@@ -189,9 +189,11 @@ func (n *Net) Down(count int) {
 	_ = os.Remove(filepath.Join(RegistryDir, n.id))
 }
 
-// Exec returns the command line that runs argv inside lab host i.
+// Exec returns the command line that runs argv inside lab host i: in its
+// network namespace only (ip netns exec would also remount /sys, hiding the
+// cgroup file systems a node's kubelet needs).
 func (n *Net) Exec(i int, argv ...string) []string {
-	return append([]string{"ip", "netns", "exec", n.Namespace(i)}, argv...)
+	return append([]string{"nsenter", "--net=/run/netns/" + n.Namespace(i), "--"}, argv...)
 }
 
 func run(cmds ...[]string) error {

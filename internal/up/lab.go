@@ -31,7 +31,18 @@ const LabInfraEnv = "lab"
 // through the InfraEnv "lab" (auto-approved) in namespace. With a lab network
 // each host runs in its own network namespace with its own address; without,
 // they share the machine's network. CPU, memory and disks are the machine's.
-func startLabHosts(ctx context.Context, c client.Client, agentBinary, dataDir, namespace string, n int, lab *labnet.Net, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
+type labHosts struct {
+	agentBinary, dataDir, namespace string
+	n                               int
+	lab                             *labnet.Net
+	// simulated hosts become simulated nodes; real ones take their node
+	// binaries from payloadDir.
+	simulated  bool
+	payloadDir string
+}
+
+func startLabHosts(ctx context.Context, c client.Client, h labHosts, log logr.Logger, out io.Writer) ([]*supervisor.Process, error) {
+	agentBinary, dataDir, namespace, n, lab := h.agentBinary, h.dataDir, h.namespace, h.n, h.lab
 	if err := clusterspec.EnsureNamespace(ctx, c, namespace); err != nil {
 		return nil, err
 	}
@@ -88,6 +99,11 @@ func startLabHosts(ctx context.Context, c client.Client, agentBinary, dataDir, n
 		}
 		argv := []string{agentBinary, "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
 			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host, "--root", filepath.Join(dir, "root")}
+		if h.simulated {
+			argv = append(argv, "--simulated-node")
+		} else {
+			argv = append(argv, "--payload-dir", h.payloadDir)
+		}
 		if lab != nil {
 			if err := lab.Host(i); err != nil {
 				return procs, fmt.Errorf("lab host %d: %w", i, err)

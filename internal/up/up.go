@@ -76,6 +76,9 @@ type Options struct {
 	// Agents runs that many lab hosts (discovery agents) on this machine.
 	Agents          int
 	AgentsNamespace string
+	// SimulatedNodes makes lab hosts simulated nodes (no container runtime),
+	// for scale tests; by default they run real kubelets and containerd.
+	SimulatedNodes bool
 	// ConsolePort and ConsoleHost are where the web console listens (port -1
 	// turns it off).
 	ConsolePort int
@@ -161,7 +164,8 @@ func Start(ctx context.Context, o Options, out io.Writer) (_ *Plane, err error) 
 		if err != nil {
 			return nil, err
 		}
-		p.hosts, err = startLabHosts(ctx, c, agentBinary(), p.opts.DataDir, p.opts.AgentsNamespace, p.opts.Agents, p.lab, p.log.WithName("lab"), out)
+		p.hosts, err = startLabHosts(ctx, c, labHosts{agentBinary: agentBinary(), dataDir: p.opts.DataDir, namespace: p.opts.AgentsNamespace,
+			n: p.opts.Agents, lab: p.lab, simulated: p.opts.SimulatedNodes, payloadDir: p.rel.Dir}, p.log.WithName("lab"), out)
 		if err != nil {
 			return nil, fmt.Errorf("lab hosts: %w", err)
 		}
@@ -255,6 +259,9 @@ func (p *Plane) startLabNetwork(context.Context) error {
 		return nil
 	}
 	if !labnet.Available() {
+		if !p.opts.SimulatedNodes {
+			return fmt.Errorf("lab hosts run real nodes, which need network namespaces of their own (run as root with ip installed), or pass --simulated-nodes")
+		}
 		fmt.Fprintln(p.out, "  network namespaces are not available (root and ip are needed): lab hosts share this machine's network")
 		return nil
 	}

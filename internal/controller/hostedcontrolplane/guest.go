@@ -69,9 +69,11 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		}
 		gc.Mark("crds")
 	}
-	if !gc.Marked("addons") {
+	ep := hcp.Status.ControlPlaneEndpoint
+	if addons := fmt.Sprintf("addons/%s:%d", ep.Host, ep.Port); !gc.Marked(addons) {
 		objs, err := guest.Addons(guest.AddonsInput{ServiceCIDR: controlplane.ServiceCIDR(hcp), Policy: hcp.Spec.InfrastructureAvailabilityPolicy,
-			CoreDNSImage: images.Reference("coredns", rel.Components["coredns"]), KubeletClientUser: controlplane.KubeletAPIClientUser})
+			CoreDNSImage: images.Reference("coredns", rel.Components["coredns"]), KubeletClientUser: controlplane.KubeletAPIClientUser,
+			APIServerIP: ep.Host, APIServerPort: ep.Port})
 		if err != nil {
 			return err
 		}
@@ -80,7 +82,7 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 				return fmt.Errorf("applying %s %s in the hosted cluster: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 			}
 		}
-		gc.Mark("addons")
+		gc.Mark(addons)
 	}
 	for _, comp := range components {
 		co := &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: comp.Name}}
