@@ -65,6 +65,6 @@ func RunNodeNamespace(ctx context.Context, root string, mounted bool, log logr.L
 		return err
 	}
 	log.Info("running the node's units", "root", root, "units", len(units))
-	runUnits(ctx, units, "/", logDir, 20*time.Second, log)
+	runUnits(ctx, units, "/", logDir, 5*time.Second, log)
 	return nil
 }

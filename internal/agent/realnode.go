@@ -36,8 +36,8 @@ type realNode struct {
 	ip     string
 	cg     *cgroups
 	cgRoot string
-	cs    kubernetes.Interface
-	uid   string
+	cs     kubernetes.Interface
+	uid    string
 }
 
 // RealNodeProblems says what this host lacks to run a real node; empty when
@@ -596,4 +596,24 @@ func killNodeProcesses(root string) {
 	for _, pid := range nodeProcesses(root) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// StopNode ends what still runs of the node of a host whose files are under
+// root (a directory, not "/") and whose hostname is name: the processes in
+// its mount namespace and every container in its cgroups. Its data stays; the
+// next start of the host runs its pods again.
+func StopNode(root, name string) error {
+	if root == "/" {
+		return fmt.Errorf("StopNode is for hosts with a root directory of their own")
+	}
+	killNodeProcesses(root)
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	cg, err := detectCgroups(cgroupFS, string(self))
+	if err != nil {
+		return err
+	}
+	return cg.remove(cg.nodeRoot(strings.ToLower(name)))
 }

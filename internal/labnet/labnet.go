@@ -144,14 +144,22 @@ func (n *Net) Address(i int) string { return fmt.Sprintf("10.231.%d.%d", n.subne
 // Up creates the bridge, replacing one left by an earlier run, on a subnet
 // no other interface uses, and records the network so that a later run can
 // reclaim it once this one is gone.
+//
+// A bridge this network left (hcp up was killed) is kept, with its subnet,
+// when no other interface took that subnet: its hosts' nodes still run.
 func (n *Net) Up() error {
+	if s, ok := n.existingSubnet(); ok {
+		n.subnet = s
+		if err := n.chooseSubnet(); err == nil && n.subnet == s {
+			n.record()
+			return run([]string{"link", "set", n.bridge(), "up"})
+		}
+	}
 	_ = exec.Command("ip", "link", "del", n.bridge()).Run()
 	if err := n.chooseSubnet(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(RegistryDir, 0o755); err == nil {
-		_ = os.WriteFile(filepath.Join(RegistryDir, n.id), []byte(n.dataDir+"\n"), 0o644)
-	}
+	n.record()
 	return run(
 		[]string{"link", "add", n.bridge(), "type", "bridge"},
 		[]string{"addr", "add", n.Gateway() + "/24", "dev", n.bridge()},
@@ -159,10 +167,42 @@ func (n *Net) Up() error {
 	)
 }
 
-// Host creates lab host i's namespace, replacing one left by an earlier run.
+// record notes which data directory the network belongs to.
+func (n *Net) record() {
+	if err := os.MkdirAll(RegistryDir, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(RegistryDir, n.id), []byte(n.dataDir+"\n"), 0o644)
+	}
+}
+
+// existingSubnet is the subnet of this network's bridge, if it exists.
+func (n *Net) existingSubnet() (int, bool) {
+	ifc, err := net.InterfaceByName(n.bridge())
+	if err != nil {
+		return 0, false
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip := ipn.IP.To4(); ip != nil && ip[0] == 10 && ip[1] == 231 && ip[3] == 1 {
+				return int(ip[2]), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Host creates lab host i's namespace. One left by an earlier run is kept
+// when it is intact (its address and its link to the bridge): the host's
+// node and its pods still run there. Otherwise it is made anew.
 func (n *Net) Host(i int) error {
 	ns := n.Namespace(i)
 	outside, inside := fmt.Sprintf("hl%sv%d", n.id, i), fmt.Sprintf("hl%sp%d", n.id, i)
+	if out, err := exec.Command("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "eth0").Output(); err == nil &&
+		strings.Contains(string(out), " "+n.Address(i)+"/24 ") {
+		if run([]string{"link", "set", outside, "master", n.bridge()}, []string{"link", "set", outside, "up"}) == nil {
+			return nil
+		}
+	}
 	_ = exec.Command("ip", "netns", "del", ns).Run()
 	_ = exec.Command("ip", "link", "del", outside).Run()
 	return run(

@@ -92,13 +92,13 @@ func startLabHosts(ctx context.Context, c client.Client, h labHosts, log logr.Lo
 	serviceURL := u.Scheme + "://" + u.Host
 	var procs []*supervisor.Process
 	for i := range n {
-		host := fmt.Sprintf("lab-host-%d", i)
+		host := labHostName(i)
 		dir := filepath.Join(labDir, host)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return procs, err
 		}
 		argv := []string{agentBinary, "discover", "--service-url", serviceURL, "--infra-env-id", string(ie.UID),
-			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host, "--root", filepath.Join(dir, "root")}
+			"--token-file", token, "--ca-file", ca, "--data-dir", dir, "--hostname", host, "--root", labHostRoot(dataDir, i)}
 		if h.simulated {
 			argv = append(argv, "--simulated-node")
 		} else {
@@ -127,6 +127,14 @@ func startLabHosts(ctx context.Context, c client.Client, h labHosts, log logr.Lo
 	fmt.Fprintf(out, "\n%d lab hosts are running discovery, %s (InfraEnv %s/%s, logs in %s):\n  kubectl -n %s get agents\n",
 		n, where, namespace, LabInfraEnv, labDir, namespace)
 	return procs, nil
+}
+
+// labHostName is lab host i's hostname.
+func labHostName(i int) string { return fmt.Sprintf("lab-host-%d", i) }
+
+// labHostRoot is where lab host i's installation writes its files.
+func labHostRoot(dataDir string, i int) string {
+	return filepath.Join(dataDir, "lab", labHostName(i), "root")
 }
 
 // warnUnregistered says, half a minute after the lab hosts started, which of

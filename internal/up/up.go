@@ -33,6 +33,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/hcp-dev/hcp/internal/agent"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
 	"github.com/hcp-dev/hcp/internal/labnet"
@@ -466,6 +467,15 @@ func (p *Plane) Stop() {
 func (p *Plane) stop() {
 	for _, h := range p.hosts {
 		h.Stop(5 * time.Second)
+	}
+	// Their network goes with the lab network: the nodes' containers stop
+	// too, and run again with the next hcp up.
+	if len(p.hosts) > 0 && !p.opts.SimulatedNodes {
+		for i := range p.opts.Agents {
+			if err := agent.StopNode(labHostRoot(p.opts.DataDir, i), labHostName(i)); err != nil {
+				p.log.Error(err, "stopping a lab host's node", "host", labHostName(i))
+			}
+		}
 	}
 	p.hosts = nil
 	if p.stopOperator != nil {
