@@ -9,6 +9,7 @@
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
 #                  (bridge, host-local, loopback, portmap), release/crictl,
 #                  release/coredns, release/pause (the pods' sandbox process)
+#   test images:   release/testimages (agnhost), Debian's busybox-static
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
 # script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
@@ -85,7 +86,19 @@ build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/c
 # The pods' sandbox process, hcp's own.
 build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
-pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause; do pins_of "$d"; done | sha256sum | cut -c1-16)
+# Test images' programs (the end-to-end and conformance tests run them in
+# pods): agnhost from the Kubernetes tree, and Debian's static busybox.
+agnhost_version=$(cat "$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost/VERSION")
+build testimages agnhost -- gobuild -ldflags "-s -w" -o "$out/agnhost" k8s.io/kubernetes/test/images/agnhost
+busybox_src=${BUSYBOX:-/bin/busybox}
+if ! "$busybox_src" 2>/dev/null | head -1 | grep -q '^BusyBox'; then
+  echo "no static busybox at $busybox_src: install Debian's busybox-static (apt-get install busybox-static)" >&2
+  exit 1
+fi
+cmp -s "$busybox_src" "$out/busybox" || install -m 0755 "$busybox_src" "$out/busybox"
+busybox_version=$("$out/busybox" | head -1 | sed -E 's/^BusyBox v([0-9.]+).*/\1/')
+
+pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
 {
   "name": "$version",
@@ -107,7 +120,9 @@ cat > "$out/release.json" <<JSON
     "cni-plugins": "$cni_version",
     "crictl": "$crictl_version",
     "coredns": "$coredns_version",
-    "pause": "$version"
+    "pause": "$version",
+    "agnhost": "$agnhost_version",
+    "busybox": "$busybox_version"
   }
 }
 JSON

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path"
 	"runtime"
 	"sort"
@@ -49,7 +50,10 @@ type Spec struct {
 	Repository string
 	Tag        string
 	Files      map[string]string
+	// Links are symbolic links in the image (path → target).
+	Links      map[string]string
 	Entrypoint []string
+	Cmd        []string
 }
 
 // Image is a built image and where it goes.
@@ -72,13 +76,42 @@ func Specs(rel *release.Release) []Spec {
 	bin := func(name string) map[string]string {
 		return map[string]string{"/usr/local/bin/" + name: rel.Binary(name)}
 	}
-	return []Spec{
+	specs := []Spec{
 		{Repository: "pause", Tag: rel.Name, Files: bin("pause"), Entrypoint: []string{"/usr/local/bin/pause"}},
 		{Repository: "coredns", Tag: rel.Components["coredns"], Files: bin("coredns"), Entrypoint: []string{"/usr/local/bin/coredns"}},
 		{Repository: "kube-proxy", Tag: rel.Components["kube-proxy"], Files: bin("kube-proxy"), Entrypoint: []string{"/usr/local/bin/kube-proxy"}},
 		{Repository: "konnectivity-agent", Tag: rel.Components[release.KonnectivityAgent], Files: bin(release.KonnectivityAgent),
 			Entrypoint: []string{"/usr/local/bin/" + release.KonnectivityAgent}},
 	}
+	// The test images, under the repository paths of their upstream names
+	// (registry.k8s.io/e2e-test-images/agnhost, docker.io/library/busybox),
+	// so a mirror of those registries maps them here. Both have busybox's
+	// shell and tools.
+	if rel.Components["agnhost"] != "" && rel.Components["busybox"] != "" {
+		applets := busyboxLinks(rel.Binary("busybox"))
+		agnhost := map[string]string{"/agnhost": rel.Binary("agnhost"), "/bin/busybox": rel.Binary("busybox")}
+		specs = append(specs,
+			Spec{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Files: agnhost, Links: applets, Entrypoint: []string{"/agnhost"}},
+			Spec{Repository: "library/busybox", Tag: rel.Components["busybox"], Files: map[string]string{"/bin/busybox": rel.Binary("busybox")},
+				Links: applets, Cmd: []string{"sh"}})
+	}
+	return specs
+}
+
+// busyboxLinks are the links of busybox's applets (/bin/sh → /bin/busybox,
+// ...), as its --list-full says.
+func busyboxLinks(busybox string) map[string]string {
+	out, err := exec.Command(busybox, "--list-full").Output()
+	if err != nil {
+		return nil
+	}
+	links := map[string]string{}
+	for _, p := range strings.Fields(string(out)) {
+		if p != "bin/busybox" {
+			links["/"+p] = "/bin/busybox"
+		}
+	}
+	return links
 }
 
 // FromRelease builds every image of a release.
@@ -100,10 +133,10 @@ var epoch = time.Unix(0, 0).UTC()
 
 // Build makes a one-layer image of a Spec for this machine's platform.
 func Build(s Spec) (v1.Image, error) {
-	if s.Repository == "" || s.Tag == "" || len(s.Entrypoint) == 0 {
-		return nil, fmt.Errorf("image %q:%q: a repository, a tag and an entrypoint are needed", s.Repository, s.Tag)
+	if s.Repository == "" || s.Tag == "" || (len(s.Entrypoint) == 0 && len(s.Cmd) == 0) {
+		return nil, fmt.Errorf("image %q:%q: a repository, a tag and an entrypoint or command are needed", s.Repository, s.Tag)
 	}
-	layerTar, err := tarFiles(s.Files)
+	layerTar, err := tarFiles(s.Files, s.Links)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", s.Repository, err)
 	}
@@ -122,33 +155,54 @@ func Build(s Spec) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Created = v1.Time{Time: epoch}
-	cf.Config.Entrypoint = s.Entrypoint
+	cf.Config.Entrypoint, cf.Config.Cmd = s.Entrypoint, s.Cmd
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	return mutate.ConfigFile(img, cf)
 }
 
-// tarFiles is a tar of the files (with their parent directories), in path order.
-func tarFiles(files map[string]string) ([]byte, error) {
-	paths := make([]string, 0, len(files))
+// tarFiles is a tar of the files and links (with their parent directories),
+// in path order. Busybox-like images also get /tmp.
+func tarFiles(files, links map[string]string) ([]byte, error) {
+	paths := make([]string, 0, len(files)+len(links))
 	for p := range files {
 		paths = append(paths, p)
+	}
+	for p := range links {
+		if _, dup := files[p]; !dup {
+			paths = append(paths, p)
+		}
 	}
 	sort.Strings(paths)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
+	dir := func(d string, mode int64) error {
+		dirs[d] = true
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: mode, ModTime: epoch})
+	}
+	if len(links) > 0 {
+		if err := dir("/tmp", 0o1777); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range paths {
 		var parents []string
 		for d := path.Dir(p); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
 			parents = append([]string{d}, parents...)
-			dirs[d] = true
 		}
 		for _, d := range parents {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: 0o755, ModTime: epoch}); err != nil {
+			if err := dir(d, 0o755); err != nil {
 				return nil, err
 			}
 		}
-		b, err := os.ReadFile(files[p])
+		src, isFile := files[p]
+		if !isFile {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: p[1:], Linkname: links[p], Mode: 0o777, ModTime: epoch}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b, err := os.ReadFile(src)
 		if err != nil {
 			return nil, err
 		}
