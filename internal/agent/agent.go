@@ -52,7 +52,11 @@ type Options struct {
 	// PayloadDir is a release payload directory on this machine to take a
 	// real node's binaries from; empty: they are downloaded from the service.
 	PayloadDir string
-	Log        logr.Logger
+	// RebootIntoDiscovery makes a host whose node the cluster deleted go
+	// back to discovery by itself, as a machine that reboots into the
+	// discovery image does (lab hosts).
+	RebootIntoDiscovery bool
+	Log                 logr.Logger
 }
 
 // ErrRejected is a final answer from the service: the agent stops.
@@ -287,6 +291,10 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		}})
 	close(stages)
 	if errors.Is(err, ErrNodeDeleted) {
+		if c.opts.RebootIntoDiscovery {
+			log.Info("the cluster deleted this node; the host boots into discovery again")
+			return errReregister
+		}
 		log.Info("the cluster deleted this node; boot the host into discovery again (restart hcp-agent discover) to reuse it")
 		<-ctx.Done()
 		return nil

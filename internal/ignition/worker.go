@@ -101,7 +101,7 @@ func (w Worker) Config() ([]byte, error) {
 	}
 	if w.Registry != "" {
 		cfg.Storage.Files = append(cfg.Storage.Files,
-			file(ContainerdCertsDir+"/"+images.RegistryHost+"/hosts.toml", []byte(RegistryHosts("https://"+images.RegistryHost, w.Registry, "ca.crt")), 0o644),
+			file(ContainerdCertsDir+"/"+images.RegistryHost+"/hosts.toml", []byte(RegistryHosts(w.Registry, "ca.crt")), 0o644),
 			file(ContainerdCertsDir+"/"+images.RegistryHost+"/ca.crt", w.RegistryCA, 0o644))
 	}
 	if len(w.ImageContentSources) > 0 {
@@ -179,10 +179,11 @@ failCgroupV1: false
 `, CAPath, dns)
 }
 
-// RegistryHosts is a containerd hosts.toml: pulls of server's images go to
-// mirror only (no fallback to server), trusting the CA file next to it.
-func RegistryHosts(server, mirror, caFile string) string {
-	return fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", server, mirror, caFile)
+// RegistryHosts is the containerd hosts.toml of hcp's registry name: its
+// images come from url only (the name resolves nowhere), trusting the CA
+// file next to it.
+func RegistryHosts(url, caFile string) string {
+	return fmt.Sprintf("server = %q\nca = %q\n", url, caFile)
 }
 
 // mirrorHosts are the containerd hosts.toml files of the image content

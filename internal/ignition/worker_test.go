@@ -64,7 +64,7 @@ func TestWorkerConfigValidatesAndCarriesMirrors(t *testing.T) {
 	if quay := files[ContainerdCertsDir+"/quay.io/hosts.toml"]; strings.Contains(quay, "[host.") || !strings.Contains(quay, "repository path differs") {
 		t.Errorf("quay.io hosts.toml maps a mirror whose repository path differs:\n%s", quay)
 	}
-	if own := files[ContainerdCertsDir+"/registry.hcp.test/hosts.toml"]; !strings.Contains(own, `[host."https://10.231.1.1:8088"]`) {
+	if own := files[ContainerdCertsDir+"/registry.hcp.test/hosts.toml"]; !strings.Contains(own, `server = "https://10.231.1.1:8088"`) || strings.Contains(own, "[host.") {
 		t.Errorf("registry.hcp.test hosts.toml:\n%s", own)
 	}
 	if !strings.Contains(files[ContainerdConfigPath], `sandbox = "registry.hcp.test/pause:1.37.2"`) {

@@ -102,7 +102,7 @@ func startLabHosts(ctx context.Context, c client.Client, h labHosts, log logr.Lo
 		if h.simulated {
 			argv = append(argv, "--simulated-node")
 		} else {
-			argv = append(argv, "--payload-dir", h.payloadDir)
+			argv = append(argv, "--payload-dir", h.payloadDir, "--reboot-into-discovery")
 		}
 		if lab != nil {
 			if err := lab.Host(i); err != nil {

@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// nodeHost starts a host that installs into its own root directory, with its
-// kubelet endpoint on a free port (the hosts share this machine's network).
+// nodeHost starts a host that installs into its own root directory as a
+// simulated node, its kubelet endpoint on a free port (the hosts share this
+// machine's network, where real nodes would collide). Real nodes are
+// TestRealNodesRunPods's.
 func nodeHost(t *testing.T, script, dir, name string) *labHost {
-	return startHost(t, script, dir, name, "--root", filepath.Join(dir, "root"), "--kubelet-port", "0")
+	return startHost(t, script, dir, name, "--root", filepath.Join(dir, "root"), "--kubelet-port", "0", "--simulated-node")
 }
 
 // TestSeedFlowNodes runs the seed's Agent platform flow end to end: an InfraEnv
