@@ -197,7 +197,8 @@ func TestSeedFlowNodes(t *testing.T) {
 
 // TestQuickstart runs what make quickstart runs: lab hosts in their own network
 // namespaces and the example cluster with a NodePool of two, whose nodes are
-// Ready and reachable from the hosted API server through konnectivity.
+// real kubelets with containerd, Ready and reachable from the hosted API
+// server through konnectivity.
 func TestQuickstart(t *testing.T) {
 	up := startUp(t, t.TempDir(), "--example", "--agents", "3", agentFlags)
 	eventually(t, 4*time.Minute, "the example NodePool Ready", func() error {
@@ -207,15 +208,16 @@ func TestQuickstart(t *testing.T) {
 		return nil
 	})
 	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
-	out := guestKubectl(t, kc, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.addresses[?(@.type=="InternalIP")].address} {end}`)
+	out := guestKubectl(t, kc, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.addresses[?(@.type=="InternalIP")].address}={.status.nodeInfo.containerRuntimeVersion}={.status.nodeInfo.kubeletVersion}={.metadata.labels.node\.hcp\.dev/simulated} {end}`)
 	nodes := strings.Fields(out)
 	if len(nodes) != 2 {
 		t.Fatalf("nodes: %q", out)
 	}
 	for _, nd := range nodes {
 		f := strings.Split(nd, "=")
-		if len(f) != 3 || !strings.HasPrefix(f[0], "lab-host-") || f[1] != "True" {
-			t.Errorf("node %q", nd)
+		if len(f) != 6 || !strings.HasPrefix(f[0], "lab-host-") || f[1] != "True" || !strings.HasPrefix(f[3], "containerd://") ||
+			f[4] != rel.Components["kubelet"] || f[5] != "" {
+			t.Errorf("node %q (name=Ready=address=runtime=kubelet=simulated)", nd)
 		}
 		if got := strings.TrimSpace(guestKubectl(t, kc, "get", "--raw", "/api/v1/nodes/"+f[0]+"/proxy/healthz")); got != "ok" {
 			t.Errorf("node proxy %s: %q", f[0], got)
