@@ -100,6 +100,7 @@ func discoverCommand() *cobra.Command {
 	f.IntVar(&o.KubeletPort, "kubelet-port", 0, "port of a simulated node's kubelet endpoint (default 10250, or a free port when taken)")
 	f.BoolVar(&o.SimulatedNode, "simulated-node", false, "join as a simulated node (no container runtime: pods are reported Running without running), for scale tests")
 	f.BoolVar(&o.RebootIntoDiscovery, "reboot-into-discovery", false, "when the cluster deletes this host's node, go back to discovery (as a reboot into the discovery image would) instead of waiting for a restart")
+	f.IntVar(&o.MachineShare, "machine-share", 1, "how many hosts share this machine: a node offers pods its share of the CPUs and memory and reserves the rest")
 	f.StringVar(&o.PayloadDir, "payload-dir", "", "release payload directory to take the node's binaries from (default: download them from the service)")
 	gf := flag.NewFlagSet("log", flag.ContinueOnError)
 	logConfig.AddFlags(gf)

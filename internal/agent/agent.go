@@ -56,7 +56,12 @@ type Options struct {
 	// back to discovery by itself, as a machine that reboots into the
 	// discovery image does (lab hosts).
 	RebootIntoDiscovery bool
-	Log                 logr.Logger
+	// MachineShare is how many hosts share this machine (lab hosts): a real
+	// node offers pods its share of the machine's CPU and memory, the rest
+	// reserved, so several nodes on one machine do not promise it several
+	// times over. 0 or 1: the whole machine.
+	MachineShare int
+	Log          logr.Logger
 }
 
 // ErrRejected is a final answer from the service: the agent stops.
@@ -104,6 +109,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Root != "" && !filepath.IsAbs(o.Root) {
 		return fmt.Errorf("--root %q: must be an absolute directory", o.Root)
+	}
+	if o.MachineShare < 0 {
+		return fmt.Errorf("--machine-share %d: must be 1 or more (the number of hosts on this machine)", o.MachineShare)
 	}
 	if o.KubeletPort < 0 || o.KubeletPort > 65535 {
 		return fmt.Errorf("--kubelet-port %d: must be between 1 and 65535 (0 picks 10250 or a free port)", o.KubeletPort)
@@ -282,7 +290,7 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		run = RunNode
 	}
 	err = run(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
-		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch, PayloadDir: c.opts.PayloadDir,
+		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch, PayloadDir: c.opts.PayloadDir, MachineShare: c.opts.MachineShare,
 		Progress: func(stage, info string) {
 			select {
 			case stages <- [2]string{stage, info}:

@@ -97,7 +97,7 @@ func (c *cgroups) prepare(root string) error {
 			}
 		}
 		b, err := os.ReadFile(filepath.Join(c.fs, root, "cgroup.controllers"))
-		if err != nil {
+		if err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		for _, need := range []string{"cpu", "memory", "pids"} {

@@ -74,6 +74,8 @@ type NodeOptions struct {
 	// PayloadDir is a release payload directory on this machine to take the
 	// node's binaries from; empty: they are downloaded.
 	PayloadDir string
+	// MachineShare is how many nodes share this machine (see Options).
+	MachineShare int
 }
 
 // RunNode joins the cluster as a node: TLS bootstrap with the bootstrap

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/ignition"
 )
@@ -141,6 +142,9 @@ func (n *realNode) prepare(ctx context.Context) error {
 		"cgroupRoot":   n.cgRoot,
 		"providerID":   n.o.ProviderID,
 	}
+	if r := reserved(n.o.Inventory, n.o.MachineShare); r != nil {
+		host["systemReserved"] = r
+	}
 	b, err := yaml.Marshal(host)
 	if err != nil {
 		return err
@@ -156,6 +160,24 @@ func (n *realNode) prepare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reserved is what a node sharing the machine with share-1 others keeps
+// from its pods: all but its share of the CPUs and memory the inventory
+// reports. nil for a node that has the machine to itself.
+func reserved(inv *agentv1.HostInventory, share int) map[string]string {
+	if share <= 1 || inv == nil {
+		return nil
+	}
+	mem := inv.Memory.UsableBytes
+	if mem == 0 {
+		mem = inv.Memory.PhysicalBytes
+	}
+	milli := max(inv.Cpu.Count, 1) * 1000
+	return map[string]string{
+		"cpu":    fmt.Sprintf("%dm", milli-milli/int64(share)),
+		"memory": fmt.Sprintf("%dMi", (mem-mem/int64(share))>>20),
+	}
 }
 
 // binary links a payload binary into the node (from the payload directory

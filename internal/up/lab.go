@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -102,7 +103,7 @@ func startLabHosts(ctx context.Context, c client.Client, h labHosts, log logr.Lo
 		if h.simulated {
 			argv = append(argv, "--simulated-node")
 		} else {
-			argv = append(argv, "--payload-dir", h.payloadDir, "--reboot-into-discovery")
+			argv = append(argv, "--payload-dir", h.payloadDir, "--reboot-into-discovery", "--machine-share", strconv.Itoa(n))
 		}
 		if lab != nil {
 			if err := lab.Host(i); err != nil {
