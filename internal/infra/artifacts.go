@@ -39,6 +39,9 @@ type Artifacts struct {
 	TokenTTL time.Duration
 	// KonnectivityAgentBinary is the konnectivity agent served to installed hosts.
 	KonnectivityAgentBinary string
+	// NodeBinaries are the release binaries served to hosts that become
+	// nodes, by artifact name (kubelet, containerd, ..., cni-bridge).
+	NodeBinaries map[string]string
 	// AgentBinary is the hcp-agent executable served to hosts.
 	AgentBinary string
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -397,7 +398,17 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		}
 		http.ServeFile(w, r, s.Artifacts.KonnectivityAgentBinary)
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("file_name: %q is not an artifact (allowed: %s, %s, %s, %s)", name, FileIgnition, FileScript, FileAgent, FileKonnectivityAgent))
+		if path, ok := s.Artifacts.NodeBinaries[name]; ok {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			http.ServeFile(w, r, path)
+			return
+		}
+		allowed := []string{FileIgnition, FileScript, FileAgent, FileKonnectivityAgent}
+		for n := range s.Artifacts.NodeBinaries {
+			allowed = append(allowed, n)
+		}
+		sort.Strings(allowed[4:])
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("file_name: %q is not an artifact (allowed: %s)", name, strings.Join(allowed, ", ")))
 	}
 }
 

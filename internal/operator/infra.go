@@ -63,6 +63,13 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	artifacts := &infra.Artifacts{ServiceURL: o.URL, CA: creds.CA, Signer: signer, TokenTTL: o.TokenTTL, AgentBinary: o.AgentBinary}
 	if rel, err := (release.Store{Dir: opts.ReleaseDir}).Default(); err == nil {
 		artifacts.KonnectivityAgentBinary = rel.Binary(release.KonnectivityAgent)
+		artifacts.NodeBinaries = map[string]string{}
+		for _, b := range ignition.NodeBinaries {
+			artifacts.NodeBinaries[b] = rel.Binary(b)
+		}
+		for _, p := range ignition.CNIPlugins {
+			artifacts.NodeBinaries["cni-"+p] = rel.Binary("cni/" + p)
+		}
 	}
 	checkIns := &infra.CheckIns{}
 	changes := make(chan client.ObjectKey, 4096)

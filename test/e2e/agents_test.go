@@ -229,6 +229,49 @@ func TestInfraServiceRefusesBadTokensAndBodies(t *testing.T) {
 	if out := up.mustKubectl("", "-n", "clusters-a", "get", "agents", "-o", "name"); strings.TrimSpace(out) != "agent.agent-install.openshift.io/c748ff1a-3073-43e5-b4e8-d23256877396" {
 		t.Errorf("agents after the requests: %q", out)
 	}
+	// Hosts download the node binaries with the InfraEnv's token; other
+	// names are refused with the list of what there is.
+	download := func(file, token string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, ua.Scheme+"://"+ua.Host+"/api/assisted-install/v2/infra-envs/"+idA+"/downloads/files?file_name="+file, nil)
+		req.Header.Set("X-Secret-Key", token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	want, err := os.ReadFile(rel.Binary("cni/bridge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, b := download("cni-bridge", tokA); status != 200 || !bytes.Equal(b, want) {
+		t.Errorf("cni-bridge download: %d, %d bytes (want %d)", status, len(b), len(want))
+	}
+	if status, b := download("etc-shadow", tokA); status != 400 || !strings.Contains(string(b), "kubelet") {
+		t.Errorf("unknown artifact: %d %s", status, b)
+	}
+	if status, _ := download("kubelet", tokB); status != 401 {
+		t.Errorf("kubelet with another InfraEnv's token: %d", status)
+	}
+	// The registry serves pulls and refuses pushes.
+	resp, err := client.Post(ua.Scheme+"://"+ua.Host+"/v2/pause/blobs/uploads/", "application/octet-stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("a push to the registry: %s", resp.Status)
+	}
+	resp, err = client.Head(ua.Scheme + "://" + ua.Host + "/v2/pause/manifests/" + rel.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the pause image's manifest: %s", resp.Status)
+	}
 }
 
 func TestLabHostsHaveTheirOwnNetworks(t *testing.T) {
