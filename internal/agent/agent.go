@@ -23,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/version"
@@ -222,7 +223,7 @@ func (c *client) run(ctx context.Context, s agentapi.Step) {
 	reply := agentapi.StepReply{StepType: s.StepType, StepID: s.StepID}
 	switch s.StepType {
 	case agentapi.StepInventory:
-		inv, err := Inventory(c.opts.Hostname)
+		inv, err := c.inventory()
 		if err != nil {
 			reply.ExitCode, reply.Error = 1, err.Error()
 			break
@@ -271,7 +272,7 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		return fail(err)
 	}
 	c.reply(ctx, agentapi.StepReply{StepType: s.StepType, StepID: s.StepID})
-	inv, err := Inventory(c.opts.Hostname)
+	inv, err := c.inventory()
 	if err != nil {
 		return fail(err)
 	}
@@ -312,6 +313,19 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		return err
 	}
 	return nil
+}
+
+// inventory is the host's inventory with how it would run a node.
+func (c *client) inventory() (*agentv1.HostInventory, error) {
+	inv, err := Inventory(c.opts.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	inv.NodeRuntime = &agentv1.HostNodeRuntime{Kind: "containerd", Problems: RealNodeProblems()}
+	if c.opts.SimulatedNode {
+		inv.NodeRuntime = &agentv1.HostNodeRuntime{Kind: "simulated"}
+	}
+	return inv, nil
 }
 
 // progress reports an installation stage. It retries until the service has

@@ -196,6 +196,24 @@ type HostInventory struct {
 	// SystemVendor identifies the machine.
 	// +optional
 	SystemVendor HostSystemVendor `json:"systemVendor,omitempty"`
+	// NodeRuntime is how the host would run a node, and what it lacks for
+	// that (an hcp extension of the inventory).
+	// +optional
+	NodeRuntime *HostNodeRuntime `json:"nodeRuntime,omitempty"`
+}
+
+// HostNodeRuntime says how a host runs a node once installed.
+type HostNodeRuntime struct {
+	// Kind is "containerd" for a real kubelet with containerd and runc, or
+	// "simulated" for a simulated kubelet (no container runtime; for scale
+	// tests).
+	// +kubebuilder:validation:Enum=containerd;simulated
+	Kind string `json:"kind"`
+	// Problems are what keeps the host from running a real node (not root,
+	// iptables missing, no usable cgroups); empty when none.
+	// +optional
+	// +listType=atomic
+	Problems []string `json:"problems,omitempty"`
 }
 
 // HostMemory is a host's memory.

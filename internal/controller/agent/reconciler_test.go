@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,11 @@ func inventory(hostname string, cores int64, memGiB int64) *agentv1.HostInventor
 		Disks:        []agentv1.HostDisk{{SizeBytes: 200_000_000_000, InstallationEligibility: agentv1.HostInstallationEligibility{Eligible: true}}}}
 }
 
+func withRuntime(inv *agentv1.HostInventory, kind string, problems ...string) *agentv1.HostInventory {
+	inv.NodeRuntime = &agentv1.HostNodeRuntime{Kind: kind, Problems: problems}
+	return inv
+}
+
 // waitState waits until the Agent's state is state; with a harness, its host
 // checks in while it waits.
 func waitState(t *testing.T, a *agentv1.Agent, state string, checkingIn ...*harness) *agentv1.Agent {
@@ -117,12 +123,30 @@ func TestAgentStates(t *testing.T) {
 		{"small", true, inventory("small-host", 1, 2), agentapi.StateInsufficientUnbound, agentv1.ValidatedCondition, metav1.ConditionFalse, "ValidationsFailing"},
 		{"fit", true, inventory("fit-host", 4, 16), agentapi.StateKnownUnbound, agentv1.RequirementsMetCondition, metav1.ConditionTrue, "AgentIsReady"},
 		{"unapproved", false, inventory("other-host", 4, 16), agentapi.StateKnownUnbound, agentv1.RequirementsMetCondition, metav1.ConditionFalse, "AgentIsNotApproved"},
+		{"no-node-runtime", true, withRuntime(inventory("plain-host", 4, 16), "containerd", "iptables is not installed"),
+			agentapi.StateInsufficientUnbound, agentv1.ValidatedCondition, metav1.ConditionFalse, "ValidationsFailing"},
+		{"simulated", true, withRuntime(inventory("sim-host", 4, 16), "simulated"), agentapi.StateKnownUnbound, agentv1.RequirementsMetCondition, metav1.ConditionTrue, "AgentIsReady"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := register(t, ns, tc.name, tc.approved, tc.inv)
 			h.checkIn(a)
 			got := waitState(t, a, tc.state)
 			wantCondition(t, got, tc.cond, tc.status, tc.reason)
+			if r := tc.inv; r != nil && r.NodeRuntime != nil && len(r.NodeRuntime.Problems) > 0 {
+				c := meta.FindStatusCondition(got.Status.Conditions, agentv1.ValidatedCondition)
+				if c == nil || !strings.Contains(c.Message, ValidationCanRunNode) {
+					t.Errorf("Validated does not name %s: %+v", ValidationCanRunNode, c)
+				}
+				var msg string
+				for _, v := range got.Status.ValidationsInfo[CategoryHardware] {
+					if v.ID == ValidationCanRunNode {
+						msg = v.Message
+					}
+				}
+				if !strings.Contains(msg, "iptables is not installed") {
+					t.Errorf("%s says %q", ValidationCanRunNode, msg)
+				}
+			}
 			wantCondition(t, got, agentv1.ConnectedCondition, metav1.ConditionTrue, "AgentIsConnected")
 			if tc.inv != nil {
 				want := map[string]string{LabelCPUCores: fmt.Sprint(tc.inv.Cpu.Count), LabelMemoryGiB: fmt.Sprint(tc.inv.Memory.PhysicalBytes >> 30),

@@ -20,6 +20,9 @@ const (
 	ValidationHostnameValid  = "hostname-valid"
 	ValidationHostnameUnique = "hostname-unique"
 	ValidationConnected      = "connected"
+	// ValidationCanRunNode: the host has what a real node needs (root,
+	// iptables, cgroups), or is a simulated node.
+	ValidationCanRunNode = "can-run-node"
 
 	CategoryHardware = "hardware"
 	CategoryNetwork  = "network"
@@ -74,6 +77,12 @@ func validate(agent *agentv1.Agent, connected bool, req Requirements, otherHostn
 		fmt.Sprintf("Hostname %s is allowed", name), fmt.Sprintf("Hostname %q is forbidden: it must be a DNS name and not localhost; set spec.hostname", name))
 	add(CategoryHardware, ValidationHostnameUnique, !otherHostnames[name],
 		fmt.Sprintf("Hostname %s is unique in the namespace", name), fmt.Sprintf("Hostname %s is not unique in the namespace; set spec.hostname on one of the Agents", name))
+	runtime, problems := "containerd", []string(nil)
+	if r := inv.NodeRuntime; r != nil {
+		runtime, problems = r.Kind, r.Problems
+	}
+	add(CategoryHardware, ValidationCanRunNode, len(problems) == 0,
+		"The host can run a node ("+runtime+")", "The host cannot run a node: "+strings.Join(problems, "; "))
 	v := agentv1.HostValidationInfo{ID: ValidationConnected, Status: statusSuccess, Message: "Host is connected"}
 	if !connected {
 		v.Status, v.Message = statusFailure, "Host is disconnected: it has not checked in"
