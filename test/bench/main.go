@@ -49,7 +49,9 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents,nodes,kubernetes", "benchmarks to run (comma-separated; also density)")
+	only := flag.String("only", "management,hosted,agents,nodes,realnodes,kubernetes", "benchmarks to run (comma-separated; also density)")
+	realNodeCount := flag.Int("real-nodes", 2, "lab hosts that join as real nodes")
+	podCount := flag.Int("pods", 100, "pods started one at a time on the real nodes")
 	nodeCount := flag.Int("nodes", 10, "hosts that join as nodes in the NodePool scale-up")
 	bindCount := flag.Int("bind", 500, "simulated agents a NodePool binds (0: skip)")
 	agentPoll := flag.Duration("agent-poll", up.Defaults().AgentPollInterval, "hcp up --agent-poll-interval in the NodePool scale-up (default: hcp up's)")
@@ -66,6 +68,10 @@ func main() {
 	}
 	if *agentPoll < time.Second {
 		fmt.Fprintf(os.Stderr, "bench: -agent-poll %s must be at least 1s (hcp up's --agent-poll-interval)\n", *agentPoll)
+		os.Exit(2)
+	}
+	if *realNodeCount < 1 || *podCount < 1 {
+		fmt.Fprintf(os.Stderr, "bench: -real-nodes %d and -pods %d must be at least 1\n", *realNodeCount, *podCount)
 		os.Exit(2)
 	}
 	if *nodeCount < 1 || *bindCount < 0 || *k8sClusters < 1 {
@@ -110,6 +116,16 @@ func main() {
 		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
 		if err == nil {
 			err = kubernetesRuntime(*bin, rel, *k8sClusters, *k8sAgents, *settle)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["realnodes"] {
+		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
+		if err == nil {
+			err = realNodes(*bin, rel, *realNodeCount, *podCount, *settle)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
