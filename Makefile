@@ -8,7 +8,7 @@ CONTROLLER_GEN := $(BIN)/tools/controller-gen
 CONTROLLER_GEN_VERSION := v0.23.0
 GO_TEST_FLAGS ?=
 
-.PHONY: all build release generate verify-generate quickstart install test unit e2e bench fuzz lint clean
+.PHONY: all build release generate verify-generate quickstart install test unit e2e bench conformance fuzz lint clean
 
 all: build
 
@@ -59,6 +59,10 @@ test: build lint verify-generate
 ## bench: measured numbers, each next to its baseline from the same run (BENCH_FLAGS="-only density" for the density run)
 bench: build
 	HCP_BIN=$(BIN) $(GO) run ./test/bench $(BENCH_FLAGS)
+
+## conformance: build Kubernetes' e2e.test, run its [Conformance] specs against the example cluster on two real lab nodes, write docs/conformance.md (FOCUS=, SKIP= narrow it)
+conformance: build
+	bash hack/conformance.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

@@ -94,6 +94,19 @@ func Specs(rel *release.Release) []Spec {
 			Spec{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Files: agnhost, Links: applets, Entrypoint: []string{"/agnhost"}},
 			Spec{Repository: "library/busybox", Tag: rel.Components["busybox"], Files: map[string]string{"/bin/busybox": rel.Binary("busybox")},
 				Links: applets, Cmd: []string{"sh"}})
+		// Stand-ins for the other images Kubernetes' conformance specs
+		// name (k8s.io/kubernetes test/utils/image at the release's
+		// version), under their names: Debian's busybox for the suite's
+		// busybox, hcp's pause for registry.k8s.io/pause, and agnhost
+		// serving HTTP on port 80 for nginx, which no Go module builds.
+		busybox := map[string]string{"/bin/busybox": rel.Binary("busybox")}
+		specs = append(specs,
+			Spec{Repository: "e2e-test-images/busybox", Tag: "1.37.0-2", Files: busybox, Links: applets, Cmd: []string{"sh"}},
+			Spec{Repository: "pause", Tag: "3.10.2", Files: bin("pause"), Entrypoint: []string{"/usr/local/bin/pause"}})
+		for _, tag := range []string{"1.27.0-2", "1.28.0-2"} {
+			specs = append(specs, Spec{Repository: "e2e-test-images/nginx", Tag: tag, Files: agnhost, Links: applets,
+				Entrypoint: []string{"/agnhost", "netexec", "--http-port=80", "--udp-port=-1"}})
+		}
 	}
 	return specs
 }

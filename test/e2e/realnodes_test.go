@@ -166,6 +166,27 @@ func TestRealNodesRunPods(t *testing.T) {
 		return nil
 	})
 
+	// kill -9 hcp up: the nodes' pods keep running, and the next hcp up
+	// adopts them (the same containers, Ready, reachable).
+	up.kill()
+	up = startUp(t, dataDir, "--agents", "2", agentFlags)
+	webPods := k("get", "pods", "-l", "app=web", "-o", `jsonpath={range .items[*]}{.status.containerStatuses[0].containerID} {end}`)
+	eventually(t, 2*time.Minute, "the web pods adopted", func() error {
+		out, _ := runKubectl(kc, "", "get", "pods", "-l", "app=web", "-o", `jsonpath={range .items[*]}{.status.containerStatuses[0].containerID}={.status.containerStatuses[0].ready} {end}`)
+		for _, id := range strings.Fields(webPods) {
+			if !strings.Contains(out, id+"=true") {
+				return errorf("web pods %q, had containers %q", out, webPods)
+			}
+		}
+		if n, _ := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`); n != "True True" {
+			return errorf("nodes Ready: %q", n)
+		}
+		return nil
+	})
+	if got := strings.TrimSpace(k("exec", podA, "--", "cat", "/etc/hostname")); got != podA {
+		t.Errorf("kubectl exec after the restart: %q", got)
+	}
+
 	// Scale down to one node: the pods move to the other node, and the
 	// released host keeps nothing of the old node.
 	up.mustKubectl("", "-n", "clusters", "scale", "nodepool", "example", "--replicas", "1")
