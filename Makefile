@@ -54,7 +54,7 @@ lint:
 
 ## test: lint, generated files, unit, integration and end-to-end tests
 test: build lint verify-generate
-	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
+	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 45m $(GO_TEST_FLAGS) ./...
 
 ## bench: measured numbers, each next to its baseline from the same run (BENCH_FLAGS="-only density" for the density run)
 bench: build

@@ -137,7 +137,9 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 	// The API servers do not reconcile the kubernetes Service's endpoints
 	// (they are not on the cluster's network): its endpoint is the published
 	// address.
-	if ip := net.ParseIP(in.APIServerIP); ip != nil && in.APIServerPort > 0 {
+	// A loopback address (a control plane published on 127.0.0.1) is not one
+	// pods can reach, nor one an EndpointSlice may hold.
+	if ip := net.ParseIP(in.APIServerIP); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() && in.APIServerPort > 0 {
 		family := discoveryv1.AddressTypeIPv4
 		if ip.To4() == nil {
 			family = discoveryv1.AddressTypeIPv6

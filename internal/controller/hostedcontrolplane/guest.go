@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configv1 "github.com/hcp-dev/hcp/api/config/v1"
@@ -69,20 +70,15 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		}
 		gc.Mark("crds")
 	}
+	// The cluster's own objects (DNS, RBAC for nodes) are retried on the
+	// next sync when they fail; they do not hold the control plane back.
 	ep := hcp.Status.ControlPlaneEndpoint
 	if addons := fmt.Sprintf("addons/%s:%d", ep.Host, ep.Port); !gc.Marked(addons) {
-		objs, err := guest.Addons(guest.AddonsInput{ServiceCIDR: controlplane.ServiceCIDR(hcp), Policy: hcp.Spec.InfrastructureAvailabilityPolicy,
-			CoreDNSImage: images.Reference("coredns", rel.Components["coredns"]), KubeletClientUser: controlplane.KubeletAPIClientUser,
-			APIServerIP: ep.Host, APIServerPort: ep.Port})
-		if err != nil {
-			return err
+		if err := applyAddons(ctx, c, hcp, rel); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "applying the hosted cluster's DNS and node RBAC; retrying with the next sync")
+		} else {
+			gc.Mark(addons)
 		}
-		for _, o := range objs {
-			if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("hcp"), client.ForceOwnership); err != nil {
-				return fmt.Errorf("applying %s %s in the hosted cluster: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-			}
-		}
-		gc.Mark(addons)
 	}
 	for _, comp := range components {
 		co := &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: comp.Name}}
@@ -131,6 +127,23 @@ func (r *Reconciler) syncGuest(ctx context.Context, hcp *hyperv1.HostedControlPl
 		return nil
 	}
 	return c.Status().Patch(ctx, cv, client.MergeFrom(before))
+}
+
+// applyAddons puts the hosted cluster's own objects in place (guest.Addons).
+func applyAddons(ctx context.Context, c client.Client, hcp *hyperv1.HostedControlPlane, rel *release.Release) error {
+	ep := hcp.Status.ControlPlaneEndpoint
+	objs, err := guest.Addons(guest.AddonsInput{ServiceCIDR: controlplane.ServiceCIDR(hcp), Policy: hcp.Spec.InfrastructureAvailabilityPolicy,
+		CoreDNSImage: images.Reference("coredns", rel.Components["coredns"]), KubeletClientUser: controlplane.KubeletAPIClientUser,
+		APIServerIP: ep.Host, APIServerPort: ep.Port})
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("hcp"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying %s %s in the hosted cluster: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+	}
+	return nil
 }
 
 // operatorConditions are a component's ClusterOperator conditions, from its

@@ -156,6 +156,17 @@ func TestControlPlaneRunsAndGoes(t *testing.T) {
 	if err := guest.Get(context.Background(), client.ObjectKey{Name: "version"}, cv); err != nil {
 		t.Errorf("the hosted cluster has no ClusterVersion: %v", err)
 	}
+	// Its own objects: cluster DNS at the service network's tenth address.
+	env.Eventually(t, "the hosted cluster's DNS Service", func(ctx context.Context) error {
+		svc := &corev1.Service{}
+		if err := guest.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "kube-dns"}, svc); err != nil {
+			return err
+		}
+		if svc.Spec.ClusterIP != "172.31.0.10" {
+			return fmt.Errorf("kube-dns at %s", svc.Spec.ClusterIP)
+		}
+		return nil
+	})
 
 	if err := env.Client.Delete(context.Background(), hcp); err != nil {
 		t.Fatal(err)
