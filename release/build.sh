@@ -91,12 +91,13 @@ build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 agnhost_version=$(cat "$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost/VERSION")
 build testimages agnhost -- gobuild -ldflags "-s -w" -o "$out/agnhost" k8s.io/kubernetes/test/images/agnhost
 busybox_src=${BUSYBOX:-/bin/busybox}
-if ! "$busybox_src" 2>/dev/null | head -1 | grep -q '^BusyBox'; then
+busybox_banner=$("$busybox_src" --help 2>&1 || true)
+if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then
   echo "no static busybox at $busybox_src: install Debian's busybox-static (apt-get install busybox-static)" >&2
   exit 1
 fi
 cmp -s "$busybox_src" "$out/busybox" || install -m 0755 "$busybox_src" "$out/busybox"
-busybox_version=$("$out/busybox" | head -1 | sed -E 's/^BusyBox v([0-9.]+).*/\1/')
+busybox_version=$(echo "$busybox_banner" | sed -nE '1s/^BusyBox v([0-9.]+).*/\1/p')
 
 pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
