@@ -309,8 +309,8 @@ func (n *realNode) join(ctx context.Context) error {
 		c, err := nodeClientConfig(o.Root, kc)
 		cfg = c
 		return err
-	}, func(err error, _ time.Duration) {
-		o.Progress(agentapi.StageRebooting, "Waiting for the kubelet to join (TLS bootstrap): "+joinError(err))
+	}, func(error, time.Duration) {
+		o.Progress(agentapi.StageRebooting, n.bootstrapProgress(ctx))
 	}); err != nil {
 		return err
 	}
@@ -359,6 +359,25 @@ func (n *realNode) join(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// bootstrapProgress says what the kubelet's TLS bootstrap waits for: the
+// API server it cannot reach (asked with the bootstrap kubeconfig, as the
+// kubelet does), or the kubelet itself.
+func (n *realNode) bootstrapProgress(ctx context.Context) string {
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(n.o.Root, ignition.BootstrapKubeconfigPath))
+	if err != nil {
+		return "Cannot join the cluster yet (retrying): bootstrap kubeconfig: " + joinError(err)
+	}
+	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err == nil {
+		_, err = cs.Discovery().ServerVersion()
+	}
+	if err != nil && ctx.Err() == nil {
+		return "Cannot join the cluster yet (retrying): " + joinError(err)
+	}
+	return "Waiting for the kubelet to join (TLS bootstrap)"
 }
 
 func nodeReady(node *corev1.Node) *corev1.NodeCondition {

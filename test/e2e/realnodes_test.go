@@ -183,9 +183,14 @@ func TestRealNodesRunPods(t *testing.T) {
 		}
 		return nil
 	})
-	if got := strings.TrimSpace(k("exec", podA, "--", "cat", "/etc/hostname")); got != podA {
-		t.Errorf("kubectl exec after the restart: %q", got)
-	}
+	// The nodes' tunnels come back with their konnectivity agents.
+	eventually(t, time.Minute, "kubectl exec after the restart", func() error {
+		out, err := runKubectl(kc, "", "exec", podA, "--", "cat", "/etc/hostname")
+		if err != nil || strings.TrimSpace(out) != podA {
+			return errorf("%v: %s", err, out)
+		}
+		return nil
+	})
 
 	// Scale down to one node: the pods move to the other node, and the
 	// released host keeps nothing of the old node.
