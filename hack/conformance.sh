@@ -44,7 +44,7 @@ commit=$(git -C "$top" rev-parse --short HEAD)
 set +e
 KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/e2e.test" --kubeconfig "$data/kubeconfig-example" --provider skeleton \
   --ginkgo.focus "${FOCUS:-\[Conformance\]}" --ginkgo.skip "${SKIP:-\[Disruptive\]}" --ginkgo.timeout 6h \
-  --report-dir "$data/report" --disable-log-dump > "$data/e2e.log" 2>&1
+  --report-dir "$data/report" --disable-log-dump --ginkgo.no-color > "$data/e2e.log" 2>&1
 rc=$?
 set -e
 tail -5 "$data/e2e.log"
