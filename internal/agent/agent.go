@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("--root %q: must be an absolute directory", o.Root)
 	}
 	if o.MachineShare < 0 {
-		return fmt.Errorf("--machine-share %d: must be 1 or more (the number of hosts on this machine)", o.MachineShare)
+		return fmt.Errorf("--machine-share %d: must be the number of hosts on this machine (1 or more; 0 also means the whole machine)", o.MachineShare)
 	}
 	if o.KubeletPort < 0 || o.KubeletPort > 65535 {
 		return fmt.Errorf("--kubelet-port %d: must be between 1 and 65535 (0 picks 10250 or a free port)", o.KubeletPort)

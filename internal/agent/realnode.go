@@ -53,10 +53,7 @@ func RealNodeProblems() []string {
 			out = append(out, tool+" is not installed")
 		}
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		out = append(out, "no /proc/self/cgroup: "+err.Error())
-	} else if _, err := detectCgroups(cgroupFS, string(self)); err != nil {
+	if _, err := machineCgroups(); err != nil {
 		out = append(out, err.Error())
 	}
 	return out
@@ -72,11 +69,7 @@ func RunRealNode(ctx context.Context, o NodeOptions) error {
 	if p := RealNodeProblems(); len(p) > 0 {
 		return fmt.Errorf("this host cannot run a node: %s", strings.Join(p, "; "))
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return err
-	}
-	cg, err := detectCgroups(cgroupFS, string(self))
+	cg, err := machineCgroups()
 	if err != nil {
 		return err
 	}
@@ -648,13 +641,18 @@ func StopNode(root, name string) error {
 		return fmt.Errorf("StopNode is for hosts with a root directory of their own")
 	}
 	killNodeProcesses(root)
-	self, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return err
-	}
-	cg, err := detectCgroups(cgroupFS, string(self))
+	cg, err := machineCgroups()
 	if err != nil {
 		return err
 	}
 	return cg.remove(cg.nodeRoot(strings.ToLower(name)))
+}
+
+// machineCgroups is this machine's cgroup layout as this process sees it.
+func machineCgroups() (*cgroups, error) {
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("no /proc/self/cgroup: %w", err)
+	}
+	return detectCgroups(cgroupFS, string(self))
 }

@@ -109,22 +109,19 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 // linkInImage is the target of a symbolic link in the image.
 func linkInImage(t *testing.T, img v1.Image, path string) string {
 	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s not in the image: %v", path, err)
-		}
-		if "/"+strings.TrimPrefix(h.Name, "/") == path {
-			return h.Linkname
-		}
-	}
+	h, _ := entryInImage(t, img, path)
+	return h.Linkname
 }
 
 // fileInImage is the content of a file in the image's flattened file system.
 func fileInImage(t *testing.T, img v1.Image, path string) []byte {
+	t.Helper()
+	_, b := entryInImage(t, img, path)
+	return b
+}
+
+// entryInImage is an entry of the image's flattened file system and its content.
+func entryInImage(t *testing.T, img v1.Image, path string) (*tar.Header, []byte) {
 	t.Helper()
 	rc := mutate.Extract(img)
 	defer rc.Close()
@@ -139,7 +136,7 @@ func fileInImage(t *testing.T, img v1.Image, path string) []byte {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return b
+			return h, b
 		}
 	}
 }

@@ -46,15 +46,7 @@ func nodePools(bin string, rel *release.Release, n, bindN int, poll time.Duratio
 	}
 	defer up.stop()
 	ctx := context.Background()
-	hcp := func(args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(bin, "hcp"), args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(up.dir, "kubeconfig"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return string(out), fmt.Errorf("hcp %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out), nil
-	}
+	hcp := func(args ...string) (string, error) { return up.hcp(bin, args...) }
 	pull := filepath.Join(up.dir, "pull-secret.json")
 	if err := os.WriteFile(pull, []byte(`{"auths":{}}`), 0o600); err != nil {
 		return err

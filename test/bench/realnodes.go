@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -49,15 +48,7 @@ func realNodes(bin string, rel *release.Release, n, pods int, settle time.Durati
 		return err
 	}
 	gw := u.Hostname()
-	hcp := func(args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(bin, "hcp"), args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(up.dir, "kubeconfig"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return string(out), fmt.Errorf("hcp %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out), nil
-	}
+	hcp := func(args ...string) (string, error) { return up.hcp(bin, args...) }
 	pull := filepath.Join(up.dir, "pull-secret.json")
 	if err := os.WriteFile(pull, []byte(`{"auths":{}}`), 0o600); err != nil {
 		return err

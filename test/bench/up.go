@@ -82,6 +82,17 @@ func startUp(bin string, extra ...string) (*upInstance, error) {
 	return u, nil
 }
 
+// hcp runs the hcp CLI against this management plane.
+func (u *upInstance) hcp(bin string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(bin, "hcp"), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(u.dir, "kubeconfig"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("hcp %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
 func (u *upInstance) stop() {
 	stopProcess(u.cmd)
 	if os.Getenv("BENCH_KEEP") == "" {
