@@ -4,6 +4,7 @@
 # nodes, runs the [Conformance] specs against it with images from hcp's
 # registry, and writes docs/conformance.md.
 #   FOCUS, SKIP: ginkgo regular expressions (default: every conformance spec)
+#   PROCS: how many specs run at once (default 4; [Serial] specs run alone)
 #   KEEP=1 keeps the data directory and the report
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,9 +13,10 @@ out="$bin/conformance"
 mkdir -p "$out"
 stamp="$out/.pins"
 pins=$(cd "$top/release/conformance" && cat go.mod go.sum tools.go | sha256sum | cut -c1-16)
-if [ ! -x "$out/e2e.test" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
+if [ ! -x "$out/e2e.test" ] || [ ! -x "$out/ginkgo" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
   echo "building e2e.test (release/conformance)"
   (cd "$top/release/conformance" && CGO_ENABLED=0 go test -c -trimpath -ldflags "-s -w" -o "$out/e2e.test" k8s.io/kubernetes/test/e2e)
+  (cd "$top/release/conformance" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/ginkgo" github.com/onsi/ginkgo/v2/ginkgo)
   echo "$pins" > "$stamp"
 fi
 data=$(mktemp -d /tmp/hcp-conformance-XXXX)
@@ -37,17 +39,18 @@ KUBECONFIG="$data/kubeconfig" "$bin/hcp" create kubeconfig --namespace clusters 
 cat > "$data/repos.yaml" <<YAML
 promoterE2eRegistry: registry.hcp.test/e2e-test-images
 gcRegistry: registry.hcp.test
+gcEtcdRegistry: registry.hcp.test
 dockerLibraryRegistry: registry.hcp.test/library
 invalidRegistry: invalid.registry.hcp.test/invalid
 YAML
 commit=$(git -C "$top" rev-parse --short HEAD)
 set +e
-KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/e2e.test" --kubeconfig "$data/kubeconfig-example" --provider skeleton \
-  --ginkgo.focus "${FOCUS:-\[Conformance\]}" --ginkgo.skip "${SKIP:-\[Disruptive\]}" --ginkgo.timeout 6h \
-  --report-dir "$data/report" --disable-log-dump --ginkgo.no-color > "$data/e2e.log" 2>&1
+KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/ginkgo" --procs "${PROCS:-4}" --no-color --timeout 6h \
+  --focus "${FOCUS:-\[Conformance\]}" --skip "${SKIP:-\[Disruptive\]}" "$out/e2e.test" -- \
+  --kubeconfig "$data/kubeconfig-example" --provider skeleton --report-dir "$data/report" --disable-log-dump > "$data/e2e.log" 2>&1
 rc=$?
 set -e
 tail -5 "$data/e2e.log"
 report=$(ls "$data"/report/junit*.xml | head -1)
 (cd "$top" && go run ./test/conformance -junit "$report" -out docs/conformance.md \
-  -about "Run of commit $commit on $(nproc) CPUs: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")
+  -about "Run of commit $commit on $(nproc) CPUs: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), ${PROCS:-4} specs at once, focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")

@@ -9,7 +9,9 @@
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
 #                  (bridge, host-local, loopback, portmap), release/crictl,
 #                  release/coredns, release/pause (the pods' sandbox process)
-#   test images:   release/testimages (agnhost), Debian's busybox-static
+#   test images:   release/testimages (agnhost, sample-apiserver, nnp, the
+#                  update-demo pictures), Debian's busybox-static, and
+#                  Debian's dig, getent, curl and bash with their libraries
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
 # script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
@@ -87,9 +89,22 @@ build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/c
 build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
 # Test images' programs (the end-to-end and conformance tests run them in
-# pods): agnhost from the Kubernetes tree, and Debian's static busybox.
-agnhost_version=$(cat "$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost/VERSION")
-build testimages agnhost -- gobuild -ldflags "-s -w" -o "$out/agnhost" k8s.io/kubernetes/test/images/agnhost
+# pods): agnhost, sample-apiserver and nnp from the Kubernetes tree, Debian's
+# static busybox, dig, getent, curl and bash.
+kube_dir=$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+agnhost_version=$(cat "$kube_dir/test/images/agnhost/VERSION")
+build testimages agnhost sample-apiserver nnp -- sh -c "
+  go build -trimpath -ldflags '-s -w' -o '$out/agnhost' k8s.io/kubernetes/test/images/agnhost &&
+  go build -trimpath -ldflags '-s -w' -o '$out/sample-apiserver' k8s.io/sample-apiserver &&
+  go build -trimpath -ldflags '-s -w' -o '$out/nnp' k8s.io/kubernetes/test/images/nonewprivs"
+sample_apiserver_version=$(cd "$top/release/testimages" && go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' k8s.io/sample-apiserver)
+# The update-demo images' pictures and data (kubectl's conformance specs).
+for demo in kitten nautilus; do
+  mkdir -p "$out/testdata/$demo"
+  for f in "$demo.jpg" data.json; do
+    cmp -s "$kube_dir/test/images/$demo/html/$f" "$out/testdata/$demo/$f" || install -m 0644 "$kube_dir/test/images/$demo/html/$f" "$out/testdata/$demo/$f"
+  done
+done
 busybox_src=${BUSYBOX:-/bin/busybox}
 busybox_banner=$("$busybox_src" --help 2>&1 || true)
 if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then
@@ -98,6 +113,27 @@ if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then
 fi
 cmp -s "$busybox_src" "$out/busybox" || install -m 0755 "$busybox_src" "$out/busybox"
 busybox_version=$(echo "$busybox_banner" | sed -nE '1s/^BusyBox v([0-9.]+).*/\1/p')
+# Debian's dig, getent, curl and bash, with the libraries and loader they
+# need, as a tree to put at the root of test images (the suite probes DNS
+# with dig and getent, and runs curl and bash in agnhost as upstream's has them).
+tools="$out/tools"
+rm -rf "$tools.new"
+progs=()
+for p in dig getent curl bash; do
+  src=$(command -v "$p" || true)
+  if [ -z "$src" ]; then
+    echo "no $p: install Debian's bind9-dnsutils and curl (apt-get install bind9-dnsutils curl)" >&2
+    exit 1
+  fi
+  progs+=("$(readlink -f "$src")")
+  t="$tools.new/usr/bin/$p"; [ "$p" = bash ] && t="$tools.new/bin/bash"
+  mkdir -p "$(dirname "$t")" && cp -L "$src" "$t"
+done
+for f in $(ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u); do
+  mkdir -p "$tools.new$(dirname "$f")" && cp -L "$f" "$tools.new$f"
+done
+if diff -qr "$tools.new" "$tools" >/dev/null 2>&1; then rm -rf "$tools.new"; else rm -rf "$tools" && mv "$tools.new" "$tools"; fi
+dig_version=$(dig -v 2>&1 | sed -nE 's/^DiG ([0-9.]+).*/\1/p')
 
 pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
@@ -123,7 +159,9 @@ cat > "$out/release.json" <<JSON
     "coredns": "$coredns_version",
     "pause": "$version",
     "agnhost": "$agnhost_version",
-    "busybox": "$busybox_version"
+    "busybox": "$busybox_version",
+    "sample-apiserver": "$sample_apiserver_version",
+    "dig": "$dig_version"
   }
 }
 JSON

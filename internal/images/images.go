@@ -2,11 +2,12 @@
 // release payload, without Docker or a container registry on the internet, and
 // serves them from an OCI registry of the management plane.
 //
-// Each image is one layer holding a payload binary, with its platform set (a
-// container runtime refuses an image whose config names no os and
-// architecture) and the binary as its entrypoint:
+// Images are layers of payload files (layers shared between images are built
+// and stored once), with their platform set (a container runtime refuses an
+// image whose config names no os and architecture) and a payload binary as
+// their entrypoint:
 //
-//	imgs, err := images.FromRelease(rel)
+//	imgs, err := images.FromRelease(rel, dir)   // layers are written to dir
 //	reg := images.NewRegistry(dir)            // an http.Handler: serve it on the lab network
 //	err = reg.Load(ctx, releases)             // build and put in every release's images
 package images
@@ -15,14 +16,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -34,7 +40,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hcp-dev/hcp/internal/release"
@@ -44,16 +49,33 @@ import (
 // each node's container runtime maps it to the management plane's registry.
 const RegistryHost = "registry.hcp.test"
 
-// Spec is an image to build: its repository and tag, the files of its one
-// layer (path in the image → file on disk) and its entrypoint.
+// Layer is a set of files of an image. Images built together that name the
+// same Layer share its blob.
+type Layer struct {
+	// Files are files from disk (path in the image → file on disk).
+	Files map[string]string
+	// Trees are directories on disk whose files go at the image's root
+	// under the same paths.
+	Trees []string
+	// Contents are small files written as given (path → content).
+	Contents map[string]string
+	// Links are symbolic links (path → target).
+	Links map[string]string
+	// Modes are file modes other than 0755 (Files, Trees) and 0644
+	// (Contents), e.g. a setuid program's 04755.
+	Modes map[string]int64
+}
+
+// Spec is an image to build: its repository and tag, its layers (bottom
+// first), and how it runs.
 type Spec struct {
 	Repository string
 	Tag        string
-	Files      map[string]string
-	// Links are symbolic links in the image (path → target).
-	Links      map[string]string
+	Layers     []*Layer
 	Entrypoint []string
 	Cmd        []string
+	// User is the user the image runs as ("" is root).
+	User string
 }
 
 // Image is a built image and where it goes.
@@ -71,42 +93,84 @@ func (i Image) Reference() string { return Reference(i.Repository, i.Tag) }
 func Reference(repository, tag string) string { return RegistryHost + "/" + repository + ":" + tag }
 
 // Specs are the images of a release: the pods' sandbox (pause), CoreDNS,
-// kube-proxy and konnectivity-agent, tagged with their versions.
+// kube-proxy and konnectivity-agent, tagged with their versions, and, when
+// the release has the test programs, the images the end-to-end and
+// conformance tests run.
 func Specs(rel *release.Release) []Spec {
-	bin := func(name string) map[string]string {
-		return map[string]string{"/usr/local/bin/" + name: rel.Binary(name)}
+	bin := func(name string) []*Layer {
+		return []*Layer{{Files: map[string]string{"/usr/local/bin/" + name: rel.Binary(name)}}}
 	}
+	pause := bin("pause")
 	specs := []Spec{
-		{Repository: "pause", Tag: rel.Name, Files: bin("pause"), Entrypoint: []string{"/usr/local/bin/pause"}},
-		{Repository: "coredns", Tag: rel.Components["coredns"], Files: bin("coredns"), Entrypoint: []string{"/usr/local/bin/coredns"}},
-		{Repository: "kube-proxy", Tag: rel.Components["kube-proxy"], Files: bin("kube-proxy"), Entrypoint: []string{"/usr/local/bin/kube-proxy"}},
-		{Repository: "konnectivity-agent", Tag: rel.Components[release.KonnectivityAgent], Files: bin(release.KonnectivityAgent),
+		{Repository: "pause", Tag: rel.Name, Layers: pause, Entrypoint: []string{"/usr/local/bin/pause"}},
+		{Repository: "coredns", Tag: rel.Components["coredns"], Layers: bin("coredns"), Entrypoint: []string{"/usr/local/bin/coredns"}},
+		{Repository: "kube-proxy", Tag: rel.Components["kube-proxy"], Layers: bin("kube-proxy"), Entrypoint: []string{"/usr/local/bin/kube-proxy"}},
+		{Repository: "konnectivity-agent", Tag: rel.Components[release.KonnectivityAgent], Layers: bin(release.KonnectivityAgent),
 			Entrypoint: []string{"/usr/local/bin/" + release.KonnectivityAgent}},
 	}
-	// The test images, under the repository paths of their upstream names
-	// (registry.k8s.io/e2e-test-images/agnhost, docker.io/library/busybox),
-	// so a mirror of those registries maps them here. Both have busybox's
-	// shell and tools.
-	if rel.Components["agnhost"] != "" && rel.Components["busybox"] != "" {
-		applets := busyboxLinks(rel.Binary("busybox"))
-		agnhost := map[string]string{"/agnhost": rel.Binary("agnhost"), "/bin/busybox": rel.Binary("busybox")}
-		specs = append(specs,
-			Spec{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Files: agnhost, Links: applets, Entrypoint: []string{"/agnhost"}},
-			Spec{Repository: "library/busybox", Tag: rel.Components["busybox"], Files: map[string]string{"/bin/busybox": rel.Binary("busybox")},
-				Links: applets, Cmd: []string{"sh"}})
-		// Stand-ins for the other images Kubernetes' conformance specs
-		// name (k8s.io/kubernetes test/utils/image at the release's
-		// version), under their names: Debian's busybox for the suite's
-		// busybox, hcp's pause for registry.k8s.io/pause, and agnhost
-		// serving HTTP on port 80 for nginx, which no Go module builds.
-		busybox := map[string]string{"/bin/busybox": rel.Binary("busybox")}
-		specs = append(specs,
-			Spec{Repository: "e2e-test-images/busybox", Tag: "1.37.0-2", Files: busybox, Links: applets, Cmd: []string{"sh"}},
-			Spec{Repository: "pause", Tag: "3.10.2", Files: bin("pause"), Entrypoint: []string{"/usr/local/bin/pause"}})
-		for _, tag := range []string{"1.27.0-2", "1.28.0-2"} {
-			specs = append(specs, Spec{Repository: "e2e-test-images/nginx", Tag: tag, Files: agnhost, Links: applets,
-				Entrypoint: []string{"/agnhost", "netexec", "--http-port=80", "--udp-port=-1"}})
-		}
+	if rel.Components["agnhost"] == "" || rel.Components["busybox"] == "" {
+		return specs
+	}
+	return append(specs, testSpecs(rel, pause)...)
+}
+
+// testSpecs are the test images, under the repository paths of their
+// upstream names (registry.k8s.io/e2e-test-images/..., docker.io/library/...)
+// so that a mirror of those registries maps them here, with the tags
+// Kubernetes' test suite names at the release's version (k8s.io/kubernetes
+// test/utils/image). They share layers: Debian's busybox (shell and tools),
+// Debian's dig, getent, curl and bash with their libraries, and agnhost.
+// Images that no Go module builds are stand-ins made of those, as the
+// comments say.
+func testSpecs(rel *release.Release, pause []*Layer) []Spec {
+	busybox := &Layer{Files: map[string]string{"/bin/busybox": rel.Binary("busybox")}, Links: busyboxLinks(rel.Binary("busybox"))}
+	base := []*Layer{busybox}
+	if rel.Components["dig"] != "" {
+		base = append(base, &Layer{Trees: []string{rel.Binary("tools")}})
+	}
+	agnhost := append(base[:len(base):len(base)], &Layer{Files: map[string]string{"/agnhost": rel.Binary("agnhost")}})
+	with := func(layers []*Layer, more ...*Layer) []*Layer {
+		return append(layers[:len(layers):len(layers)], more...)
+	}
+	sh := []string{"sh"}
+	specs := []Spec{
+		{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Layers: agnhost, Entrypoint: []string{"/agnhost"}},
+		// The suite's previous agnhost (rolling updates from it to the
+		// current one): the same program under the older tag.
+		{Repository: "e2e-test-images/agnhost", Tag: "2.55", Layers: agnhost, Entrypoint: []string{"/agnhost"}},
+		{Repository: "library/busybox", Tag: rel.Components["busybox"], Layers: base, Cmd: sh},
+		{Repository: "e2e-test-images/busybox", Tag: "1.37.0-2", Layers: base, Cmd: sh},
+		{Repository: "e2e-test-images/busybox", Tag: "1.36.1-1", Layers: base, Cmd: sh},
+		{Repository: "pause", Tag: "3.10.2", Layers: pause, Entrypoint: []string{"/usr/local/bin/pause"}},
+		// DNS probes with glibc's resolver: Debian's getent and dig.
+		{Repository: "e2e-test-images/glibc-dns-testing", Tag: "2.1.1", Layers: base, Cmd: sh},
+		// An image whose user is not root.
+		{Repository: "e2e-test-images/nonroot", Tag: "1.5", Layers: base, User: "1234", Cmd: sh},
+	}
+	// nginx: agnhost serving HTTP on port 80.
+	for _, tag := range []string{"1.27.0-2", "1.28.0-2"} {
+		specs = append(specs, Spec{Repository: "e2e-test-images/nginx", Tag: tag, Layers: agnhost,
+			Entrypoint: []string{"/agnhost", "netexec", "--http-port=80", "--udp-port=-1"}})
+	}
+	if rel.Components["sample-apiserver"] == "" {
+		return specs
+	}
+	specs = append(specs, []Spec{
+		// The no-new-privileges check: nnp, setuid root.
+		{Repository: "e2e-test-images/nonewprivs", Tag: "1.4", Layers: with(base, &Layer{
+			Files: map[string]string{"/usr/local/bin/nnp": rel.Binary("nnp")}, Modes: map[string]int64{"/usr/local/bin/nnp": 0o4755}}), Cmd: []string{"nnp"}},
+		// The aggregator's sample API server and the etcd it stores in.
+		{Repository: "e2e-test-images/sample-apiserver", Tag: "1.29.2", Layers: []*Layer{{Files: map[string]string{"/sample-apiserver": rel.Binary("sample-apiserver")}}},
+			Entrypoint: []string{"/sample-apiserver"}},
+		{Repository: "etcd", Tag: "3.7.0-0", Layers: with(base, &Layer{Files: map[string]string{"/usr/local/bin/etcd": rel.Binary("etcd")}}),
+			Cmd: []string{"/usr/local/bin/etcd"}},
+	}...)
+	// kubectl's update-demo images: agnhost's file server with a picture and
+	// its data.json at the root, as upstream.
+	for _, demo := range []string{"kitten", "nautilus"} {
+		dir := rel.Binary(filepath.Join("testdata", demo))
+		specs = append(specs, Spec{Repository: "e2e-test-images/" + demo, Tag: "1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"},
+			Layers: with(agnhost, &Layer{Trees: []string{dir}, Modes: map[string]int64{"/" + demo + ".jpg": 0o644, "/data.json": 0o644}})})
 	}
 	return specs
 }
@@ -127,13 +191,16 @@ func busyboxLinks(busybox string) map[string]string {
 	return links
 }
 
-// FromRelease builds every image of a release.
-func FromRelease(rel *release.Release) ([]Image, error) {
+// FromRelease builds every image of a release. Layers are written to dir as
+// blobs named by digest (dir/sha256/<hex>, the layout of the registry's
+// blob store), so images read them from disk rather than holding them.
+func FromRelease(rel *release.Release, dir string) ([]Image, error) {
+	b := builder{dir: dir, layers: map[*Layer]v1.Layer{}}
 	var out []Image
 	for _, s := range Specs(rel) {
-		img, err := Build(s)
+		img, err := b.image(s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("image %s:%s: %w", s.Repository, s.Tag, err)
 		}
 		out = append(out, Image{Repository: s.Repository, Tag: s.Tag, Image: img})
 	}
@@ -144,20 +211,31 @@ func FromRelease(rel *release.Release) ([]Image, error) {
 // files is the same image (the same digest).
 var epoch = time.Unix(0, 0).UTC()
 
-// Build makes a one-layer image of a Spec for this machine's platform.
-func Build(s Spec) (v1.Image, error) {
-	if s.Repository == "" || s.Tag == "" || (len(s.Entrypoint) == 0 && len(s.Cmd) == 0) {
-		return nil, fmt.Errorf("image %q:%q: a repository, a tag and an entrypoint or command are needed", s.Repository, s.Tag)
+// builder builds images into a blob directory, each Layer once.
+type builder struct {
+	dir    string
+	layers map[*Layer]v1.Layer
+}
+
+// image builds a Spec for this machine's platform.
+func (b builder) image(s Spec) (v1.Image, error) {
+	if s.Repository == "" || s.Tag == "" || len(s.Layers) == 0 || (len(s.Entrypoint) == 0 && len(s.Cmd) == 0) {
+		return nil, errors.New("a repository, a tag, a layer and an entrypoint or command are needed")
 	}
-	layerTar, err := tarFiles(s.Files, s.Links)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", s.Repository, err)
+	var layers []v1.Layer
+	for _, l := range s.Layers {
+		built, ok := b.layers[l]
+		if !ok {
+			var err error
+			if built, err = b.layer(l); err != nil {
+				return nil, err
+			}
+			b.layers[l] = built
+		}
+		layers = append(layers, built)
 	}
-	// Uncompressed: nodes pull over the lab network, and hashing the payload's
-	// binaries is all the build costs.
-	layer := static.NewLayer(layerTar, types.OCIUncompressedLayer)
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(base, layer)
+	img, err := mutate.AppendLayers(base, layers...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,34 +246,121 @@ func Build(s Spec) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Created = v1.Time{Time: epoch}
-	cf.Config.Entrypoint, cf.Config.Cmd = s.Entrypoint, s.Cmd
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User = s.Entrypoint, s.Cmd, s.User
+	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
 	return mutate.ConfigFile(img, cf)
 }
 
-// tarFiles is a tar of the files and links (with their parent directories),
-// in path order. Busybox-like images also get /tmp.
-func tarFiles(files, links map[string]string) ([]byte, error) {
-	paths := make([]string, 0, len(files)+len(links))
-	for p := range files {
-		paths = append(paths, p)
+// layer writes a Layer's tar (uncompressed: nodes pull over the lab network,
+// and hashing is all the build costs) to the blob directory.
+func (b builder) layer(l *Layer) (v1.Layer, error) {
+	if err := os.MkdirAll(filepath.Join(b.dir, "sha256"), 0o700); err != nil {
+		return nil, err
 	}
-	for p := range links {
-		if _, dup := files[p]; !dup {
-			paths = append(paths, p)
+	f, err := os.CreateTemp(b.dir, "layer-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	if err := writeLayer(l, cw); err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	digest := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	blob := filepath.Join(b.dir, digest.Algorithm, digest.Hex)
+	if err := os.Rename(f.Name(), blob); err != nil {
+		return nil, err
+	}
+	return fileLayer{path: blob, digest: digest, size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// fileLayer is an uncompressed layer whose blob is a file.
+type fileLayer struct {
+	path   string
+	digest v1.Hash
+	size   int64
+}
+
+func (l fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
+func (l fileLayer) DiffID() (v1.Hash, error)             { return l.digest, nil }
+func (l fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
+func (l fileLayer) Uncompressed() (io.ReadCloser, error) { return os.Open(l.path) }
+func (l fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUncompressedLayer, nil }
+
+// entry is one file of a layer: from disk, given, or a link.
+type entry struct {
+	src, content, link string
+	isContent          bool
+	mode               int64
+}
+
+// writeLayer writes a Layer as a tar: its files, contents and links with
+// their parent directories, in path order. A layer with links (busybox's
+// applets) also gets /tmp.
+func writeLayer(l *Layer, w io.Writer) error {
+	entries := map[string]entry{}
+	for p, t := range l.Links {
+		entries[p] = entry{link: t, mode: 0o777}
+	}
+	for _, root := range l.Trees {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			entries["/"+filepath.ToSlash(rel)] = entry{src: p, mode: 0o755}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
+	for p, src := range l.Files {
+		entries[p] = entry{src: src, mode: 0o755}
+	}
+	for p, c := range l.Contents {
+		entries[p] = entry{content: c, isContent: true, mode: 0o644}
+	}
+	for p, m := range l.Modes {
+		if e, ok := entries[p]; ok {
+			e.mode = m
+			entries[p] = e
+		}
+	}
+	paths := make([]string, 0, len(entries))
+	for p := range entries {
+		paths = append(paths, p)
+	}
 	sort.Strings(paths)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	dir := func(d string, mode int64) error {
 		dirs[d] = true
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: mode, ModTime: epoch})
 	}
-	if len(links) > 0 {
+	if len(l.Links) > 0 {
 		if err := dir("/tmp", 0o1777); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, p := range paths {
@@ -205,58 +370,109 @@ func tarFiles(files, links map[string]string) ([]byte, error) {
 		}
 		for _, d := range parents {
 			if err := dir(d, 0o755); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		src, isFile := files[p]
-		if !isFile {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: p[1:], Linkname: links[p], Mode: 0o777, ModTime: epoch}); err != nil {
-				return nil, err
+		e := entries[p]
+		switch {
+		case e.link != "":
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: p[1:], Linkname: e.link, Mode: e.mode, ModTime: epoch}); err != nil {
+				return err
 			}
-			continue
-		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p[1:], Mode: 0o755, Size: int64(len(b)), ModTime: epoch}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(b); err != nil {
-			return nil, err
+		case e.isContent:
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p[1:], Mode: e.mode, Size: int64(len(e.content)), ModTime: epoch}); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(tw, e.content); err != nil {
+				return err
+			}
+		default:
+			if err := copyFile(tw, p, e); err != nil {
+				return err
+			}
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
+	return tw.Close()
+}
+
+// copyFile writes a file from disk into the tar.
+func copyFile(tw *tar.Writer, p string, e entry) error {
+	f, err := os.Open(e.src)
+	if err != nil {
+		return err
 	}
-	return buf.Bytes(), nil
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p[1:], Mode: e.mode, Size: st.Size(), ModTime: epoch}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
 }
 
 // Registry is hcp's image registry: an OCI registry (the distribution API)
 // that nodes pull from and nobody outside pushes to. The images of the
 // releases are put in by Load, in-process; blobs are kept in a directory.
 type Registry struct {
+	dir   string
 	h     http.Handler
 	ready chan struct{}
 	err   error
 }
 
-// NewRegistry is an empty registry keeping blobs under blobDir ("" keeps them
-// in memory).
+// NewRegistry is an empty registry keeping blobs under blobDir ("" keeps
+// them in a new temporary directory).
 func NewRegistry(blobDir string) *Registry {
-	opts := []registry.Option{registry.Logger(log.New(io.Discard, "", 0))}
-	if blobDir != "" && os.MkdirAll(blobDir, 0o700) == nil {
-		opts = append(opts, registry.WithBlobHandler(registry.NewDiskBlobHandler(blobDir)))
+	r := &Registry{dir: blobDir, ready: make(chan struct{})}
+	if r.dir == "" {
+		r.dir, r.err = os.MkdirTemp("", "hcp-registry-")
+	} else {
+		r.err = os.MkdirAll(r.dir, 0o700)
 	}
-	return &Registry{h: registry.New(opts...), ready: make(chan struct{})}
+	r.h = registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithBlobHandler(blobStore{dir: r.dir, disk: registry.NewDiskBlobHandler(r.dir)}))
+	return r
+}
+
+// blobStore is the registry's disk blob store, except that a blob's size
+// comes from the file system: the store's own Stat hashes the whole blob on
+// every HEAD, and only hcp writes blobs, named by the digest it computed as it
+// wrote them.
+type blobStore struct {
+	dir  string
+	disk registry.BlobHandler
+}
+
+func (b blobStore) Get(ctx context.Context, repo string, h v1.Hash) (io.ReadCloser, error) {
+	return b.disk.Get(ctx, repo, h)
+}
+
+func (b blobStore) Put(ctx context.Context, repo string, h v1.Hash, rc io.ReadCloser) error {
+	return b.disk.(registry.BlobPutHandler).Put(ctx, repo, h, rc)
+}
+
+func (b blobStore) Stat(_ context.Context, _ string, h v1.Hash) (int64, error) {
+	st, err := os.Stat(filepath.Join(b.dir, h.Algorithm, h.Hex))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, registry.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }
 
 // Load builds the images of the releases and puts them in the registry; pulls
 // wait for it. It can be called once.
 func (r *Registry) Load(ctx context.Context, rels []*release.Release) error {
 	defer close(r.ready)
+	if r.err != nil {
+		return r.err
+	}
 	for _, rel := range rels {
-		imgs, err := FromRelease(rel)
+		imgs, err := FromRelease(rel, r.dir)
 		if err != nil {
 			r.err = err
 			return err

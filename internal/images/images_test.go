@@ -23,8 +23,9 @@ import (
 )
 
 // The release's images, pushed to hcp's registry over HTTP and pulled back as
-// a container runtime would: platform set, entrypoint the payload's binary,
-// the binary's bytes in the layer; built twice, the same digest.
+// a container runtime would: platform set, the payload's files in their
+// layers, busybox's shell, setuid and user where asked; built twice, the same
+// digests; layers shared between images stored once.
 func TestReleaseImagesPushAndPull(t *testing.T) {
 	releases, err := hubtest.Releases()
 	if err != nil {
@@ -34,7 +35,8 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := NewRegistry(t.TempDir())
+	regDir := t.TempDir()
+	reg := NewRegistry(regDir)
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
@@ -50,50 +52,43 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("a push from outside got %s, want 405", resp.Status)
 	}
-	imgs, err := FromRelease(rel)
+	imgs, err := FromRelease(rel, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := FromRelease(rel)
+	again, err := FromRelease(rel, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	pulled := map[string]v1.Image{}
+	layers := map[v1.Hash]bool{}
 	for i, img := range imgs {
 		ref, err := name.NewTag(host+"/"+img.Repository+":"+img.Tag, name.Insecure)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pulled, err := remote.Image(ref)
+		p, err := remote.Image(ref)
 		if err != nil {
 			t.Fatalf("pulling %s: %v", ref, err)
 		}
-		cf, err := pulled.ConfigFile()
+		pulled[img.Repository+":"+img.Tag] = p
+		cf, err := p.ConfigFile()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
 			t.Errorf("%s: platform %s/%s", ref, cf.OS, cf.Architecture)
 		}
-		// The program the image runs is the payload's binary of that name;
-		// busybox's image runs its shell.
-		entry := "/bin/busybox"
-		switch {
-		case len(cf.Config.Entrypoint) >= 1:
-			entry = cf.Config.Entrypoint[0]
-		case !strings.HasSuffix(img.Repository, "/busybox") || len(cf.Config.Cmd) != 1 || cf.Config.Cmd[0] != "sh":
-			t.Fatalf("%s: entrypoint %v, command %v", ref, cf.Config.Entrypoint, cf.Config.Cmd)
+		if len(cf.Config.Entrypoint) == 0 && len(cf.Config.Cmd) == 0 {
+			t.Errorf("%s: neither entrypoint nor command", ref)
 		}
-		if strings.Contains(img.Repository, "busybox") || strings.Contains(img.Repository, "agnhost") {
-			if got := linkInImage(t, pulled, "/bin/sh"); got != "/bin/busybox" {
-				t.Errorf("%s: /bin/sh links to %q", ref, got)
-			}
-		}
-		want, err := os.ReadFile(rel.Binary(filepath.Base(entry)))
+		ls, err := p.Layers()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fileInImage(t, pulled, entry); !bytes.Equal(got, want) {
-			t.Errorf("%s: %s in the image is %d bytes, the payload's %d", ref, entry, len(got), len(want))
+		for _, l := range ls {
+			d, _ := l.Digest()
+			layers[d] = true
 		}
 		d1, _ := img.Image.Digest()
 		d2, _ := again[i].Image.Digest()
@@ -103,6 +98,56 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 		if img.Reference() != RegistryHost+"/"+img.Repository+":"+img.Tag {
 			t.Errorf("reference %s", img.Reference())
 		}
+	}
+	// Each layer is one blob in the registry's store.
+	blobs, _ := filepath.Glob(filepath.Join(regDir, "sha256", "*"))
+	if len(blobs) < len(layers) {
+		t.Errorf("%d layers, %d blobs", len(layers), len(blobs))
+	}
+	image := func(ref string) v1.Image {
+		t.Helper()
+		img, ok := pulled[ref]
+		if !ok {
+			t.Fatalf("no image %s", ref)
+		}
+		return img
+	}
+	payload := func(name string) []byte {
+		b, err := os.ReadFile(rel.Binary(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	agnhost := image("e2e-test-images/agnhost:" + rel.Components["agnhost"])
+	for ref, files := range map[string]map[string]string{
+		"pause:" + rel.Name:                                    {"/usr/local/bin/pause": "pause"},
+		"coredns:" + rel.Components["coredns"]:                 {"/usr/local/bin/coredns": "coredns"},
+		"e2e-test-images/agnhost:" + rel.Components["agnhost"]: {"/agnhost": "agnhost", "/bin/busybox": "busybox"},
+		"library/busybox:" + rel.Components["busybox"]:         {"/bin/busybox": "busybox"},
+		"e2e-test-images/sample-apiserver:1.29.2":              {"/sample-apiserver": "sample-apiserver"},
+		"e2e-test-images/kitten:1.8":                           {"/kitten.jpg": "testdata/kitten/kitten.jpg", "/agnhost": "agnhost"},
+		"e2e-test-images/glibc-dns-testing:2.1.1":              {"/usr/bin/dig": "tools/usr/bin/dig", "/usr/bin/getent": "tools/usr/bin/getent"},
+	} {
+		for path, name := range files {
+			if got := fileInImage(t, image(ref), path); !bytes.Equal(got, payload(name)) {
+				t.Errorf("%s: %s is %d bytes, the payload's %s %d", ref, path, len(got), name, len(payload(name)))
+			}
+		}
+	}
+	for _, tool := range []string{"/usr/bin/dig", "/usr/bin/curl", "/bin/bash", "/lib64/ld-linux-x86-64.so.2"} {
+		if h, _ := entryInImage(t, agnhost, tool); h.Typeflag != tar.TypeReg {
+			t.Errorf("agnhost: %s is not a file", tool)
+		}
+	}
+	if got := linkInImage(t, agnhost, "/bin/sh"); got != "/bin/busybox" {
+		t.Errorf("agnhost: /bin/sh links to %q", got)
+	}
+	if h, _ := entryInImage(t, image("e2e-test-images/nonewprivs:1.4"), "/usr/local/bin/nnp"); h.Mode != 0o4755 {
+		t.Errorf("nnp's mode is %o, want setuid 4755", h.Mode)
+	}
+	if cf, _ := image("e2e-test-images/nonroot:1.5").ConfigFile(); cf.Config.User != "1234" {
+		t.Errorf("nonroot runs as %q", cf.Config.User)
 	}
 }
 

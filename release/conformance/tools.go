@@ -2,10 +2,12 @@
 
 // Package tools pins the Kubernetes end-to-end test suite (e2e.test, the
 // package k8s.io/kubernetes/test/e2e and the suites its test imports) that
-// make conformance builds and runs against a hosted cluster.
+// make conformance builds and runs against a hosted cluster, and the ginkgo
+// command that runs its specs side by side.
 package tools
 
 import (
+	_ "github.com/onsi/ginkgo/v2/ginkgo"
 	_ "k8s.io/kubernetes/test/e2e"
 	_ "k8s.io/kubernetes/test/e2e/apimachinery"
 	_ "k8s.io/kubernetes/test/e2e/apps"
