@@ -24,7 +24,8 @@ import (
 // realNodes measures real nodes (kubelet, containerd, runc in lab hosts'
 // namespaces), at hcp up's defaults: a NodePool scaled from 0 to n against the
 // baseline of the same hosts' discovery; the memory of each node; and pod
-// start latency (create → Running, one pod at a time).
+// start latency (create → Running, one pod at a time) against the same pods
+// on a bare control plane with one node of the same kubelet and containerd.
 func realNodes(bin string, rel *release.Release, n, pods int, settle time.Duration) error {
 	start := time.Now()
 	up, err := startUp(bin, "--agents", strconv.Itoa(n))
@@ -96,18 +97,55 @@ func realNodes(bin string, rel *release.Release, n, pods int, settle time.Durati
 
 	// Pod start latency through the cluster: one pause pod at a time.
 	pause := images.Reference("pause", rel.Name)
-	var viaCluster []time.Duration
+	viaCluster, err := podStarts(ctx, cs, pause, pods)
+	if err != nil {
+		return err
+	}
+	// The same pods on the same kubelet and containerd under a bare control
+	// plane, with hcp stopped.
+	up.stop()
+	bare, err := startBareCluster(rel, n)
+	if err != nil {
+		return fmt.Errorf("the bare baseline: %w", err)
+	}
+	viaBare, err := podStarts(ctx, bare.cs, pause, pods)
+	bare.stop()
+	if err != nil {
+		return fmt.Errorf("the bare baseline: %w", err)
+	}
+
+	scaleRatio := ratio(scaleUp.Seconds(), discovery.Seconds())
+	fmt.Printf("| real nodes, %d lab hosts (hcp up's defaults) | value |\n|---|---|\n", n)
+	fmt.Printf("| baseline: the hosts' discovery (hcp up start → all known-unbound) | %.1f s |\n", discovery.Seconds())
+	fmt.Printf("| NodePool replicas 0 → %d: bound, installed, kubelets joined, nodes Ready | %.1f s |\n", n, scaleUp.Seconds())
+	fmt.Printf("| memory per node (RSS of the processes in its mount namespace: kubelet, containerd, kube-proxy, konnectivity agent, shims, hcp-agent node-namespace), after %s idle | %s MiB (mean %d) |\n", settle, strings.Join(mem, ", "), total/int64(n)>>20)
+	fmt.Printf("| baseline: pause pod on a bare control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler by hand; one node with the same kubelet, containerd and worker config), p50 / p99 of %d | %s / %s |\n", pods, pct(viaBare, 50), pct(viaBare, 99))
+	fmt.Printf("| pause pod through the hosted cluster (create → Running), p50 / p99 of %d | %s / %s |\n\n", pods, pct(viaCluster, 50), pct(viaCluster, 99))
+	fmt.Printf("NodePool 0 → %d real nodes Ready: %.1fs (%.2fx the %.1fs the hosts take to be discovered)\n", n, scaleUp.Seconds(), scaleRatio, discovery.Seconds())
+	fmt.Printf("Pod start (create → Running, %d pods one at a time): p50 %s (%.2fx the bare %s), p99 %s (%.2fx the bare %s)\n\n", pods,
+		pct(viaCluster, 50), ratio(percentile(viaCluster, 50).Seconds(), percentile(viaBare, 50).Seconds()), pct(viaBare, 50),
+		pct(viaCluster, 99), ratio(percentile(viaCluster, 99).Seconds(), percentile(viaBare, 99).Seconds()), pct(viaBare, 99))
+	return nil
+}
+
+// podStarts creates pause pods one at a time and measures each from create
+// to Running; they are deleted at the end.
+func podStarts(ctx context.Context, cs kubernetes.Interface, image string, pods int) ([]time.Duration, error) {
+	var out []time.Duration
+	defer func() {
+		_ = cs.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	}()
 	for i := range pods {
 		name := fmt.Sprintf("bench-%d", i)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64), Containers: []corev1.Container{{Name: "pause", Image: pause}}}}
+			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64), Containers: []corev1.Container{{Name: "pause", Image: image}}}}
 		t0 := time.Now()
 		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-			return err
+			return nil, err
 		}
 		w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		deadline := time.After(2 * time.Minute)
 	wait:
@@ -119,23 +157,13 @@ func realNodes(bin string, rel *release.Release, n, pods int, settle time.Durati
 				}
 			case <-deadline:
 				w.Stop()
-				return fmt.Errorf("pod %s not Running within 2 minutes", name)
+				return nil, fmt.Errorf("pod %s not Running within 2 minutes", name)
 			}
 		}
 		w.Stop()
-		viaCluster = append(viaCluster, time.Since(t0))
+		out = append(out, time.Since(t0))
 	}
-	_ = cs.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-
-	scaleRatio := ratio(scaleUp.Seconds(), discovery.Seconds())
-	fmt.Printf("| real nodes, %d lab hosts (hcp up's defaults) | value |\n|---|---|\n", n)
-	fmt.Printf("| baseline: the hosts' discovery (hcp up start → all known-unbound) | %.1f s |\n", discovery.Seconds())
-	fmt.Printf("| NodePool replicas 0 → %d: bound, installed, kubelets joined, nodes Ready | %.1f s |\n", n, scaleUp.Seconds())
-	fmt.Printf("| memory per node (RSS of the processes in its mount namespace: kubelet, containerd, kube-proxy, konnectivity agent, shims, hcp-agent node-namespace), after %s idle | %s MiB (mean %d) |\n", settle, strings.Join(mem, ", "), total/int64(n)>>20)
-	fmt.Printf("| pause pod through the hosted cluster (create → Running), p50 / p99 of %d | %s / %s |\n\n", pods, pct(viaCluster, 50), pct(viaCluster, 99))
-	fmt.Printf("NodePool 0 → %d real nodes Ready: %.1fs (%.2fx the %.1fs the hosts take to be discovered)\n", n, scaleUp.Seconds(), scaleRatio, discovery.Seconds())
-	fmt.Printf("Pod start (create → Running) p50 %s, p99 %s over %d pods, one at a time (no bare-containerd baseline yet)\n\n", pct(viaCluster, 50), pct(viaCluster, 99), pods)
-	return nil
+	return out, nil
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
