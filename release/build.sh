@@ -94,17 +94,23 @@ build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 kube_dir=$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
 agnhost_version=$(cat "$kube_dir/test/images/agnhost/VERSION")
 build testimages agnhost sample-apiserver nnp -- sh -c "
-  go build -trimpath -ldflags '-s -w' -o '$out/agnhost' k8s.io/kubernetes/test/images/agnhost &&
+  go build -trimpath -ldflags '-s -w -X main.Version=$agnhost_version' -o '$out/agnhost' k8s.io/kubernetes/test/images/agnhost &&
   go build -trimpath -ldflags '-s -w' -o '$out/sample-apiserver' k8s.io/sample-apiserver &&
   go build -trimpath -ldflags '-s -w' -o '$out/nnp' k8s.io/kubernetes/test/images/nonewprivs"
 sample_apiserver_version=$(cd "$top/release/testimages" && go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' k8s.io/sample-apiserver)
-# The update-demo images' pictures and data (kubectl's conformance specs).
+# Files the test images hold beside their programs: the update-demo images'
+# pictures and data (kubectl's conformance specs) and agnhost's certificate
+# (its file server's readiness checks fetch it).
+testdata() { # testdata <image> <source file>
+  mkdir -p "$out/testdata/$1"
+  cmp -s "$2" "$out/testdata/$1/$(basename "$2")" || install -m 0644 "$2" "$out/testdata/$1/"
+}
 for demo in kitten nautilus; do
-  mkdir -p "$out/testdata/$demo"
-  for f in "$demo.jpg" data.json; do
-    cmp -s "$kube_dir/test/images/$demo/html/$f" "$out/testdata/$demo/$f" || install -m 0644 "$kube_dir/test/images/$demo/html/$f" "$out/testdata/$demo/$f"
-  done
+  testdata "$demo" "$kube_dir/test/images/$demo/html/$demo.jpg"
+  testdata "$demo" "$kube_dir/test/images/$demo/html/data.json"
 done
+testdata agnhost "$kube_dir/test/images/agnhost/porter/localhost.crt"
+testdata agnhost "$kube_dir/test/images/agnhost/porter/localhost.key"
 busybox_src=${BUSYBOX:-/bin/busybox}
 busybox_banner=$("$busybox_src" --help 2>&1 || true)
 if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then

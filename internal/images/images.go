@@ -61,6 +61,8 @@ type Layer struct {
 	Contents map[string]string
 	// Links are symbolic links (path → target).
 	Links map[string]string
+	// Dirs are empty directories.
+	Dirs []string
 	// Modes are file modes other than 0755 (Files, Trees) and 0644
 	// (Contents), e.g. a setuid program's 04755.
 	Modes map[string]int64
@@ -126,18 +128,34 @@ func testSpecs(rel *release.Release, pause []*Layer) []Spec {
 	busybox := &Layer{Files: map[string]string{"/bin/busybox": rel.Binary("busybox")}, Links: busyboxLinks(rel.Binary("busybox"))}
 	base := []*Layer{busybox}
 	if rel.Components["dig"] != "" {
-		base = append(base, &Layer{Trees: []string{rel.Binary("tools")}})
+		// The shell is bash: Debian's busybox 1.35 sh drops environment
+		// variables whose names are not shell names (data-1=...), which
+		// the suite's busybox passes on.
+		base = append(base, &Layer{Trees: []string{rel.Binary("tools")}}, &Layer{Links: map[string]string{"/bin/sh": "/bin/bash"}})
 	}
-	agnhost := append(base[:len(base):len(base)], &Layer{Files: map[string]string{"/agnhost": rel.Binary("agnhost")}})
+	// agnhost as upstream's image has it: its second name, the user and
+	// group of the supplemental groups specs, an uploads directory and the
+	// porter's certificate, which file-server readiness probes fetch.
+	agnhostFiles := &Layer{Files: map[string]string{"/agnhost": rel.Binary("agnhost")}, Links: map[string]string{"/agnhost-2": "agnhost"},
+		Contents: map[string]string{
+			"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nuser-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+			"/etc/group":  "root:x:0:root\nuser-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\nnobody:x:65534:\n",
+		},
+		Dirs: []string{"/uploads"}}
+	if rel.Components["sample-apiserver"] != "" {
+		agnhostFiles.Trees = []string{rel.Binary(filepath.Join("testdata", "agnhost"))}
+		agnhostFiles.Modes = map[string]int64{"/localhost.crt": 0o644, "/localhost.key": 0o600}
+	}
+	agnhost := append(base[:len(base):len(base)], agnhostFiles)
 	with := func(layers []*Layer, more ...*Layer) []*Layer {
 		return append(layers[:len(layers):len(layers)], more...)
 	}
 	sh := []string{"sh"}
 	specs := []Spec{
-		{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Layers: agnhost, Entrypoint: []string{"/agnhost"}},
+		{Repository: "e2e-test-images/agnhost", Tag: rel.Components["agnhost"], Layers: agnhost, Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}},
 		// The suite's previous agnhost (rolling updates from it to the
 		// current one): the same program under the older tag.
-		{Repository: "e2e-test-images/agnhost", Tag: "2.55", Layers: agnhost, Entrypoint: []string{"/agnhost"}},
+		{Repository: "e2e-test-images/agnhost", Tag: "2.55", Layers: agnhost, Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}},
 		{Repository: "library/busybox", Tag: rel.Components["busybox"], Layers: base, Cmd: sh},
 		{Repository: "e2e-test-images/busybox", Tag: "1.37.0-2", Layers: base, Cmd: sh},
 		{Repository: "e2e-test-images/busybox", Tag: "1.36.1-1", Layers: base, Cmd: sh},
@@ -307,11 +325,11 @@ func (l fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUncom
 // entry is one file of a layer: from disk, given, or a link.
 type entry struct {
 	src, content, link string
-	isContent          bool
+	isContent, dir     bool
 	mode               int64
 }
 
-// writeLayer writes a Layer as a tar: its files, contents and links with
+// writeLayer writes a Layer as a tar: its files, contents, links and dirs with
 // their parent directories, in path order. A layer with links (busybox's
 // applets) also gets /tmp.
 func writeLayer(l *Layer, w io.Writer) error {
@@ -340,6 +358,9 @@ func writeLayer(l *Layer, w io.Writer) error {
 	}
 	for p, c := range l.Contents {
 		entries[p] = entry{content: c, isContent: true, mode: 0o644}
+	}
+	for _, d := range l.Dirs {
+		entries[d] = entry{dir: true, mode: 0o755}
 	}
 	for p, m := range l.Modes {
 		if e, ok := entries[p]; ok {
@@ -375,6 +396,12 @@ func writeLayer(l *Layer, w io.Writer) error {
 		}
 		e := entries[p]
 		switch {
+		case e.dir:
+			if !dirs[p] {
+				if err := dir(p, e.mode); err != nil {
+					return err
+				}
+			}
 		case e.link != "":
 			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: p[1:], Linkname: e.link, Mode: e.mode, ModTime: epoch}); err != nil {
 				return err

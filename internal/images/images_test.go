@@ -140,8 +140,21 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 			t.Errorf("agnhost: %s is not a file", tool)
 		}
 	}
-	if got := linkInImage(t, agnhost, "/bin/sh"); got != "/bin/busybox" {
+	// Busybox's tools, bash's shell (which passes any environment on).
+	if got := linkInImage(t, agnhost, "/bin/ls"); got != "/bin/busybox" {
+		t.Errorf("agnhost: /bin/ls links to %q", got)
+	}
+	if got := linkInImage(t, agnhost, "/bin/sh"); got != "/bin/bash" {
 		t.Errorf("agnhost: /bin/sh links to %q", got)
+	}
+	if got := linkInImage(t, agnhost, "/agnhost-2"); got != "agnhost" {
+		t.Errorf("agnhost: /agnhost-2 links to %q", got)
+	}
+	if got := fileInImage(t, agnhost, "/localhost.crt"); !bytes.Equal(got, payload("testdata/agnhost/localhost.crt")) {
+		t.Errorf("agnhost: /localhost.crt is not the porter's certificate")
+	}
+	if cf, _ := agnhost.ConfigFile(); len(cf.Config.Cmd) != 1 || cf.Config.Cmd[0] != "pause" {
+		t.Errorf("agnhost's command is %v, want [pause]", cf.Config.Cmd)
 	}
 	if h, _ := entryInImage(t, image("e2e-test-images/nonewprivs:1.4"), "/usr/local/bin/nnp"); h.Mode != 0o4755 {
 		t.Errorf("nnp's mode is %o, want setuid 4755", h.Mode)
