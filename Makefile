@@ -60,7 +60,7 @@ test: build lint verify-generate
 bench: build
 	HCP_BIN=$(BIN) $(GO) run ./test/bench $(BENCH_FLAGS)
 
-## conformance: build Kubernetes' e2e.test, run its [Conformance] specs against the example cluster on two real lab nodes, write docs/conformance.md (FOCUS=, SKIP= narrow it)
+## conformance: build Kubernetes' e2e.test, run its [Conformance] specs against the example cluster on two real lab nodes, write docs/conformance.md (FOCUS=, SKIP= narrow it; PROCS= specs at once, default 4)
 conformance: build
 	bash hack/conformance.sh
 

@@ -11,7 +11,7 @@
 #                  release/coredns, release/pause (the pods' sandbox process)
 #   test images:   release/testimages (agnhost, sample-apiserver, nnp, the
 #                  update-demo pictures), Debian's busybox-static, and
-#                  Debian's dig, getent, curl and bash with their libraries
+#                  Debian's dig, getent, curl, bash and nc with their libraries
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
 # script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
@@ -90,7 +90,7 @@ build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
 # Test images' programs (the end-to-end and conformance tests run them in
 # pods): agnhost, sample-apiserver and nnp from the Kubernetes tree, Debian's
-# static busybox, dig, getent, curl and bash.
+# static busybox, dig, getent, curl, bash and nc.
 kube_dir=$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
 agnhost_version=$(cat "$kube_dir/test/images/agnhost/VERSION")
 build testimages agnhost sample-apiserver nnp -- sh -c "
@@ -119,20 +119,21 @@ if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then
 fi
 cmp -s "$busybox_src" "$out/busybox" || install -m 0755 "$busybox_src" "$out/busybox"
 busybox_version=$(echo "$busybox_banner" | sed -nE '1s/^BusyBox v([0-9.]+).*/\1/p')
-# Debian's dig, getent, curl and bash, with the libraries and loader they
-# need, as a tree to put at the root of test images (the suite probes DNS
-# with dig and getent, and runs curl and bash in agnhost as upstream's has them).
+# Debian's dig, getent, curl, bash and netcat (OpenBSD's, as upstream's
+# agnhost has it), with the libraries and loader they need, as a tree to put
+# at the root of test images (the suite probes DNS with dig and getent, and
+# Services with curl and nc).
 tools="$out/tools"
 rm -rf "$tools.new"
 progs=()
-for p in dig getent curl bash; do
+for p in dig getent curl bash nc.openbsd; do
   src=$(command -v "$p" || true)
   if [ -z "$src" ]; then
-    echo "no $p: install Debian's bind9-dnsutils and curl (apt-get install bind9-dnsutils curl)" >&2
+    echo "no $p: install Debian's bind9-dnsutils, curl and netcat-openbsd (apt-get install bind9-dnsutils curl netcat-openbsd)" >&2
     exit 1
   fi
   progs+=("$(readlink -f "$src")")
-  t="$tools.new/usr/bin/$p"; [ "$p" = bash ] && t="$tools.new/bin/bash"
+  case $p in bash) t="$tools.new/bin/bash" ;; nc.openbsd) t="$tools.new/usr/bin/nc" ;; *) t="$tools.new/usr/bin/$p" ;; esac
   mkdir -p "$(dirname "$t")" && cp -L "$src" "$t"
 done
 for f in $(ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u); do

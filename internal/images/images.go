@@ -121,7 +121,7 @@ func Specs(rel *release.Release) []Spec {
 // so that a mirror of those registries maps them here, with the tags
 // Kubernetes' test suite names at the release's version (k8s.io/kubernetes
 // test/utils/image). They share layers: Debian's busybox (shell and tools),
-// Debian's dig, getent, curl and bash with their libraries, and agnhost.
+// Debian's dig, getent, curl, bash and nc with their libraries, and agnhost.
 // Images that no Go module builds are stand-ins made of those, as the
 // comments say.
 func testSpecs(rel *release.Release, pause []*Layer) []Spec {

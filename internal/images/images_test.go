@@ -135,7 +135,7 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 			}
 		}
 	}
-	for _, tool := range []string{"/usr/bin/dig", "/usr/bin/curl", "/bin/bash", "/lib64/ld-linux-x86-64.so.2"} {
+	for _, tool := range []string{"/usr/bin/dig", "/usr/bin/curl", "/usr/bin/nc", "/bin/bash", "/lib64/ld-linux-x86-64.so.2"} {
 		if h, _ := entryInImage(t, agnhost, tool); h.Typeflag != tar.TypeReg {
 			t.Errorf("agnhost: %s is not a file", tool)
 		}
