@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,7 +40,8 @@ spec:
 // answers from pods on both, logs, exec and port-forward through the control
 // plane, an upstream image name pulled through the image content sources'
 // mirror, a bad image's pull error, kill -9 of a node's kubelet and
-// containerd, and a scale down that moves the pods and leaves nothing of the
+// containerd, a kubelet kept down until the node is NotReady and then back to
+// Ready, and a scale down that moves the pods and leaves nothing of the
 // old node on its host, which the next scale up reuses.
 func TestRealNodesRunPods(t *testing.T) {
 	dataDir := t.TempDir()
@@ -159,6 +161,49 @@ func TestRealNodesRunPods(t *testing.T) {
 		return nil
 	})
 	eventually(t, 2*time.Minute, "pod A running in the same container", func() error {
+		out, _ := runKubectl(kc, "", "get", "pod", podA, "-o", "jsonpath={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].ready}")
+		if out != before+" true" {
+			return errorf("pod A: %q, was %q", out, before)
+		}
+		return nil
+	})
+
+	// The kubelet kept down (killed again as soon as it is restarted) for
+	// longer than the controller manager's node grace period: the node goes
+	// NotReady while pod A keeps running; once the kubelet stays up, the node
+	// is Ready again with the same container.
+	stopKilling, killing := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(killing)
+		for {
+			for _, pid := range nodeUnit(t, root, "kubelet") {
+				_ = exec.Command("kill", "-9", fmt.Sprint(pid)).Run()
+			}
+			select {
+			case <-stopKilling:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopKilling); <-killing }) }
+	t.Cleanup(stop)
+	readyStatus := func() string {
+		out, _ := runKubectl(kc, "", "get", "node", nodeA, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return out
+	}
+	eventually(t, 3*time.Minute, "node A NotReady while its kubelet is down", func() error {
+		if s := readyStatus(); s == "True" {
+			return errorf("node A is still Ready")
+		}
+		return nil
+	})
+	stop()
+	eventually(t, 2*time.Minute, "node A Ready again and pod A in the same container", func() error {
+		if s := readyStatus(); s != "True" {
+			return errorf("node A Ready=%q", s)
+		}
 		out, _ := runKubectl(kc, "", "get", "pod", podA, "-o", "jsonpath={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].ready}")
 		if out != before+" true" {
 			return errorf("pod A: %q, was %q", out, before)
