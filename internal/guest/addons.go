@@ -150,7 +150,15 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 			AddressType: family,
 			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(in.APIServerPort), Protocol: ptr.To(corev1.ProtocolTCP)}},
-		})
+		},
+			// The Endpoints too, as an API server's own reconciler keeps
+			// both; not mirrored into a second slice.
+			&corev1.Endpoints{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Endpoints"},
+				ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+					Labels: map[string]string{discoveryv1.LabelSkipMirror: "true"}},
+				Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: ip.String()}},
+					Ports: []corev1.EndpointPort{{Name: "https", Port: in.APIServerPort, Protocol: corev1.ProtocolTCP}}}},
+			})
 	}
 	return objs, nil
 }

@@ -18,12 +18,15 @@ func TestAddons(t *testing.T) {
 	}
 	var dnsIP string
 	var slice *discoveryv1.EndpointSlice
+	var endpoints *corev1.Endpoints
 	for _, o := range objs {
 		switch x := o.(type) {
 		case *corev1.Service:
 			dnsIP = x.Spec.ClusterIP
 		case *discoveryv1.EndpointSlice:
 			slice = x
+		case *corev1.Endpoints:
+			endpoints = x
 		}
 	}
 	if dnsIP != "172.31.0.10" {
@@ -32,12 +35,17 @@ func TestAddons(t *testing.T) {
 	if slice == nil || slice.Endpoints[0].Addresses[0] != "10.231.1.1" || *slice.Ports[0].Port != 6443 {
 		t.Errorf("kubernetes EndpointSlice %+v", slice)
 	}
+	if endpoints == nil || endpoints.Subsets[0].Addresses[0].IP != "10.231.1.1" || endpoints.Subsets[0].Ports[0].Port != 6443 ||
+		endpoints.Labels[discoveryv1.LabelSkipMirror] != "true" {
+		t.Errorf("kubernetes Endpoints %+v", endpoints)
+	}
 	// A control plane on loopback gets no endpoint pods could not reach.
 	in.APIServerIP = "127.0.0.1"
 	objs, _ = Addons(in)
 	for _, o := range objs {
-		if _, ok := o.(*discoveryv1.EndpointSlice); ok {
-			t.Errorf("an EndpointSlice for a loopback API server")
+		switch o.(type) {
+		case *discoveryv1.EndpointSlice, *corev1.Endpoints:
+			t.Errorf("an endpoint for a loopback API server: %T", o)
 		}
 	}
 	if _, err := Addons(AddonsInput{ServiceCIDR: "nonsense", CoreDNSImage: "x"}); err == nil {
