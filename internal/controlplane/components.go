@@ -236,6 +236,10 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--tls-private-key-file=" + file("server", KeyKey),
 			"--client-ca-file=" + file("server", KeyCA),
 			"--service-account-issuer=" + issuer,
+			// The keys are published under the issuer (in the cluster,
+			// https://kubernetes.default.svc), not at this replica's own
+			// address, which is not one pods or others reach.
+			"--service-account-jwks-uri=" + strings.TrimSuffix(issuer, "/") + "/openid/v1/jwks",
 			"--service-account-key-file=" + file("sa", KeySAPublic),
 			"--service-account-signing-key-file=" + file("sa", KeySAPrivate),
 			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),

@@ -141,8 +141,10 @@ func TestReleaseImagesPushAndPull(t *testing.T) {
 		}
 	}
 	// Busybox's tools, bash's shell (which passes any environment on).
-	if got := linkInImage(t, agnhost, "/bin/ls"); got != "/bin/busybox" {
-		t.Errorf("agnhost: /bin/ls links to %q", got)
+	for _, applet := range []string{"/bin/ls", "/bin/sysctl"} {
+		if got := linkInImage(t, agnhost, applet); got != "/bin/busybox" {
+			t.Errorf("agnhost: %s links to %q", applet, got)
+		}
 	}
 	if got := linkInImage(t, agnhost, "/bin/sh"); got != "/bin/bash" {
 		t.Errorf("agnhost: /bin/sh links to %q", got)
