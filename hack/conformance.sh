@@ -7,6 +7,10 @@
 #   PROCS: how many specs run at once (default 4; [Serial] specs run alone)
 #   KEEP=1 keeps the data directory and the report
 set -euo pipefail
+procs=${PROCS:-4}
+case $procs in
+  '' | *[!0-9]* | 0) echo "PROCS=$procs: must be a whole number of specs to run at once, 1 or more" >&2; exit 2 ;;
+esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/bin"
 out="$bin/conformance"
@@ -54,7 +58,7 @@ invalidRegistry: invalid.registry.hcp.test/invalid
 YAML
 commit=$(git -C "$top" rev-parse --short HEAD)
 set +e
-KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/ginkgo" --procs "${PROCS:-4}" --no-color --timeout 6h \
+KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/ginkgo" --procs "$procs" --no-color --timeout 6h \
   --focus "${FOCUS:-\[Conformance\]}" --skip "${SKIP:-\[Disruptive\]}" "$out/e2e.test" -- \
   --kubeconfig "$data/kubeconfig-example" --provider skeleton --report-dir "$data/report" --disable-log-dump > "$data/e2e.log" 2>&1
 rc=$?
@@ -62,4 +66,4 @@ set -e
 tail -5 "$data/e2e.log"
 report=$(ls "$data"/report/junit*.xml | head -1)
 (cd "$top" && go run ./test/conformance -junit "$report" -out docs/conformance.md \
-  -about "Run of commit $commit on $(nproc) CPUs: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), ${PROCS:-4} specs at once, focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")
+  -about "Run of commit $commit on $(nproc) CPUs: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), $procs specs at once, focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")

@@ -60,6 +60,9 @@ func subcommand(argv []string) (bool, error) {
 	if argv[1] == agent.NamespaceCommand {
 		return true, agent.RunNodeNamespace(ctx, *root, *mounted, log)
 	}
+	if net.ParseIP(*ip) == nil || *payload == "" {
+		return true, fmt.Errorf("%s: -ip %q must be the node's address and -payload-dir %q a release payload directory", bareNodeCommand, *ip, *payload)
+	}
 	inv := &agentv1.HostInventory{Interfaces: []agentv1.HostInterface{{Name: "eth0", IPV4Addresses: []string{*ip + "/24"}}}}
 	err := agent.RunRealNode(ctx, agent.NodeOptions{Root: *root, Name: *name, ProviderID: "agent://" + *name, Inventory: inv,
 		PayloadDir: *payload, MachineShare: *share, Log: log})
