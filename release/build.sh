@@ -10,8 +10,9 @@
 #                  (bridge, host-local, loopback, portmap), release/crictl,
 #                  release/coredns, release/pause (the pods' sandbox process)
 #   test images:   release/testimages (agnhost, sample-apiserver, nnp, the
-#                  update-demo pictures), Debian's busybox-static, and
-#                  Debian's dig, getent, curl, bash and nc with their libraries
+#                  update-demo pictures), release/busybox (busybox from its
+#                  upstream source), and Debian's dig, getent, curl, bash and
+#                  nc with their libraries
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
 # script change; a cold build of everything takes about a quarter of an hour.
 set -euo pipefail
@@ -89,8 +90,8 @@ build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/c
 build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
 # Test images' programs (the end-to-end and conformance tests run them in
-# pods): agnhost, sample-apiserver and nnp from the Kubernetes tree, Debian's
-# static busybox, dig, getent, curl, bash and nc.
+# pods): agnhost, sample-apiserver and nnp from the Kubernetes tree, busybox,
+# Debian's dig, getent, curl, bash and nc.
 kube_dir=$(cd "$top/release/testimages" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
 agnhost_version=$(cat "$kube_dir/test/images/agnhost/VERSION")
 build testimages agnhost sample-apiserver nnp -- sh -c "
@@ -111,14 +112,9 @@ for demo in kitten nautilus; do
 done
 testdata agnhost "$kube_dir/test/images/agnhost/porter/localhost.crt"
 testdata agnhost "$kube_dir/test/images/agnhost/porter/localhost.key"
-busybox_src=${BUSYBOX:-/bin/busybox}
-busybox_banner=$("$busybox_src" --help 2>&1 || true)
-if [ "${busybox_banner#BusyBox}" = "$busybox_banner" ]; then
-  echo "no static busybox at $busybox_src: install Debian's busybox-static (apt-get install busybox-static)" >&2
-  exit 1
-fi
-cmp -s "$busybox_src" "$out/busybox" || install -m 0755 "$busybox_src" "$out/busybox"
-busybox_version=$(echo "$busybox_banner" | sed -nE '1s/^BusyBox v([0-9.]+).*/\1/p')
+# busybox from its upstream source (release/busybox/build.sh).
+build busybox busybox -- bash ./build.sh "$out"
+busybox_version=$("$out/busybox" --help 2>&1 | sed -nE '1s/^BusyBox v([0-9.]+).*/\1/p')
 # Debian's dig, getent, curl, bash and netcat (OpenBSD's, as upstream's
 # agnhost has it), with the libraries and loader they need, as a tree to put
 # at the root of test images (the suite probes DNS with dig and getent, and
@@ -142,7 +138,7 @@ done
 if diff -qr "$tools.new" "$tools" >/dev/null 2>&1; then rm -rf "$tools.new"; else rm -rf "$tools" && mv "$tools.new" "$tools"; fi
 dig_version=$(dig -v 2>&1 | sed -nE 's/^DiG ([0-9.]+).*/\1/p')
 
-pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages; do pins_of "$d"; done | sha256sum | cut -c1-16)
+pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages busybox; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
 {
   "name": "$version",

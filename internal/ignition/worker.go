@@ -176,6 +176,10 @@ containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
 failSwapOn: false
 # Hosts that still run cgroup v1 are served too.
 failCgroupV1: false
+# A pull that waits on a registry the node cannot reach does not hold up the
+# other pods' pulls.
+serializeImagePulls: false
+maxParallelImagePulls: 5
 `, CAPath, dns)
 }
 

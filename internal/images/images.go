@@ -120,7 +120,7 @@ func Specs(rel *release.Release) []Spec {
 // upstream names (registry.k8s.io/e2e-test-images/..., docker.io/library/...)
 // so that a mirror of those registries maps them here, with the tags
 // Kubernetes' test suite names at the release's version (k8s.io/kubernetes
-// test/utils/image). They share layers: Debian's busybox (shell and tools),
+// test/utils/image). They share layers: busybox (shell and tools),
 // Debian's dig, getent, curl, bash and nc with their libraries, and agnhost.
 // Images that no Go module builds are stand-ins made of those, as the
 // comments say.
@@ -132,12 +132,7 @@ func testSpecs(rel *release.Release, pause []*Layer) []Spec {
 	busybox := &Layer{Files: map[string]string{"/bin/busybox": rel.Binary("busybox")}, Links: busyboxLinks(rel.Binary("busybox"))}
 	base := []*Layer{busybox}
 	if rel.Components["dig"] != "" {
-		// The shell is bash: Debian's busybox sh (1.35; 1.37 too) drops
-		// environment variables whose names are not shell names
-		// (data-1=...), which the suite's Secrets and ConfigMap specs
-		// expect to see. The cost: the read-only root spec expects
-		// busybox's own error message.
-		base = append(base, &Layer{Trees: []string{rel.Binary("tools")}}, &Layer{Links: map[string]string{"/bin/sh": "/bin/bash"}})
+		base = append(base, &Layer{Trees: []string{rel.Binary("tools")}})
 	}
 	// agnhost as upstream's image has it: its second name, the user and
 	// group of the supplemental groups specs, an uploads directory and the
