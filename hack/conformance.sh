@@ -57,6 +57,7 @@ dockerLibraryRegistry: registry.hcp.test/library
 invalidRegistry: invalid.registry.hcp.test/invalid
 YAML
 commit=$(git -C "$top" rev-parse --short HEAD)
+started=$(date -u +'%Y-%m-%d %H:%M')
 set +e
 KUBE_TEST_REPO_LIST="$data/repos.yaml" "$out/ginkgo" --procs "$procs" --no-color --timeout 6h \
   --focus "${FOCUS:-\[Conformance\]}" --skip "${SKIP:-\[Disruptive\]}" "$out/e2e.test" -- \
@@ -65,5 +66,5 @@ rc=$?
 set -e
 tail -5 "$data/e2e.log"
 report=$(ls "$data"/report/junit*.xml | head -1)
-(cd "$top" && go run ./test/conformance -junit "$report" -out docs/conformance.md \
-  -about "Run of commit $commit on $(nproc) CPUs: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), $procs specs at once, focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")
+(cd "$top" && go run ./test/conformance -junit "$report" -known test/conformance/known.txt -out docs/conformance.md \
+  -about "Run of commit $commit on $(nproc) CPUs, $started–$(date -u +%H:%M) UTC: hcp up --example --agents 2 (SingleReplica control plane, two real lab nodes), e2e.test $(cat "$top/bin/release/"*/release.json | grep -m1 '"kubernetes"' | cut -d'"' -f4), $procs specs at once, focus \`${FOCUS:-\[Conformance\]}\`, skip \`${SKIP:-\[Disruptive\]}\`; e2e.test exited $rc.")

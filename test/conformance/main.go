@@ -1,8 +1,9 @@
 // Command conformance turns the JUnit report of a Kubernetes conformance run
 // (e2e.test --report-dir) into docs/conformance.md: how many specs passed,
-// failed and were skipped, and each failure with the first lines of its cause.
+// failed and were skipped, and each failure with the first lines of its
+// message and, where known.txt names it, why it fails.
 //
-//	go run ./test/conformance -junit report/junit_01.xml -out docs/conformance.md -about "..."
+//	go run ./test/conformance -junit report/junit_01.xml -known test/conformance/known.txt -out docs/conformance.md -about "..."
 package main
 
 import (
@@ -41,10 +42,22 @@ func main() {
 	in := flag.String("junit", "", "JUnit report of the run")
 	out := flag.String("out", "docs/conformance.md", "Markdown file to write")
 	about := flag.String("about", "", "what ran where: commit, cluster, nodes (printed at the top)")
+	knownFile := flag.String("known", "", "failures whose cause is known: a line naming the spec (part of its name), then the cause on indented lines")
 	flag.Parse()
 	if *in == "" {
 		fmt.Fprintln(os.Stderr, "conformance: -junit is required")
 		os.Exit(2)
+	}
+	var known []knownCause
+	if *knownFile != "" {
+		b, err := os.ReadFile(*knownFile)
+		if err == nil {
+			known, err = parseKnown(string(b))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "conformance: -known %s: %v\n", *knownFile, err)
+			os.Exit(2)
+		}
 	}
 	b, err := os.ReadFile(*in)
 	if err != nil {
@@ -88,7 +101,7 @@ func main() {
 		fmt.Fprintf(&md, "%s\n\n", *about)
 	}
 	total := len(passed) + len(failed) + len(skipped)
-	fmt.Fprintf(&md, "| specs | passed | failed | skipped | time |\n|---|---|---|---|---|\n| %d | %d | %d | %d | %s |\n\n",
+	fmt.Fprintf(&md, "| specs | passed | failed | skipped | time in specs (sum) |\n|---|---|---|---|---|\n| %d | %d | %d | %d | %s |\n\n",
 		total, len(passed), len(failed), len(skipped), (time.Duration(took) * time.Second).String())
 	if len(failed) > 0 {
 		fmt.Fprintf(&md, "## Failed\n\n")
@@ -106,6 +119,11 @@ func main() {
 				lines = append(lines[:6], "...")
 			}
 			fmt.Fprintf(&md, "- %s\n\n  ```\n  %s\n  ```\n\n", c.Name, strings.Join(lines, "\n  "))
+			for _, k := range known {
+				if strings.Contains(c.Name, k.spec) {
+					fmt.Fprintf(&md, "  Why: %s\n\n", k.why)
+				}
+			}
 		}
 	}
 	if len(skipped) > 0 {
@@ -121,4 +139,36 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("%d conformance specs: %d passed, %d failed, %d skipped; written to %s\n", total, len(passed), len(failed), len(skipped), *out)
+}
+
+// knownCause is why a spec fails, where that is known.
+type knownCause struct {
+	spec string // part of the spec's name
+	why  string
+}
+
+// parseKnown reads known causes: a line naming a spec (part of its name),
+// then its cause on the indented lines after it; # starts a comment.
+func parseKnown(text string) ([]knownCause, error) {
+	var out []knownCause
+	for i, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
+		case line[0] == ' ' || line[0] == '\t':
+			if len(out) == 0 {
+				return nil, fmt.Errorf("line %d: a cause before any spec name (spec names start at the beginning of a line)", i+1)
+			}
+			k := &out[len(out)-1]
+			k.why = strings.TrimSpace(k.why + " " + strings.TrimSpace(line))
+		default:
+			if len(out) > 0 && out[len(out)-1].why == "" {
+				return nil, fmt.Errorf("line %d: spec %q has no cause (indent the lines saying why it fails)", i, out[len(out)-1].spec)
+			}
+			out = append(out, knownCause{spec: strings.TrimSpace(line)})
+		}
+	}
+	if len(out) > 0 && out[len(out)-1].why == "" {
+		return nil, fmt.Errorf("spec %q has no cause (indent the lines saying why it fails)", out[len(out)-1].spec)
+	}
+	return out, nil
 }
