@@ -15,6 +15,7 @@ all: build
 ## build: the hcp, hcp-operator and hcp-agent binaries and the release payload
 build: release
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/hcp ./cmd/hcp-operator ./cmd/hcp-agent
+	$(BIN)/hcp release write-digests --release-dir $(BIN)/release
 
 ## release: the component binaries (built once, reused until the pins change)
 release:

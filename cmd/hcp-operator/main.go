@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&opts.Runtime, "runtime", defaultRuntime, `where control planes run: "kubernetes" (workloads of the management cluster; the default in a cluster) or "local" (processes of this operator)`)
 	flag.StringVar(&opts.DataDir, "data-dir", "/var/lib/hcp", "directory for control plane data, files and logs (local runtime)")
 	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
+	flag.StringVar(&opts.ImageRepository, "image-repository", images.DefaultRepository, "where control plane pods pull hcp's images from (<registry>/<repository>, as hcp release mirror --to pushed them; kubernetes runtime)")
 	flag.StringVar(&opts.Console.Addr, "console-bind-address", ":8443", `web console address ("0" turns the console off)`)
 	flag.StringVar(&opts.Console.CertDir, "console-cert-dir", "", "directory keeping the console's certificate and its CA (default: a new one in memory at each start)")
 	flag.StringVar(&opts.Infra.Addr, "infra-bind-address", ":8090", "infrastructure service address (agents register there; Ignition is served there)")

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-dev/hcp/internal/apply"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/install"
 	"github.com/hcp-dev/hcp/internal/operator"
@@ -17,13 +18,16 @@ import (
 )
 
 // DefaultOperatorImage is the operator image install renders unless told otherwise.
-func DefaultOperatorImage() string { return "hcp.dev/hcp-operator:" + version.Version }
+func DefaultOperatorImage() string {
+	return images.DefaultRepository + "/" + images.OperatorImage + ":" + version.Version
+}
 
 func newInstallCommand(kubeconfig *string) *cobra.Command {
 	o := install.Options{Namespace: operator.DefaultNamespace, Replicas: 1}
 	flags := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&o.Namespace, "namespace", o.Namespace, "namespace of the operator")
-		cmd.Flags().StringVar(&o.Image, "operator-image", DefaultOperatorImage(), "operator image (built from the Dockerfile at the top of the source tree)")
+		cmd.Flags().StringVar(&o.Image, "operator-image", DefaultOperatorImage(), "operator image (hcp release mirror prints it)")
+		cmd.Flags().StringVar(&o.ImageRepository, "image-repository", "", "where control plane pods pull hcp's images from, as hcp release mirror --to pushed them (default: hcp's registry, "+images.DefaultRepository+")")
 		cmd.Flags().Int32Var(&o.Replicas, "operator-replicas", o.Replicas, "operator replicas (one leads, the others wait)")
 		cmd.Flags().StringVar(&o.InfraURL, "infra-url", "", "the infrastructure service as hosts reach it (https://host:port in front of Service hcp-infra); empty leaves the Agent platform off")
 	}
@@ -33,6 +37,11 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 		}
 		if o.Image == "" || strings.ContainsAny(o.Image, " \t\n") {
 			return flagError("operator-image", "must be an image reference", "registry.example.com/hcp-operator:v1")
+		}
+		if o.ImageRepository != "" {
+			if _, problem := checkRepository(o.ImageRepository, false); problem != "" {
+				return flagError("image-repository", problem, repositoryExample)
+			}
 		}
 		if o.InfraURL != "" {
 			if err := infra.CheckURL(o.InfraURL); err != nil {

@@ -29,7 +29,7 @@ Start here:
 	}
 	root.SetFlagErrorFunc(flagParseError)
 	kubeconfig := root.PersistentFlags().String("kubeconfig", "", "management cluster kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
-	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig), newBalanceCommand(), newInstallCommand(kubeconfig))
+	root.AddCommand(newUpCommand(), newVersionCommand(kubeconfig), newCreateCommand(kubeconfig), newDestroyCommand(kubeconfig), newBalanceCommand(), newInstallCommand(kubeconfig), newReleaseCommand())
 	return root
 }
 

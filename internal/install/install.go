@@ -42,6 +42,9 @@ type Options struct {
 	Namespace string
 	// Image of the operator.
 	Image string
+	// ImageRepository is where control plane pods pull hcp's images from
+	// ("" is hcp's registry).
+	ImageRepository string
 	// Replicas of the operator (one leads).
 	Replicas int32
 	// InfraURL is the infrastructure service's address as hosts reach it
@@ -102,6 +105,9 @@ func Objects(o Options) ([]client.Object, error) {
 
 func operatorArgs(o Options) []string {
 	args := []string{"--runtime=kubernetes", "--leader-elect=true", "--leader-election-namespace=" + o.Namespace}
+	if o.ImageRepository != "" {
+		args = append(args, "--image-repository="+o.ImageRepository)
+	}
 	if o.InfraURL != "" {
 		args = append(args, "--infra-bind-address=:8090", "--infra-url="+o.InfraURL)
 	}

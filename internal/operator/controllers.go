@@ -35,7 +35,8 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	)
 	switch opts.Runtime {
 	case RuntimeKubernetes:
-		rt = k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime")})
+		rt = k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime"),
+			ImageRepository: opts.ImageRepository})
 		publishing[hyperv1.LoadBalancer] = true
 		publishing[hyperv1.Route] = true // checked against the served APIs when applied
 	case RuntimeLocal, "":

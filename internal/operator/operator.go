@@ -75,6 +75,9 @@ type Options struct {
 	DataDir string
 	// ReleaseDir is the release payload store.
 	ReleaseDir string
+	// ImageRepository is where control plane pods pull hcp's images from
+	// (kubernetes runtime): <repository>/control-plane@<digest>.
+	ImageRepository string
 	// StopControlPlanesOnExit stops every control plane process when the
 	// operator stops (hcp up); otherwise they keep serving and the next operator
 	// adopts them.

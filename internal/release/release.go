@@ -41,12 +41,25 @@ type Release struct {
 	Image string `json:"image"`
 	// Components maps component names to their versions.
 	Components map[string]string `json:"components"`
+	// Images maps hcp's images of the release (control-plane) to their
+	// digests (sha256:...), as built from this payload.
+	Images map[string]string `json:"images,omitempty"`
 	// Dir is the directory holding the binaries.
 	Dir string `json:"-"`
 }
 
 // Binary is the path of a component's executable.
 func (r *Release) Binary(component string) string { return filepath.Join(r.Dir, component) }
+
+// ImageRef is the reference of one of the release's images under an image
+// repository: by digest when the payload records it, else by the release's
+// name as tag.
+func (r *Release) ImageRef(repository, image string) string {
+	if d := r.Images[image]; d != "" {
+		return repository + "/" + image + "@" + d
+	}
+	return repository + "/" + image + ":" + r.Name
+}
 
 // KubernetesVersion is the release's Kubernetes version, e.g. v1.37.2.
 func (r *Release) KubernetesVersion() string { return r.Components["kubernetes"] }

@@ -25,6 +25,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/install"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -262,7 +263,7 @@ func directWorkloads(ctx context.Context, c client.Client, rel *release.Release,
 		if err != nil {
 			return 0, err
 		}
-		objs, err := k8sruntime.Render(k8sruntime.Input{ControlPlane: cp, Image: rel.Image, UID: k8sruntime.UIDFor(ns, nil), DedicatedNodes: true})
+		objs, err := k8sruntime.Render(k8sruntime.Input{ControlPlane: cp, Image: rel.ImageRef(images.DefaultRepository, images.ControlPlaneImage), UID: k8sruntime.UIDFor(ns, nil), DedicatedNodes: true})
 		if err != nil {
 			return 0, err
 		}

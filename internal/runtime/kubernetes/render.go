@@ -47,7 +47,7 @@ var podSecurityLabels = map[string]string{
 // Input is what one control plane is rendered from.
 type Input struct {
 	ControlPlane *controlplane.ControlPlane
-	// Image is the release image that holds every component's binary.
+	// Image is the release's control plane image: every component's program.
 	Image string
 	// UID is the user (and group) the pods run as.
 	UID int64

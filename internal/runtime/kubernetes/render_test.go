@@ -35,7 +35,7 @@ func renderExample(t *testing.T, policy hyperv1.AvailabilityPolicy) []runtime.Ob
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := Render(Input{ControlPlane: cp, Image: "hcp.dev/release:1.37.2", UID: UIDFor("clusters-example", nil), DedicatedNodes: true})
+	objs, err := Render(Input{ControlPlane: cp, Image: "registry.hcp.test/hcp/control-plane@sha256:0123", UID: UIDFor("clusters-example", nil), DedicatedNodes: true})
 	if err != nil {
 		t.Fatal(err)
 	}

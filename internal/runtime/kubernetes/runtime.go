@@ -30,6 +30,7 @@ import (
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/apply"
 	"github.com/hcp-dev/hcp/internal/controlplane"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	// worth caching cluster-wide).
 	Reader client.Reader
 	Log    logr.Logger
+	// ImageRepository is where pods pull hcp's images from: a release's
+	// control plane image is <ImageRepository>/control-plane@<digest>.
+	ImageRepository string
 }
 
 // Runtime runs control planes in the management cluster.
@@ -54,6 +58,14 @@ type Runtime struct {
 	order map[string][]string
 	// applied is the digest of what was last applied to each namespace.
 	applied map[string]string
+}
+
+// repository is where pods pull hcp's images from.
+func (r *Runtime) repository() string {
+	if r.opts.ImageRepository != "" {
+		return r.opts.ImageRepository
+	}
+	return images.DefaultRepository
 }
 
 // New returns a runtime.
@@ -87,7 +99,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if err != nil {
 		return nil, err
 	}
-	objs, err := Render(Input{ControlPlane: cp, Image: rel.Image, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
+	objs, err := Render(Input{ControlPlane: cp, Image: rel.ImageRef(r.repository(), images.ControlPlaneImage), UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
 	if err != nil {
 		return nil, err
 	}
