@@ -4,16 +4,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	ignitionv3 "github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2/textlogger"
 
+	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agent"
 	"github.com/hcp-dev/hcp/internal/version"
 )
@@ -32,7 +36,7 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "hcp-agent", version.Version)
 		},
-	}, discoverCommand(), namespaceCommand())
+	}, discoverCommand(), namespaceCommand(), nodeCommand())
 	// ghw warns on stderr about every missing /sys file; the inventory says what is known.
 	_ = os.Setenv("GHW_DISABLE_WARNINGS", "1")
 	if err := root.Execute(); err != nil {
@@ -63,6 +67,60 @@ func namespaceCommand() *cobra.Command {
 	gf := flag.NewFlagSet("log", flag.ContinueOnError)
 	logConfig.AddFlags(gf)
 	cmd.Flags().AddGoFlagSet(gf)
+	return cmd
+}
+
+// nodeCommand installs an Ignition config and runs the node it describes, as a
+// host does once bound; hcp up runs management nodes with it.
+func nodeCommand() *cobra.Command {
+	var o agent.NodeOptions
+	var ignitionFile, ip string
+	logConfig := textlogger.NewConfig()
+	cmd := &cobra.Command{
+		Use:    "node",
+		Short:  "Install an Ignition config and run the node it describes until the cluster deletes the Node",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if net.ParseIP(ip) == nil {
+				return fmt.Errorf("--ip %q: must be the node's IP address", ip)
+			}
+			if o.Name == "" || o.PayloadDir == "" || ignitionFile == "" {
+				return fmt.Errorf("--name, --payload-dir and --ignition are required")
+			}
+			b, err := os.ReadFile(ignitionFile)
+			if err != nil {
+				return fmt.Errorf("--ignition: %w", err)
+			}
+			cfg, _, err := ignitionv3.Parse(b)
+			if err != nil {
+				return fmt.Errorf("--ignition %s: %w", ignitionFile, err)
+			}
+			if err := agent.Apply(cfg, o.Root); err != nil {
+				return err
+			}
+			o.Log = textlogger.NewLogger(logConfig)
+			o.ProviderID = "agent://" + o.Name
+			o.Inventory = &agentv1.HostInventory{Interfaces: []agentv1.HostInterface{{Name: "eth0", IPV4Addresses: []string{ip + "/24"}}}}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err = agent.RunRealNode(ctx, o)
+			if errors.Is(err, agent.ErrNodeDeleted) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ignitionFile, "ignition", "", "the node's Ignition config")
+	f.StringVar(&o.Root, "root", "/", "root directory to install the node's files under")
+	f.StringVar(&o.Name, "name", "", "node name")
+	f.StringVar(&ip, "ip", "", "the node's address")
+	f.StringVar(&o.PayloadDir, "payload-dir", "", "release payload directory to take the node's binaries from")
+	f.IntVar(&o.MachineShare, "machine-share", 1, "how many nodes share this machine: the node offers pods its share of the CPUs and memory")
+	gf := flag.NewFlagSet("log", flag.ContinueOnError)
+	logConfig.AddFlags(gf)
+	f.AddGoFlagSet(gf)
 	return cmd
 }
 

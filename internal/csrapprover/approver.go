@@ -152,18 +152,7 @@ func (a *Approvers) stop(ctx context.Context, cpns string) {
 
 func (a *Approvers) run(ctx context.Context, cs kubernetes.Interface, cpns, agentNamespace string) {
 	log := a.Log.WithValues("controlPlane", cpns)
-	factory := informers.NewSharedInformerFactory(cs, 10*time.Minute)
-	inf := factory.Certificates().V1().CertificateSigningRequests().Informer()
-	handle := func(obj any) {
-		csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
-		if !ok {
-			return
-		}
-		a.handle(ctx, cs, csr, agentNamespace, log)
-	}
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: handle, UpdateFunc: func(_, n any) { handle(n) }})
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	go Run(ctx, cs, func(node string) ([]string, bool) { return a.addresses(ctx, agentNamespace, node) }, log)
 	// The approver ends with its hosted cluster: when the control plane's
 	// kubeconfig is gone.
 	tick := time.NewTicker(time.Minute)
@@ -183,8 +172,24 @@ func (a *Approvers) run(ctx context.Context, cs kubernetes.Interface, cpns, agen
 	}
 }
 
-func (a *Approvers) handle(ctx context.Context, cs kubernetes.Interface, csr *certificatesv1.CertificateSigningRequest, agentNamespace string, log logr.Logger) {
-	ok, reason := Decide(csr, func(node string) ([]string, bool) { return a.addresses(ctx, agentNamespace, node) })
+// Run approves a cluster's kubelet serving certificate requests that Decide
+// accepts, with the nodes' addresses from addresses, until ctx ends.
+func Run(ctx context.Context, cs kubernetes.Interface, addresses func(node string) ([]string, bool), log logr.Logger) {
+	factory := informers.NewSharedInformerFactory(cs, 10*time.Minute)
+	inf := factory.Certificates().V1().CertificateSigningRequests().Informer()
+	handle := func(obj any) {
+		if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
+			approve(ctx, cs, csr, addresses, log)
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: handle, UpdateFunc: func(_, n any) { handle(n) }})
+	factory.Start(ctx.Done())
+	<-ctx.Done()
+	factory.Shutdown()
+}
+
+func approve(ctx context.Context, cs kubernetes.Interface, csr *certificatesv1.CertificateSigningRequest, addresses func(string) ([]string, bool), log logr.Logger) {
+	ok, reason := Decide(csr, addresses)
 	if reason == "" {
 		return
 	}

@@ -34,6 +34,9 @@ type AddonsInput struct {
 	// kubernetes Service's endpoint, which pods reach it by.
 	APIServerIP   string
 	APIServerPort int32
+	// Tolerations are taints of the cluster's nodes that CoreDNS tolerates
+	// too.
+	Tolerations []corev1.Toleration
 }
 
 // Names of the cluster DNS objects in kube-system.
@@ -100,8 +103,8 @@ func Addons(in AddonsInput) ([]client.Object, error) {
 						PriorityClassName:  "system-cluster-critical",
 						DNSPolicy:          corev1.DNSDefault,
 						NodeSelector:       map[string]string{corev1.LabelOSStable: "linux"},
-						Tolerations: []corev1.Toleration{{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
-							{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}},
+						Tolerations: append([]corev1.Toleration{{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
+							{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}, in.Tolerations...),
 						Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 							PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100,
 								PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: corev1.LabelHostname}}}}},

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,9 +41,13 @@ import (
 )
 
 const (
-	// serviceCIDR is the management plane's service network.
-	serviceCIDR = "10.96.0.0/16"
+	// ServiceCIDR is the management plane's service network.
+	ServiceCIDR = "10.96.0.0/16"
+	serviceCIDR = ServiceCIDR
 	serviceIP   = "10.96.0.1"
+	// KubeletClientUser is the API server's user towards management nodes'
+	// kubelets.
+	KubeletClientUser = "kube-apiserver-kubelet-client"
 
 	// KubeconfigFile is the admin kubeconfig's name in the data directory.
 	KubeconfigFile = "kubeconfig"
@@ -66,7 +71,21 @@ type Options struct {
 	// Notice, when set, is told what a user should know, such as a default
 	// port that was busy and the one chosen instead.
 	Notice func(msg string)
+	// NodeAddress, when set, is the address of this machine that management
+	// nodes reach the API at (the lab network's gateway). Then the API
+	// server listens on every address and advertises this one, authorizes
+	// kubelets as nodes and accepts bootstrap tokens, the controller manager
+	// gives nodes pod ranges of ClusterCIDR, and a scheduler runs.
+	NodeAddress string
 }
+
+// Management nodes' networks.
+const (
+	// ClusterCIDR is the management nodes' pod network.
+	ClusterCIDR = "10.244.0.0/16"
+	// ClusterDNS is the management cluster's DNS Service address.
+	ClusterDNS = "10.96.0.10"
+)
 
 // Hub is a running management plane.
 type Hub struct {
@@ -97,6 +116,9 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if opts.Release == nil {
 		return nil, fmt.Errorf("no release payload given")
 	}
+	if opts.NodeAddress != "" && net.ParseIP(opts.NodeAddress) == nil {
+		return nil, fmt.Errorf("node address %q is not an IP address", opts.NodeAddress)
+	}
 	if opts.Notice == nil {
 		opts.Notice = func(string) {}
 	}
@@ -124,7 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.state, err = loadState(statePath); err != nil {
 		return nil, err
 	}
-	if err = h.state.choosePorts(opts.Port); err != nil {
+	if err = h.state.choosePorts(opts.Port, opts.NodeAddress != ""); err != nil {
 		return nil, err
 	}
 	for _, msg := range h.state.busy {
@@ -134,7 +156,7 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	opts.Progress("certificates")
-	if h.certs, err = ensureCerts(filepath.Join(opts.DataDir, "pki")); err != nil {
+	if h.certs, err = ensureCerts(filepath.Join(opts.DataDir, "pki"), net.ParseIP(opts.NodeAddress)); err != nil {
 		return nil, err
 	}
 	if err = h.writeKubeconfigs(); err != nil {
@@ -196,7 +218,16 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 		if h.readyErr = h.start(procCtx, kcm); h.readyErr != nil {
 			return
 		}
-		h.readyErr = h.await(readyCtx, procCtx, check, kcm)
+		if h.readyErr = h.await(readyCtx, procCtx, check, kcm); h.readyErr != nil || opts.NodeAddress == "" {
+			return
+		}
+		// Pods on management nodes need a scheduler.
+		sched := &component{name: release.KubeScheduler, args: h.schedulerArgs, url: h.schedulerHealthURL, repick: h.repickScheduler}
+		opts.Progress("kube-scheduler")
+		if h.readyErr = h.start(procCtx, sched); h.readyErr != nil {
+			return
+		}
+		h.readyErr = h.await(readyCtx, procCtx, check, sched)
 	}()
 	return h, nil
 }
@@ -318,6 +349,13 @@ func (h *Hub) repickKCM() (err error) {
 	return h.saveState()
 }
 
+func (h *Hub) repickScheduler() (err error) {
+	if h.state.SchedulerPort, err = ports.Free("127.0.0.1"); err != nil {
+		return err
+	}
+	return h.saveState()
+}
+
 func (h *Hub) saveState() error { return h.state.save(filepath.Join(h.opts.DataDir, "hub.json")) }
 
 // portTaken says whether the log, after offset from, reports a failed listen.
@@ -390,6 +428,18 @@ func (h *Hub) Port(name, what string, preferred int) (int, error) {
 // Server is the management API's URL.
 func (h *Hub) Server() string { return "https://127.0.0.1:" + strconv.Itoa(h.state.APIPort) }
 
+// NodeServer is the management API's URL as management nodes reach it
+// (Options.NodeAddress); empty without one.
+func (h *Hub) NodeServer() string {
+	if h.opts.NodeAddress == "" {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(h.opts.NodeAddress, strconv.Itoa(h.state.APIPort))
+}
+
+// CA is the management plane's CA certificate (PEM).
+func (h *Hub) CA() []byte { return h.certs.ca.CertPEM }
+
 // KubeconfigPath is the admin kubeconfig file.
 func (h *Hub) KubeconfigPath() string { return filepath.Join(h.opts.DataDir, KubeconfigFile) }
 
@@ -416,6 +466,10 @@ func (h *Hub) readyzURL() string { return h.Server() + "/readyz" }
 
 func (h *Hub) crdsURL() string {
 	return h.Server() + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?limit=1"
+}
+
+func (h *Hub) schedulerHealthURL() string {
+	return "https://127.0.0.1:" + strconv.Itoa(h.state.SchedulerPort) + "/healthz"
 }
 
 func (h *Hub) kcmHealthURL() string {
@@ -471,7 +525,15 @@ func (h *Hub) writeKubeconfigs() error {
 	if b, err = kcm.Bytes(); err != nil {
 		return err
 	}
-	return writeFileAtomic(h.certs.path("kube-controller-manager.kubeconfig"), b, 0o600)
+	if err := writeFileAtomic(h.certs.path("kube-controller-manager.kubeconfig"), b, 0o600); err != nil {
+		return err
+	}
+	sched := kubeconfig.Config{Server: h.Server(), CA: h.certs.ca.CertPEM,
+		ClientCert: h.certs.scheduler.CertPEM, ClientKey: h.certs.scheduler.KeyPEM, Context: "kube-scheduler"}
+	if b, err = sched.Bytes(); err != nil {
+		return err
+	}
+	return writeFileAtomic(h.certs.path("kube-scheduler.kubeconfig"), b, 0o600)
 }
 
 func (h *Hub) etcdArgs() []string {
@@ -498,11 +560,18 @@ func (h *Hub) etcdArgs() []string {
 
 func (h *Hub) apiserverArgs() []string {
 	c := h.certs
-	return []string{
-		"--bind-address=127.0.0.1",
+	bind, advertise, reconciler, authz := "127.0.0.1", "127.0.0.1", "none", "RBAC"
+	if h.opts.NodeAddress != "" {
+		// Management nodes come from the lab network and reach the API (and
+		// the kubernetes Service) at the node address.
+		bind, advertise, reconciler, authz = "0.0.0.0", h.opts.NodeAddress, "lease", "Node,RBAC"
+	}
+	args := []string{
+		"--bind-address=" + bind,
 		"--secure-port=" + strconv.Itoa(h.state.APIPort),
-		"--advertise-address=127.0.0.1",
-		"--endpoint-reconciler-type=none",
+		"--advertise-address=" + advertise,
+		"--endpoint-reconciler-type=" + reconciler,
+		"--authorization-mode=" + authz,
 		"--etcd-servers=" + h.etcdURL(),
 		"--etcd-cafile=" + c.path("ca.crt"),
 		"--etcd-certfile=" + c.path("apiserver-etcd-client.crt"),
@@ -514,17 +583,45 @@ func (h *Hub) apiserverArgs() []string {
 		"--service-account-key-file=" + c.path("sa.pub"),
 		"--service-account-signing-key-file=" + c.path("sa.key"),
 		"--service-cluster-ip-range=" + serviceCIDR,
-		"--authorization-mode=RBAC",
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--cert-dir=" + filepath.Join(h.opts.DataDir, "kube-apiserver"),
+	}
+	if h.opts.NodeAddress != "" {
+		// Kubelets join with bootstrap tokens, may change only their own
+		// Node and pods, and are reached with a client certificate, their
+		// serving certificates checked against the CA.
+		args = append(args,
+			"--enable-admission-plugins=NodeRestriction",
+			"--enable-bootstrap-token-auth=true",
+			"--kubelet-client-certificate="+c.path("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key="+c.path("apiserver-kubelet-client.key"),
+			"--kubelet-certificate-authority="+c.path("ca.crt"),
+			"--kubelet-preferred-address-types=InternalIP,Hostname")
+	}
+	return args
+}
+
+func (h *Hub) schedulerArgs() []string {
+	c := h.certs
+	kc := c.path("kube-scheduler.kubeconfig")
+	return []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(h.state.SchedulerPort),
+		"--tls-cert-file=" + c.path("kube-scheduler-serving.crt"),
+		"--tls-private-key-file=" + c.path("kube-scheduler-serving.key"),
+		"--leader-elect=false",
+		"--profiling=false",
 	}
 }
 
 func (h *Hub) kcmArgs() []string {
 	c := h.certs
 	kc := c.path("kube-controller-manager.kubeconfig")
-	return []string{
+	args := []string{
 		"--kubeconfig=" + kc,
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
@@ -539,7 +636,13 @@ func (h *Hub) kcmArgs() []string {
 		"--cluster-signing-cert-file=" + c.path("ca.crt"),
 		"--cluster-signing-key-file=" + c.path("ca.key"),
 		"--cluster-name=hcp-management",
-		"--controllers=*",
 		"--profiling=false",
 	}
+	if h.opts.NodeAddress == "" {
+		return append(args, "--controllers=*")
+	}
+	// Management nodes get pod ranges; their bootstrap tokens are signed
+	// and cleaned up.
+	return append(args, "--controllers=*,bootstrapsigner,tokencleaner",
+		"--allocate-node-cidrs=true", "--cluster-cidr="+ClusterCIDR, "--service-cluster-ip-range="+serviceCIDR)
 }

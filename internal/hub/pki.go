@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hcp-dev/hcp/internal/pki"
@@ -21,13 +22,17 @@ type certs struct {
 	admin               *pki.KeyPair
 	kcm                 *pki.KeyPair
 	kcmServing          *pki.KeyPair
+	scheduler           *pki.KeyPair
+	schedulerServing    *pki.KeyPair
+	kubeletClient       *pki.KeyPair
 }
 
 func (c *certs) path(name string) string { return filepath.Join(c.dir, name) }
 
 // ensureCerts loads the certificates in dir, making the missing ones. A new CA
-// means every certificate is made anew.
-func ensureCerts(dir string) (*certs, error) {
+// means every certificate is made anew. The API server's certificate also
+// names nodeIP when given (made anew when it does not).
+func ensureCerts(dir string, nodeIP net.IP) (*certs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -38,12 +43,21 @@ func ensureCerts(dir string) (*certs, error) {
 	}
 	c.ca = ca
 	if fresh {
-		for _, leaf := range []string{"etcd", "apiserver-etcd-client", "apiserver", "admin", "kube-controller-manager", "kube-controller-manager-serving"} {
+		for _, leaf := range []string{"etcd", "apiserver-etcd-client", "apiserver", "admin", "kube-controller-manager", "kube-controller-manager-serving",
+			"kube-scheduler", "kube-scheduler-serving", "apiserver-kubelet-client"} {
 			_ = os.Remove(filepath.Join(dir, leaf+".crt"))
 			_ = os.Remove(filepath.Join(dir, leaf+".key"))
 		}
 	}
 	local := []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
+	apiIPs := append(local, net.ParseIP(serviceIP))
+	if nodeIP != nil {
+		apiIPs = append(apiIPs, nodeIP)
+		if kp, err := pki.Parse(readFile(c.path("apiserver.crt")), readFile(c.path("apiserver.key"))); err == nil &&
+			!slices.ContainsFunc(kp.Cert.IPAddresses, nodeIP.Equal) {
+			_ = os.Remove(c.path("apiserver.crt"))
+		}
+	}
 	specs := []struct {
 		name string
 		into **pki.KeyPair
@@ -53,10 +67,14 @@ func ensureCerts(dir string) (*certs, error) {
 		{"apiserver-etcd-client", &c.apiserverEtcdClient, pki.CertSpec{CommonName: "kube-apiserver-etcd-client", Usage: pki.ClientAuth}},
 		{"apiserver", &c.apiserver, pki.CertSpec{CommonName: "kube-apiserver",
 			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			IPs:      append(local, net.ParseIP(serviceIP)), Usage: pki.ServerAuth}},
+			IPs:      apiIPs, Usage: pki.ServerAuth}},
 		{"admin", &c.admin, pki.CertSpec{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: pki.ClientAuth}},
 		{"kube-controller-manager", &c.kcm, pki.CertSpec{CommonName: "system:kube-controller-manager", Usage: pki.ClientAuth}},
 		{"kube-controller-manager-serving", &c.kcmServing, pki.CertSpec{CommonName: "kube-controller-manager", DNSNames: []string{"localhost"}, IPs: local, Usage: pki.ServerAuth}},
+		{"kube-scheduler", &c.scheduler, pki.CertSpec{CommonName: "system:kube-scheduler", Usage: pki.ClientAuth}},
+		{"kube-scheduler-serving", &c.schedulerServing, pki.CertSpec{CommonName: "kube-scheduler", DNSNames: []string{"localhost"}, IPs: local, Usage: pki.ServerAuth}},
+		// The API server's client certificate to kubelets (logs, exec).
+		{"apiserver-kubelet-client", &c.kubeletClient, pki.CertSpec{CommonName: KubeletClientUser, Organization: []string{"system:masters"}, Usage: pki.ClientAuth}},
 	}
 	for _, s := range specs {
 		kp, _, err := loadOrMake(dir, s.name, func() (*pki.KeyPair, error) { return ca.Issue(s.spec) })
@@ -78,6 +96,12 @@ func ensureCerts(dir string) (*certs, error) {
 		}
 	}
 	return c, nil
+}
+
+// readFile is a file's content, nil when it cannot be read.
+func readFile(path string) []byte {
+	b, _ := os.ReadFile(path)
+	return b
 }
 
 // loadOrMake returns the key pair <name>.crt/.key in dir, making it when it is

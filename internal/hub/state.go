@@ -22,6 +22,7 @@ type state struct {
 	EtcdClientPort int `json:"etcdClientPort"`
 	EtcdPeerPort   int `json:"etcdPeerPort"`
 	KCMPort        int `json:"kcmPort"`
+	SchedulerPort  int `json:"schedulerPort,omitempty"`
 	// Ports are other services' ports, by name.
 	Ports map[string]int `json:"ports,omitempty"`
 
@@ -54,38 +55,49 @@ func (s state) save(path string) error {
 
 // choosePorts fills in the ports: the one asked for, else the remembered one
 // while it is free, else the default (for the API) or any free port.
-func (s *state) choosePorts(apiPort int) error {
+// With nodes the API listens on every address, so its port must be free on
+// every address.
+func (s *state) choosePorts(apiPort int, nodes bool) error {
 	var err error
+	apiFree := portFree
+	if nodes {
+		apiFree = func(port int) bool { return ports.Listenable("0.0.0.0", port) }
+	}
 	if apiPort != 0 {
-		if !portFree(apiPort) {
+		if !apiFree(apiPort) {
 			return fmt.Errorf("port %d for the management API is in use; choose another with --port", apiPort)
 		}
 		s.APIPort = apiPort
 	} else {
 		remembered := s.APIPort
-		if s.APIPort, err = keepOrPick(s.APIPort, DefaultPort); err != nil {
+		if s.APIPort, err = keepOrPick(s.APIPort, DefaultPort, apiFree); err != nil {
 			return err
 		}
 		if s.APIPort != DefaultPort && s.APIPort != remembered {
 			s.busy = append(s.busy, fmt.Sprintf("port %d (the management API's default) is busy: using %d", DefaultPort, s.APIPort))
 		}
 	}
-	for _, p := range []*int{&s.EtcdClientPort, &s.EtcdPeerPort, &s.KCMPort} {
-		if *p, err = keepOrPick(*p, 0); err != nil {
+	for _, p := range []*int{&s.EtcdClientPort, &s.EtcdPeerPort, &s.KCMPort, &s.SchedulerPort} {
+		if *p, err = keepOrPick(*p, 0, portFree); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func keepOrPick(remembered, preferred int) (int, error) {
-	if remembered != 0 && portFree(remembered) {
+func keepOrPick(remembered, preferred int, free func(int) bool) (int, error) {
+	if remembered != 0 && free(remembered) {
 		return remembered, nil
 	}
-	if preferred != 0 && portFree(preferred) {
+	if preferred != 0 && free(preferred) {
 		return preferred, nil
 	}
-	return ports.Free("127.0.0.1")
+	for {
+		port, err := ports.Free("127.0.0.1")
+		if err != nil || free(port) {
+			return port, err
+		}
+	}
 }
 
 func portFree(port int) bool { return ports.Listenable("127.0.0.1", port) }

@@ -80,6 +80,9 @@ type Options struct {
 	// SimulatedNodes makes lab hosts simulated nodes (no container runtime),
 	// for scale tests; by default they run real kubelets and containerd.
 	SimulatedNodes bool
+	// ManagementNodes joins that many lab hosts to the management plane as
+	// real nodes for hosted control planes (zones rack1..rack3).
+	ManagementNodes int
 	// ConsolePort and ConsoleHost are where the web console listens (port -1
 	// turns it off).
 	ConsolePort int
@@ -149,7 +152,13 @@ func Start(ctx context.Context, o Options, out io.Writer) (_ *Plane, err error) 
 		}
 	}()
 	fmt.Fprintf(out, "Starting the hcp management plane (release %s) in %s\n", p.rel.Name, p.opts.DataDir)
-	for _, step := range []func(context.Context) error{p.startHub, p.startLabNetwork, p.choosePorts, p.startOperator} {
+	steps := []func(context.Context) error{p.startHub, p.startLabNetwork, p.choosePorts, p.startOperator, p.startManagementNodes}
+	if o.ManagementNodes > 0 {
+		// The management API listens on the lab network's gateway for its
+		// nodes: the network comes first.
+		steps[0], steps[1] = p.startLabNetwork, p.startHub
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
@@ -205,6 +214,12 @@ func (p *Plane) check() error {
 	if o.Agents < 0 || o.Agents > 200 {
 		return fmt.Errorf("--agents %d: must be between 0 and 200", o.Agents)
 	}
+	if o.ManagementNodes < 0 || o.ManagementNodes > maxManagementNodes {
+		return fmt.Errorf("--management-nodes %d: must be between 0 and %d", o.ManagementNodes, maxManagementNodes)
+	}
+	if o.ManagementNodes > 0 && o.SimulatedNodes {
+		return fmt.Errorf("--management-nodes runs real nodes; it cannot be combined with --simulated-nodes")
+	}
 	if o.InfraPort < 0 || o.InfraPort > 65535 {
 		return fmt.Errorf("--infra-port %d: must be between 1 and 65535, or 0 to choose one", o.InfraPort)
 	}
@@ -242,13 +257,18 @@ func (p *Plane) logger() logr.Logger {
 // startHub starts etcd, kube-apiserver and kube-controller-manager and puts
 // the CRDs in.
 func (p *Plane) startHub(ctx context.Context) (err error) {
+	nodeAddress := ""
+	if p.opts.ManagementNodes > 0 {
+		nodeAddress = p.lab.Gateway()
+	}
 	p.hub, err = hub.Start(ctx, hub.Options{
-		DataDir:  p.opts.DataDir,
-		Release:  p.rel,
-		Port:     p.opts.Port,
-		Log:      p.log.WithName("hub"),
-		Progress: p.step,
-		Notice:   func(msg string) { fmt.Fprintln(p.out, "  "+msg) },
+		NodeAddress: nodeAddress,
+		DataDir:     p.opts.DataDir,
+		Release:     p.rel,
+		Port:        p.opts.Port,
+		Log:         p.log.WithName("hub"),
+		Progress:    p.step,
+		Notice:      func(msg string) { fmt.Fprintln(p.out, "  "+msg) },
 	})
 	return err
 }
@@ -256,15 +276,23 @@ func (p *Plane) startHub(ctx context.Context) (err error) {
 // startLabNetwork gives lab hosts a network of their own, when there are any
 // and this machine allows it.
 func (p *Plane) startLabNetwork(context.Context) error {
-	if p.opts.Agents == 0 {
+	if p.opts.Agents == 0 && p.opts.ManagementNodes == 0 {
 		return nil
 	}
 	if !labnet.Available() {
+		if p.opts.ManagementNodes > 0 {
+			return fmt.Errorf("--management-nodes runs real nodes, which need network namespaces of their own (run as root with ip installed)")
+		}
 		if !p.opts.SimulatedNodes {
 			return fmt.Errorf("lab hosts run real nodes, which need network namespaces of their own (run as root with ip installed), or pass --simulated-nodes")
 		}
 		fmt.Fprintln(p.out, "  network namespaces are not available (root and ip are needed): lab hosts share this machine's network")
 		return nil
+	}
+	if p.hub == nil && hub.Running(p.opts.DataDir) {
+		// The network comes before the hub takes the data directory's lock
+		// (management nodes): it must not be another hcp up's.
+		return fmt.Errorf("data directory %s is in use by another hcp up; stop it first or choose another --data-dir", p.opts.DataDir)
 	}
 	p.step("lab network")
 	for _, gone := range labnet.Reclaim() {
@@ -478,13 +506,16 @@ func (p *Plane) stop() {
 		}
 	}
 	p.hosts = nil
+	if p.lab != nil {
+		p.stopManagementNodes()
+	}
 	if p.stopOperator != nil {
 		p.stopOperator()
 		<-p.opErr
 		p.stopOperator = nil
 	}
 	if p.lab != nil {
-		p.lab.Down(p.opts.Agents)
+		p.lab.Down(p.opts.Agents + p.opts.ManagementNodes)
 		p.lab = nil
 	}
 	if p.hub != nil {

@@ -3,28 +3,20 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
-	ignitionv3 "github.com/coreos/ignition/v2/config/v3_4"
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
-	"github.com/hcp-dev/hcp/internal/agent"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
@@ -33,44 +25,6 @@ import (
 	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 )
-
-// bareNodeCommand is the hidden command of the bench that runs one real node
-// in a lab host's network namespace, as hcp-agent does on a lab host.
-const bareNodeCommand = "bare-node"
-
-// subcommand runs the bench's hidden commands (the node of the bare baseline
-// and its units' mount namespace); false when argv names none.
-func subcommand(argv []string) (bool, error) {
-	if len(argv) < 2 || (argv[1] != bareNodeCommand && argv[1] != agent.NamespaceCommand) {
-		return false, nil
-	}
-	fs := flag.NewFlagSet(argv[1], flag.ContinueOnError)
-	root := fs.String("root", "/", "root directory of the node's files")
-	mounted := fs.Bool("mounted", false, "already in the node's mount namespace")
-	name := fs.String("name", "bare-node", "node name")
-	ip := fs.String("ip", "", "the node's address")
-	payload := fs.String("payload-dir", "", "release payload directory")
-	share := fs.Int("machine-share", 0, "nodes sharing the machine")
-	if err := fs.Parse(argv[2:]); err != nil {
-		return true, err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
-	if argv[1] == agent.NamespaceCommand {
-		return true, agent.RunNodeNamespace(ctx, *root, *mounted, log)
-	}
-	if net.ParseIP(*ip) == nil || *payload == "" {
-		return true, fmt.Errorf("%s: -ip %q must be the node's address and -payload-dir %q a release payload directory", bareNodeCommand, *ip, *payload)
-	}
-	inv := &agentv1.HostInventory{Interfaces: []agentv1.HostInterface{{Name: "eth0", IPV4Addresses: []string{*ip + "/24"}}}}
-	err := agent.RunRealNode(ctx, agent.NodeOptions{Root: *root, Name: *name, ProviderID: "agent://" + *name, Inventory: inv,
-		PayloadDir: *payload, MachineShare: *share, Log: log})
-	if errors.Is(err, agent.ErrNodeDeleted) {
-		return true, nil
-	}
-	return true, err
-}
 
 // bareCluster is the baseline of pod start: etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler started by hand with few
@@ -87,20 +41,20 @@ type bareCluster struct {
 
 const bareNodeName = "bare-node"
 
-func startBareCluster(rel *release.Release, share int) (*bareCluster, error) {
+func startBareCluster(bin string, rel *release.Release, share int) (*bareCluster, error) {
 	dir, err := os.MkdirTemp("", "bench-bare-node-")
 	if err != nil {
 		return nil, err
 	}
 	b := &bareCluster{dir: dir, net: labnet.New(dir)}
-	if err := b.start(rel, share); err != nil {
+	if err := b.start(bin, rel, share); err != nil {
 		b.stop()
 		return nil, err
 	}
 	return b, nil
 }
 
-func (b *bareCluster) start(rel *release.Release, share int) error {
+func (b *bareCluster) start(bin string, rel *release.Release, share int) error {
 	if err := b.net.Up(); err != nil {
 		return err
 	}
@@ -213,21 +167,16 @@ func (b *bareCluster) start(rel *release.Release, share int) error {
 
 	// The node: the worker Ignition hcp's ignition server would hand it
 	// (joining with the admin credentials instead of a bootstrap token),
-	// run by the node code hcp-agent runs on a lab host.
+	// installed and run by hcp-agent's node command in the lab host.
 	cfgJSON, err := ignition.Worker{BootstrapKubeconfig: adminKC, CA: ca.CertPEM, ClusterDNS: "10.0.0.10", ClusterCIDR: "10.244.0.0/16",
 		Registry: "https://" + b.reg.Addr, RegistryCA: ca.CertPEM, PauseImage: images.Reference("pause", rel.Name)}.Config()
 	if err != nil {
 		return err
 	}
-	cfg, _, err := ignitionv3.Parse(cfgJSON)
-	if err != nil {
+	if err := os.WriteFile(p("ignition.json"), cfgJSON, 0o600); err != nil {
 		return err
 	}
-	root := p("node")
-	if err := agent.Apply(cfg, root); err != nil {
-		return err
-	}
-	self, err := os.Executable()
+	agentPath, err := filepath.Abs(filepath.Join(bin, "hcp-agent"))
 	if err != nil {
 		return err
 	}
@@ -235,8 +184,8 @@ func (b *bareCluster) start(rel *release.Release, share int) error {
 	if err != nil {
 		return err
 	}
-	argv := b.net.Exec(0, self, bareNodeCommand, "--root", root, "--name", bareNodeName, "--ip", b.net.Address(0),
-		"--payload-dir", payload, "--machine-share", strconv.Itoa(share))
+	argv := b.net.Exec(0, agentPath, "node", "--ignition", p("ignition.json"), "--root", p("node"), "--name", bareNodeName,
+		"--ip", b.net.Address(0), "--payload-dir", payload, "--machine-share", strconv.Itoa(share))
 	log, err := os.Create(p("node.log"))
 	if err != nil {
 		return err

@@ -46,13 +46,6 @@ type step struct {
 var stepLine = regexp.MustCompile(`^  (\S.*?)\s+(\d+\.\d)s$`)
 
 func main() {
-	if ok, err := subcommand(os.Args); ok {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")

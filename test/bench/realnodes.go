@@ -104,7 +104,7 @@ func realNodes(bin string, rel *release.Release, n, pods int, settle time.Durati
 	// The same pods on the same kubelet and containerd under a bare control
 	// plane, with hcp stopped.
 	up.stop()
-	bare, err := startBareCluster(rel, n)
+	bare, err := startBareCluster(bin, rel, n)
 	if err != nil {
 		return fmt.Errorf("the bare baseline: %w", err)
 	}

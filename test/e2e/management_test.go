@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// hcp up --management-nodes 3 joins three lab hosts to the management plane
+// as real nodes, one per zone, labelled and tainted for hosted control
+// planes: pods that tolerate the taint run there (cluster DNS among them),
+// logs and exec reach them, Services resolve by name; pods that do not
+// tolerate it stay Pending with the scheduler's reason.
+func TestManagementNodes(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--management-nodes", "3")
+	if !strings.Contains(up.output(), "3 management nodes are Ready") {
+		t.Fatalf("hcp up did not report the management nodes Ready:\n%s", up.output())
+	}
+	out := up.mustKubectl("", "get", "nodes", "-o",
+		`jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.topology\.kubernetes\.io/zone}={.metadata.labels.hypershift\.openshift\.io/control-plane}={.metadata.labels.node-role\.kubernetes\.io/infra}={.spec.taints[0].key}:{.spec.taints[0].effect}={.status.nodeInfo.kubeletVersion}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+	want := map[string]string{"management-0": "rack1", "management-1": "rack2", "management-2": "rack3"}
+	nodes := strings.Fields(out)
+	if len(nodes) != 3 {
+		t.Fatalf("nodes: %q", out)
+	}
+	for _, n := range nodes {
+		f := strings.Split(n, "=")
+		if len(f) != 7 || want[f[0]] != f[1] || f[2] != "true" || f[3] != "" || f[4] != "hypershift.openshift.io/control-plane:NoSchedule" ||
+			f[5] != rel.Components["kubelet"] || f[6] != "True" {
+			t.Errorf("node %q (name=zone=control-plane=infra=taint=kubelet=Ready)", n)
+		}
+	}
+
+	// Cluster DNS runs on the management nodes.
+	eventually(t, 3*time.Minute, "CoreDNS ready on management nodes", func() error {
+		out, _ := up.kubectl("", "-n", "kube-system", "get", "deployment", "coredns", "-o", "jsonpath={.status.readyReplicas}")
+		if out != "2" {
+			return errorf("coredns ready replicas %q", out)
+		}
+		return nil
+	})
+
+	agnhost := "registry.hcp.test/e2e-test-images/agnhost:" + rel.Components["agnhost"]
+	pod := `apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: default
+spec:
+  tolerations:
+  - key: hypershift.openshift.io/control-plane
+    operator: Exists
+    effect: NoSchedule
+  containers:
+  - name: agnhost
+    image: ` + agnhost + `
+    args: ["netexec", "--http-port=8080"]
+`
+	up.mustKubectl(pod, "apply", "-f", "-")
+	eventually(t, 2*time.Minute, "the probe pod Ready", func() error {
+		out, _ := up.kubectl("", "get", "pod", "probe", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.nodeName}`)
+		if !strings.HasPrefix(out, "True management-") {
+			return errorf("pod: %q", out)
+		}
+		return nil
+	})
+	// DNS: the management cluster's kubernetes Service by name, from a pod.
+	dig := up.mustKubectl("", "exec", "probe", "--", "/agnhost", "dns-suffix")
+	if !strings.Contains(dig, "cluster.local") {
+		t.Errorf("the pod's DNS search suffix is %q", dig)
+	}
+	lookup := up.mustKubectl("", "exec", "probe", "--", "getent", "hosts", "kubernetes.default.svc.cluster.local")
+	if !strings.Contains(lookup, "10.96.0.1") {
+		t.Errorf("kubernetes.default.svc resolves to %q, want 10.96.0.1", lookup)
+	}
+	if logs := up.mustKubectl("", "logs", "probe"); !strings.Contains(logs, "Started HTTP server") {
+		t.Errorf("kubectl logs probe: %q", logs)
+	}
+
+	// Without the toleration: Pending, with the scheduler's reason.
+	up.mustKubectl(strings.Replace(strings.Replace(pod, "name: probe", "name: untolerated", 1),
+		"  tolerations:\n  - key: hypershift.openshift.io/control-plane\n    operator: Exists\n    effect: NoSchedule\n", "", 1), "apply", "-f", "-")
+	eventually(t, time.Minute, "the untolerated pod unschedulable", func() error {
+		out, _ := up.kubectl("", "get", "pod", "untolerated", "-o", `jsonpath={.status.conditions[?(@.type=="PodScheduled")].message}`)
+		if !strings.Contains(out, "untolerated taint") {
+			return errorf("PodScheduled: %q", out)
+		}
+		return nil
+	})
+}
