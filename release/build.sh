@@ -9,6 +9,7 @@
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
 #                  (bridge, host-local, loopback, portmap), release/crictl,
 #                  release/coredns, release/pause (the pods' sandbox process)
+#   management nodes: release/localpath (rancher's local-path-provisioner)
 #   test images:   release/testimages (agnhost, sample-apiserver, nnp, the
 #                  update-demo pictures), release/busybox (busybox from its
 #                  upstream source), and Debian's dig, getent, curl, bash and
@@ -86,6 +87,10 @@ build crictl crictl -- \
   gobuild -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
 coredns_version=v1.15.0
 build coredns coredns -- gobuild -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns
+# Management nodes' volumes.
+localpath_version=v0.0.30
+build localpath local-path-provisioner -- \
+  gobuild -ldflags "-s -w -X main.VERSION=$localpath_version" -o "$out/local-path-provisioner" github.com/rancher/local-path-provisioner
 # The pods' sandbox process, hcp's own.
 build pause pause -- gobuild -ldflags "-s -w" -o "$out/pause" .
 
@@ -138,7 +143,7 @@ done
 if diff -qr "$tools.new" "$tools" >/dev/null 2>&1; then rm -rf "$tools.new"; else rm -rf "$tools" && mv "$tools.new" "$tools"; fi
 dig_version=$(dig -v 2>&1 | sed -nE 's/^DiG ([0-9.]+).*/\1/p')
 
-pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages busybox; do pins_of "$d"; done | sha256sum | cut -c1-16)
+pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages busybox localpath; do pins_of "$d"; done | sha256sum | cut -c1-16)
 cat > "$out/release.json" <<JSON
 {
   "name": "$version",
@@ -160,6 +165,7 @@ cat > "$out/release.json" <<JSON
     "cni-plugins": "$cni_version",
     "crictl": "$crictl_version",
     "coredns": "$coredns_version",
+    "local-path-provisioner": "$localpath_version",
     "pause": "$version",
     "agnhost": "$agnhost_version",
     "busybox": "$busybox_version",

@@ -459,6 +459,16 @@ type Registry struct {
 	h     http.Handler
 	ready chan struct{}
 	err   error
+	// management: Load also builds management nodes' images.
+	management bool
+}
+
+// WithManagementImages makes Load also build what management nodes run:
+// each release's control plane image and its volume provisioner
+// (ManagementSpecs).
+func (r *Registry) WithManagementImages() *Registry {
+	r.management = true
+	return r
 }
 
 // NewRegistry is an empty registry keeping blobs under blobDir ("" keeps
@@ -511,6 +521,11 @@ func (r *Registry) Load(ctx context.Context, rels []*release.Release) error {
 	}
 	for _, rel := range rels {
 		imgs, err := FromRelease(rel, r.dir)
+		if err == nil && r.management {
+			var more []Image
+			more, err = Build(r.dir, ManagementSpecs(rel)...)
+			imgs = append(imgs, more...)
+		}
 		if err != nil {
 			r.err = err
 			return err

@@ -47,6 +47,23 @@ func ControlPlaneSpec(rel *release.Release) Spec {
 		Cmd: []string{release.KubeAPIServer, "--version"}, User: nonRoot}
 }
 
+// LocalPathProvisionerRepository is the repository of management nodes'
+// volume provisioner's image, its upstream path.
+const LocalPathProvisionerRepository = "rancher/local-path-provisioner"
+
+// ManagementSpecs are the images management nodes run besides the control
+// plane image: rancher's local-path-provisioner, tagged with its version,
+// when the release has it.
+func ManagementSpecs(rel *release.Release) []Spec {
+	specs := []Spec{ControlPlaneSpec(rel)}
+	if v := rel.Components["local-path-provisioner"]; v != "" {
+		specs = append(specs, Spec{Repository: LocalPathProvisionerRepository, Tag: v,
+			Layers:     []*Layer{{Files: map[string]string{"/usr/local/bin/local-path-provisioner": rel.Binary("local-path-provisioner")}}},
+			Entrypoint: []string{"/usr/local/bin/local-path-provisioner"}})
+	}
+	return specs
+}
+
 // testPrograms are payload files only the test images use: the operator's
 // image leaves them out, and its releases do not list them.
 var testPrograms = map[string]bool{"agnhost": true, "sample-apiserver": true, "nnp": true, "busybox": true, "tools": true, "testdata": true, "dig": true}

@@ -90,6 +90,9 @@ func addInfra(mgr manager.Manager, opts Options) error {
 		regDir = filepath.Join(opts.DataDir, "registry")
 	}
 	reg := images.NewRegistry(regDir)
+	if o.ManagementImages {
+		reg.WithManagementImages()
+	}
 	server.Registry = reg
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		rels, err := (release.Store{Dir: opts.ReleaseDir}).List()

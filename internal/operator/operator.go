@@ -119,6 +119,9 @@ type InfraOptions struct {
 	Requirements agent.Requirements
 	// TokenTTL is how long the tokens in discovery artifacts are valid.
 	TokenTTL time.Duration
+	// ManagementImages makes the registry also serve what management nodes
+	// run (control plane images, storage and NetworkPolicy programs).
+	ManagementImages bool
 }
 
 // Scheme has every type the operator reads or writes.

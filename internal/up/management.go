@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
+	"github.com/hcp-dev/hcp/internal/management"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/supervisor"
 )
@@ -162,7 +164,48 @@ func (p *Plane) startManagementNodes(ctx context.Context) error {
 		}
 		p.hosts = append(p.hosts, proc)
 	}
-	return p.waitManagementNodes(ctx, c, n)
+	if err := p.waitManagementNodes(ctx, c, n); err != nil {
+		return err
+	}
+	return p.applyManagementAddons(ctx, c, n)
+}
+
+// applyManagementAddons runs the management nodes' volume provisioner (its
+// StorageClass becomes the default).
+func (p *Plane) applyManagementAddons(ctx context.Context, c client.Client, n int) error {
+	in := management.Input{
+		ProvisionerImage: images.Reference(images.LocalPathProvisionerRepository, p.rel.Components["local-path-provisioner"]),
+		HelperImage:      images.Reference("library/busybox", p.rel.Components["busybox"]),
+		VolumeDirs:       map[string]string{},
+		Tolerations:      []corev1.Toleration{{Key: hyperv1.ControlPlaneLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+	}
+	for i := range n {
+		dir := filepath.Join(filepath.Dir(p.managementRoot(i)), "volumes")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		in.VolumeDirs[managementNodeName(i)] = dir
+	}
+	objs, err := management.Addons(in)
+	if err != nil {
+		return fmt.Errorf("management nodes' storage: %w (the release needs local-path-provisioner and busybox; rebuild it with make)", err)
+	}
+	for _, o := range objs {
+		if err := apply.Object(ctx, c, o, fieldOwner); err != nil {
+			return err
+		}
+	}
+	// The management plane's own StorageClass has no provisioner for pods
+	// on nodes: it stops being the default.
+	sc := &storagev1.StorageClass{}
+	if err := c.Get(ctx, client.ObjectKey{Name: hub.StorageClass}, sc); err == nil && sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+		patch := []byte(`{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":"false"}}}`)
+		if err := c.Patch(ctx, sc, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(p.out, "  %s\n", management.Describe(in))
+	return nil
 }
 
 // managementToken is the management nodes' bootstrap token, kept in the data

@@ -424,6 +424,8 @@ func (p *Plane) runOperator(ctx context.Context, mc client.Client) error {
 				PollInterval:    p.opts.AgentPollInterval,
 				DisconnectAfter: p.opts.AgentDisconnectTimeout,
 				Requirements:    p.req,
+				// Management nodes pull hcp's images from the same registry.
+				ManagementImages: p.opts.ManagementNodes > 0,
 			},
 			Console: p.consoleOpts,
 		})

@@ -77,6 +77,71 @@ spec:
 		t.Errorf("kubectl logs probe: %q", logs)
 	}
 
+	// Volumes: a claim of the default StorageClass is bound once its pod is
+	// scheduled, to a directory on that pod's node; the data outlives the pod.
+	if sc := up.mustKubectl("", "get", "storageclass", "-o", `jsonpath={range .items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")]}{.metadata.name} {end}`); strings.TrimSpace(sc) != "local-path" {
+		t.Errorf("default StorageClasses: %q, want local-path only", sc)
+	}
+	writer := func(name, cmd string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ` + name + `
+  namespace: default
+spec:
+  nodeSelector:
+    kubernetes.io/hostname: management-1
+  restartPolicy: Never
+  tolerations:
+  - key: hypershift.openshift.io/control-plane
+    operator: Exists
+    effect: NoSchedule
+  containers:
+  - name: c
+    image: ` + agnhost + `
+    command: ["sh", "-c", "` + cmd + `"]
+    volumeMounts:
+    - name: data
+      mountPath: /data
+  volumes:
+  - name: data
+    persistentVolumeClaim:
+      claimName: data
+`
+	}
+	up.mustKubectl(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  namespace: default
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+`, "apply", "-f", "-")
+	up.mustKubectl(writer("write", "echo kept > /data/file"), "apply", "-f", "-")
+	eventually(t, 2*time.Minute, "the writer pod Succeeded", func() error {
+		out, _ := up.kubectl("", "get", "pod", "write", "-o", "jsonpath={.status.phase}")
+		if out != "Succeeded" {
+			ev, _ := up.kubectl("", "get", "events", "-A", "--sort-by=.lastTimestamp")
+			return errorf("writer %q; events:\n%s", out, ev)
+		}
+		return nil
+	})
+	up.mustKubectl("", "delete", "pod", "write")
+	up.mustKubectl(writer("read", "cat /data/file"), "apply", "-f", "-")
+	eventually(t, 2*time.Minute, "the reader pod Succeeded", func() error {
+		out, _ := up.kubectl("", "get", "pod", "read", "-o", "jsonpath={.status.phase}")
+		if out != "Succeeded" {
+			return errorf("reader %q", out)
+		}
+		return nil
+	})
+	if got := strings.TrimSpace(up.mustKubectl("", "logs", "read")); got != "kept" {
+		t.Errorf("the volume holds %q after its first pod, want kept", got)
+	}
+
 	// Without the toleration: Pending, with the scheduler's reason.
 	up.mustKubectl(strings.Replace(strings.Replace(pod, "name: probe", "name: untolerated", 1),
 		"  tolerations:\n  - key: hypershift.openshift.io/control-plane\n    operator: Exists\n    effect: NoSchedule\n", "", 1), "apply", "-f", "-")
