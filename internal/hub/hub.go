@@ -602,42 +602,38 @@ func (h *Hub) apiserverArgs() []string {
 	return args
 }
 
-func (h *Hub) schedulerArgs() []string {
+// controllerArgs are what the controller manager and the scheduler share:
+// their kubeconfig (<name>.kubeconfig), a loopback port serving with
+// <name>-serving's certificate, no leader election, no profiling.
+func (h *Hub) controllerArgs(name string, port int) []string {
 	c := h.certs
-	kc := c.path("kube-scheduler.kubeconfig")
+	kc := c.path(name + ".kubeconfig")
 	return []string{
 		"--kubeconfig=" + kc,
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
 		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(h.state.SchedulerPort),
-		"--tls-cert-file=" + c.path("kube-scheduler-serving.crt"),
-		"--tls-private-key-file=" + c.path("kube-scheduler-serving.key"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + c.path(name+"-serving.crt"),
+		"--tls-private-key-file=" + c.path(name+"-serving.key"),
 		"--leader-elect=false",
 		"--profiling=false",
 	}
 }
 
+func (h *Hub) schedulerArgs() []string {
+	return h.controllerArgs(release.KubeScheduler, h.state.SchedulerPort)
+}
+
 func (h *Hub) kcmArgs() []string {
 	c := h.certs
-	kc := c.path("kube-controller-manager.kubeconfig")
-	args := []string{
-		"--kubeconfig=" + kc,
-		"--authentication-kubeconfig=" + kc,
-		"--authorization-kubeconfig=" + kc,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(h.state.KCMPort),
-		"--tls-cert-file=" + c.path("kube-controller-manager-serving.crt"),
-		"--tls-private-key-file=" + c.path("kube-controller-manager-serving.key"),
-		"--leader-elect=false",
+	args := append(h.controllerArgs(release.KubeControllerManager, h.state.KCMPort),
 		"--use-service-account-credentials=true",
-		"--service-account-private-key-file=" + c.path("sa.key"),
-		"--root-ca-file=" + c.path("ca.crt"),
-		"--cluster-signing-cert-file=" + c.path("ca.crt"),
-		"--cluster-signing-key-file=" + c.path("ca.key"),
-		"--cluster-name=hcp-management",
-		"--profiling=false",
-	}
+		"--service-account-private-key-file="+c.path("sa.key"),
+		"--root-ca-file="+c.path("ca.crt"),
+		"--cluster-signing-cert-file="+c.path("ca.crt"),
+		"--cluster-signing-key-file="+c.path("ca.key"),
+		"--cluster-name=hcp-management")
 	if h.opts.NodeAddress == "" {
 		return append(args, "--controllers=*")
 	}

@@ -189,10 +189,10 @@ func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.Anonymous, nil
 }
 
-// imageFiles is the sha256 of each regular file of an image, by path.
-func imageFiles(t *testing.T, img v1.Image) map[string]string {
+// eachFile calls fn with each regular file of an image's layers, bottom
+// first.
+func eachFile(t *testing.T, img v1.Image, fn func(path string, r io.Reader)) {
 	t.Helper()
-	out := map[string]string{}
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
@@ -212,47 +212,41 @@ func imageFiles(t *testing.T, img v1.Image) map[string]string {
 				t.Fatal(err)
 			}
 			if h.Typeflag == tar.TypeReg {
-				s := sha256.New()
-				if _, err := io.Copy(s, tr); err != nil {
-					t.Fatal(err)
-				}
-				out[h.Name] = fmt.Sprintf("%x", s.Sum(nil))
+				fn(h.Name, tr)
 			}
 		}
 		rc.Close()
 	}
+}
+
+// imageFiles is the sha256 of each regular file of an image, by path.
+func imageFiles(t *testing.T, img v1.Image) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	eachFile(t, img, func(path string, r io.Reader) {
+		s := sha256.New()
+		if _, err := io.Copy(s, r); err != nil {
+			t.Fatal(err)
+		}
+		out[path] = fmt.Sprintf("%x", s.Sum(nil))
+	})
 	return out
 }
 
 // imageFile is one file of an image.
 func imageFile(t *testing.T, img v1.Image, path string) string {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
+	var content *bytes.Buffer
+	eachFile(t, img, func(p string, r io.Reader) {
+		if p == path {
+			content = &bytes.Buffer{}
+			_, _ = io.Copy(content, r)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err != nil {
-				break
-			}
-			if h.Name == path {
-				var b bytes.Buffer
-				_, _ = io.Copy(&b, tr)
-				rc.Close()
-				return b.String()
-			}
-		}
-		rc.Close()
+	})
+	if content == nil {
+		t.Fatalf("%s is not in the image", path)
 	}
-	t.Fatalf("%s is not in the image", path)
-	return ""
+	return content.String()
 }
 
 func fileSum(t *testing.T, path string) string {
