@@ -28,14 +28,7 @@ import (
 // layers, busybox's shell, setuid and user where asked; built twice, the same
 // digests; layers shared between images stored once.
 func TestReleaseImagesPushAndPull(t *testing.T) {
-	releases, err := hubtest.Releases()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := releases.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := defaultRelease(t)
 	regDir := t.TempDir()
 	reg := NewRegistry(regDir)
 	srv := httptest.NewServer(reg)
@@ -203,4 +196,18 @@ func entryInImage(t *testing.T, img v1.Image, path string) (*tar.Header, []byte)
 			return h, b
 		}
 	}
+}
+
+// defaultRelease is the newest release payload built by make.
+func defaultRelease(t *testing.T) *release.Release {
+	t.Helper()
+	releases, err := hubtest.Releases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := releases.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hcp-dev/hcp/internal/hub/hubtest"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
@@ -14,14 +13,7 @@ import (
 // built image's, and WriteDigests records it in release.json without losing
 // what else the file says.
 func TestControlPlaneImageDigest(t *testing.T) {
-	releases, err := hubtest.Releases()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := releases.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := defaultRelease(t)
 	spec := ControlPlaneSpec(rel)
 	want, err := Digest(spec)
 	if err != nil {

@@ -65,9 +65,9 @@ spec:
 		return nil
 	})
 	// DNS: the management cluster's kubernetes Service by name, from a pod.
-	dig := up.mustKubectl("", "exec", "probe", "--", "/agnhost", "dns-suffix")
-	if !strings.Contains(dig, "cluster.local") {
-		t.Errorf("the pod's DNS search suffix is %q", dig)
+	suffix := up.mustKubectl("", "exec", "probe", "--", "/agnhost", "dns-suffix")
+	if !strings.Contains(suffix, "cluster.local") {
+		t.Errorf("the pod's DNS search suffix is %q", suffix)
 	}
 	lookup := up.mustKubectl("", "exec", "probe", "--", "getent", "hosts", "kubernetes.default.svc.cluster.local")
 	if !strings.Contains(lookup, "10.96.0.1") {
