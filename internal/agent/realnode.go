@@ -24,6 +24,7 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
 	"github.com/hcp-dev/hcp/internal/ignition"
+	"github.com/hcp-dev/hcp/internal/netpol"
 )
 
 // realNode is a host running its node: containerd, kubelet, kube-proxy and
@@ -328,6 +329,9 @@ func (n *realNode) join(ctx context.Context) error {
 	netCtx, stopNet := context.WithCancel(ctx)
 	defer stopNet()
 	go n.network(netCtx)
+	if err := n.enforcePolicies(netCtx); err != nil {
+		return err
+	}
 	ready := false
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -352,6 +356,38 @@ func (n *realNode) join(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// enforcePolicies enforces the cluster's NetworkPolicies on the node's pods
+// when the Ignition gave the node an identity to read them with.
+func (n *realNode) enforcePolicies(ctx context.Context) error {
+	kc := filepath.Join(n.o.Root, ignition.NetworkPolicyKubeconfigPath)
+	if !fileExists(kc) {
+		return nil
+	}
+	if p := netpol.Problems(); len(p) > 0 {
+		return fmt.Errorf("this host cannot enforce NetworkPolicies: %s", strings.Join(p, "; "))
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		return fmt.Errorf("network policy kubeconfig: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for ctx.Err() == nil {
+			if err := netpol.Run(ctx, cs, n.name, n.o.Log.WithName("network-policy")); err != nil {
+				n.o.Log.Error(err, "enforcing NetworkPolicies; starting again")
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}
+	}()
+	return nil
 }
 
 // bootstrapProgress says what the kubelet's TLS bootstrap waits for: the
@@ -551,6 +587,11 @@ func (n *realNode) cleanup() error {
 	root := n.o.Root
 	if proxy := filepath.Join(root, ignition.BinDir, "kube-proxy"); fileExists(proxy) {
 		_ = exec.Command(proxy, "--cleanup").Run()
+	}
+	if fileExists(filepath.Join(root, ignition.NetworkPolicyKubeconfigPath)) {
+		if err := netpol.Remove(context.Background()); err != nil {
+			errs = append(errs, fmt.Errorf("removing the node's policy rules: %w", err))
+		}
 	}
 	if cidr := n.clusterCIDR(); cidr != "" {
 		if b, err := os.ReadFile(filepath.Join(root, cniConfigPath)); err == nil {

@@ -39,6 +39,10 @@ const (
 	// ContainerdCertsDir holds a hosts.toml per registry name: where the
 	// node's container runtime really pulls from.
 	ContainerdCertsDir = "/etc/containerd/certs.d"
+	// NetworkPolicyKubeconfigPath, when the Ignition has it, is the identity
+	// with which the node's agent reads pods, namespaces and NetworkPolicies
+	// to enforce the policies on the node's pods.
+	NetworkPolicyKubeconfigPath = "/etc/kubernetes/network-policy.kubeconfig"
 	// NodeKubeconfigPath is the kubelet's own kubeconfig, written by its TLS
 	// bootstrap; kube-proxy uses it too.
 	NodeKubeconfigPath = "/var/lib/kubelet/kubeconfig"
@@ -78,6 +82,9 @@ type Worker struct {
 	// Konnectivity is host:port of the control plane's konnectivity server,
 	// which the node's konnectivity agent opens its reverse tunnel to.
 	Konnectivity string
+	// NetworkPolicyKubeconfig, when set, makes the node enforce
+	// NetworkPolicies with that identity.
+	NetworkPolicyKubeconfig []byte
 }
 
 // Config returns the worker Ignition config, validated.
@@ -103,6 +110,9 @@ func (w Worker) Config() ([]byte, error) {
 		cfg.Storage.Files = append(cfg.Storage.Files,
 			file(ContainerdCertsDir+"/"+images.RegistryHost+"/hosts.toml", []byte(RegistryHosts(w.Registry, "ca.crt")), 0o644),
 			file(ContainerdCertsDir+"/"+images.RegistryHost+"/ca.crt", w.RegistryCA, 0o644))
+	}
+	if len(w.NetworkPolicyKubeconfig) > 0 {
+		cfg.Storage.Files = append(cfg.Storage.Files, file(NetworkPolicyKubeconfigPath, w.NetworkPolicyKubeconfig, 0o600))
 	}
 	if len(w.ImageContentSources) > 0 {
 		cfg.Storage.Files = append(cfg.Storage.Files, file(RegistriesConfPath, []byte(RegistriesConf(w.ImageContentSources)), 0o644))

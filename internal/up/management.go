@@ -32,6 +32,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
 	"github.com/hcp-dev/hcp/internal/management"
 	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/supervisor"
 )
 
@@ -126,6 +127,10 @@ func (p *Plane) startManagementNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	policyKubeconfig, err := p.networkPolicyKubeconfig(ctx, c)
+	if err != nil {
+		return fmt.Errorf("management nodes' network policies: %w", err)
+	}
 	agentPath, err := exec.LookPath(agentBinary())
 	if err != nil {
 		return err
@@ -135,8 +140,9 @@ func (p *Plane) startManagementNodes(ctx context.Context) error {
 		name := managementNodeName(i)
 		cfg, err := ignition.Worker{BootstrapKubeconfig: bootstrap, CA: p.hub.CA(), ClusterDNS: hub.ClusterDNS, ClusterCIDR: hub.ClusterCIDR,
 			Registry: p.infraURL(), RegistryCA: infraTLS.Data["ca.crt"], PauseImage: images.Reference("pause", p.rel.Name),
-			NodeLabels: map[string]string{corev1.LabelTopologyZone: managementZone(i), hyperv1.ControlPlaneLabel: "true"},
-			Taints:     []hyperv1.Taint{{Key: hyperv1.ControlPlaneLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}},
+			NodeLabels:              map[string]string{corev1.LabelTopologyZone: managementZone(i), hyperv1.ControlPlaneLabel: "true"},
+			Taints:                  []hyperv1.Taint{{Key: hyperv1.ControlPlaneLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}},
+			NetworkPolicyKubeconfig: policyKubeconfig,
 		}.Config()
 		if err != nil {
 			return err
@@ -206,6 +212,57 @@ func (p *Plane) applyManagementAddons(ctx context.Context, c client.Client, n in
 	}
 	fmt.Fprintf(p.out, "  %s\n", management.Describe(in))
 	return nil
+}
+
+// networkPolicyAccount is the service account with which management nodes
+// read what they need to enforce NetworkPolicies.
+const networkPolicyAccount = "hcp-network-policy"
+
+// networkPolicyKubeconfig is a kubeconfig of the network policy service
+// account, whose token (a service account token Secret, filled in by the
+// controller manager) may read pods, namespaces and NetworkPolicies.
+func (p *Plane) networkPolicyKubeconfig(ctx context.Context, c client.Client) ([]byte, error) {
+	ns := metav1.NamespaceSystem
+	objs := []client.Object{
+		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: networkPolicyAccount}},
+		&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: "hcp:network-policy"},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
+			}},
+		&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: "hcp:network-policy"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "hcp:network-policy"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: networkPolicyAccount}}},
+		&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: networkPolicyAccount,
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: networkPolicyAccount}},
+			Type: corev1.SecretTypeServiceAccountToken},
+	}
+	for _, o := range objs {
+		if err := apply.Object(ctx, c, o, fieldOwner); err != nil {
+			return nil, err
+		}
+	}
+	var token []byte
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := probe.Until(wait, 100*time.Millisecond, "the network policy service account's token", func(ctx context.Context) error {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: networkPolicyAccount}, s); err != nil {
+			return err
+		}
+		if token = s.Data[corev1.ServiceAccountTokenKey]; len(token) == 0 {
+			return fmt.Errorf("the controller manager has not filled in Secret %s/%s yet", ns, networkPolicyAccount)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kubeconfig.Config{Server: p.hub.NodeServer(), CA: p.hub.CA(), Token: string(token), Context: networkPolicyAccount}.Bytes()
 }
 
 // managementToken is the management nodes' bootstrap token, kept in the data

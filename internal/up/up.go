@@ -36,6 +36,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/agent"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
+	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
 	"github.com/hcp-dev/hcp/internal/probe"
@@ -406,9 +407,17 @@ func (p *Plane) runOperator(ctx context.Context, mc client.Client) error {
 	p.opErr = make(chan error, 1)
 	opCtx, stopOperator := context.WithCancel(ctx)
 	p.stopOperator = stopOperator
+	runtime, repository := operator.RuntimeLocal, ""
+	if p.opts.ManagementNodes > 0 {
+		// Control planes run as pods on the management nodes, which pull
+		// hcp's images from the lab registry.
+		runtime, repository = operator.RuntimeKubernetes, images.DefaultRepository
+	}
 	go func() {
 		p.opErr <- operator.Run(opCtx, operator.Options{
 			Config:                  p.hub.RESTConfig(),
+			Runtime:                 runtime,
+			ImageRepository:         repository,
 			MetricsAddr:             p.opts.MetricsAddr,
 			HealthAddr:              p.opts.HealthAddr,
 			LeaderElection:          true,

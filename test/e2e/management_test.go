@@ -152,4 +152,88 @@ spec:
 		}
 		return nil
 	})
+
+	checkNetworkPolicies(t, up, agnhost)
+}
+
+// checkNetworkPolicies: the management nodes enforce NetworkPolicies, on
+// traffic from the same node and from another one, and stop when the policy
+// goes.
+func checkNetworkPolicies(t *testing.T, up *upProcess, agnhost string) {
+	t.Helper()
+	podOn := func(ns, name, node, args string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ` + name + `
+  namespace: ` + ns + `
+spec:
+  nodeSelector:
+    kubernetes.io/hostname: ` + node + `
+  tolerations:
+  - key: hypershift.openshift.io/control-plane
+    operator: Exists
+    effect: NoSchedule
+  containers:
+  - name: agnhost
+    image: ` + agnhost + `
+    args: ` + args + `
+`
+	}
+	up.mustKubectl(`apiVersion: v1
+kind: Namespace
+metadata: {name: guarded}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: friends, labels: {team: friends}}
+---
+`+podOn("guarded", "server", "management-0", `["netexec", "--http-port=8080", "--udp-port=-1"]`)+"---\n"+
+		podOn("default", "client-0", "management-0", `["pause"]`)+"---\n"+
+		podOn("default", "client-1", "management-1", `["pause"]`)+"---\n"+
+		podOn("friends", "friend", "management-1", `["pause"]`), "apply", "-f", "-")
+	for _, p := range []string{"guarded/server", "default/client-0", "default/client-1", "friends/friend"} {
+		ns, name, _ := strings.Cut(p, "/")
+		eventually(t, 2*time.Minute, p+" Ready", func() error {
+			out, _ := up.kubectl("", "-n", ns, "get", "pod", name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+			if out != "True" {
+				return errorf("Ready=%q", out)
+			}
+			return nil
+		})
+	}
+	server := up.mustKubectl("", "-n", "guarded", "get", "pod", "server", "-o", "jsonpath={.status.podIP}") + ":8080"
+	connects := func(from string) bool {
+		ns, name, _ := strings.Cut(from, "/")
+		_, err := up.kubectl("", "-n", ns, "exec", name, "--", "/agnhost", "connect", "--timeout=2s", server)
+		return err == nil
+	}
+	expect := func(what string, want map[string]bool) {
+		t.Helper()
+		eventually(t, 30*time.Second, what, func() error {
+			for from, ok := range want {
+				if got := connects(from); got != ok {
+					return errorf("%s connects to the server: %v, want %v", from, got, ok)
+				}
+			}
+			return nil
+		})
+	}
+	all := map[string]bool{"default/client-0": true, "default/client-1": true, "friends/friend": true}
+	expect("every client reaches the server before any policy", all)
+	up.mustKubectl(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: friends-only, namespace: guarded}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {team: friends}}
+    ports:
+    - {protocol: TCP, port: 8080}
+`, "apply", "-f", "-")
+	expect("only friends reach the server under the policy (same node and another node)",
+		map[string]bool{"default/client-0": false, "default/client-1": false, "friends/friend": true})
+	up.mustKubectl("", "-n", "guarded", "delete", "networkpolicy", "friends-only")
+	expect("every client reaches the server once the policy is gone", all)
 }
