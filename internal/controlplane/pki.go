@@ -220,21 +220,26 @@ func CA(secrets map[string]*corev1.Secret) (*pki.KeyPair, error) {
 
 // Kubeconfigs returns the kubeconfig Secrets of the components and the operator:
 // kube-controller-manager's and kube-scheduler's (their replicas pass --master
-// for their own host), and localhost-kubeconfig, the admin kubeconfig for the
-// first replica's host that hcp itself uses.
-func Kubeconfigs(namespace string, n Network, secrets map[string]*corev1.Secret) ([]*corev1.Secret, error) {
+// for their own host), and localhost-kubeconfig, the admin kubeconfig that hcp
+// itself uses: for the first replica's host, or operatorServer when the
+// operator reaches the API server elsewhere (its published endpoint, from
+// outside the management cluster's network).
+func Kubeconfigs(namespace string, n Network, operatorServer string, secrets map[string]*corev1.Secret) ([]*corev1.Secret, error) {
 	server := n.APIServerURL()
+	if operatorServer == "" {
+		operatorServer = server
+	}
 	var out []*corev1.Secret
-	for _, k := range []struct{ name, client, context string }{
-		{SecretKCMKubeconfig, SecretKCMClient, "kube-controller-manager"},
-		{SecretSchedKubeconfig, SecretSchedulerClient, "kube-scheduler"},
-		{SecretLocalhostKubecfg, SecretAdminClient, "admin"},
+	for _, k := range []struct{ name, client, context, server string }{
+		{SecretKCMKubeconfig, SecretKCMClient, "kube-controller-manager", server},
+		{SecretSchedKubeconfig, SecretSchedulerClient, "kube-scheduler", server},
+		{SecretLocalhostKubecfg, SecretAdminClient, "admin", operatorServer},
 	} {
 		client := secrets[k.client]
 		if client == nil {
 			return nil, fmt.Errorf("secret %s is missing", k.client)
 		}
-		b, err := kubeconfig.Config{Server: server, CA: client.Data[KeyCA], ClientCert: client.Data[KeyCert], ClientKey: client.Data[KeyKey], Context: k.context}.Bytes()
+		b, err := kubeconfig.Config{Server: k.server, CA: client.Data[KeyCA], ClientCert: client.Data[KeyCert], ClientKey: client.Data[KeyKey], Context: k.context}.Bytes()
 		if err != nil {
 			return nil, err
 		}

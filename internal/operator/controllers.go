@@ -77,11 +77,12 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		return err
 	}
 	return (&hostedcontrolplane.Reconciler{
-		Client:         mgr.GetClient(),
-		Runtime:        rt,
-		Releases:       releases,
-		Changes:        changes,
-		WatchWorkloads: opts.Runtime == RuntimeKubernetes,
+		Client:          mgr.GetClient(),
+		Runtime:         rt,
+		Releases:        releases,
+		Changes:         changes,
+		WatchWorkloads:  opts.Runtime == RuntimeKubernetes,
+		OperatorOutside: opts.OutsideCluster,
 	}).SetupWithManager(mgr)
 }
 

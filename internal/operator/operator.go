@@ -78,6 +78,10 @@ type Options struct {
 	// ImageRepository is where control plane pods pull hcp's images from
 	// (kubernetes runtime): <repository>/control-plane@<digest>.
 	ImageRepository string
+	// OutsideCluster says the operator runs outside the management cluster's
+	// pod network (hcp up with management nodes, Kubernetes runtime): it
+	// reaches hosted API servers on their published endpoints.
+	OutsideCluster bool
 	// StopControlPlanesOnExit stops every control plane process when the
 	// operator stops (hcp up); otherwise they keep serving and the next operator
 	// adopts them.

@@ -29,6 +29,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/infra"
+	"github.com/hcp-dev/hcp/internal/install"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
 	"github.com/hcp-dev/hcp/internal/management"
 	"github.com/hcp-dev/hcp/internal/operator"
@@ -104,6 +105,10 @@ func (p *Plane) startManagementNodes(ctx context.Context) error {
 		binding("hcp:management-node-bootstrapper", "system:node-bootstrapper", bootstrappers),
 		binding("hcp:management-node-client", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrappers),
 	}, addons...)
+	// Control plane pods run at the priorities hcp install gives them.
+	for _, pc := range install.PriorityClasses() {
+		objs = append(objs, pc)
+	}
 	for _, o := range objs {
 		if err := apply.Object(ctx, c, o, fieldOwner); err != nil {
 			return err

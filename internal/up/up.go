@@ -418,6 +418,7 @@ func (p *Plane) runOperator(ctx context.Context, mc client.Client) error {
 			Config:                  p.hub.RESTConfig(),
 			Runtime:                 runtime,
 			ImageRepository:         repository,
+			OutsideCluster:          p.opts.ManagementNodes > 0,
 			MetricsAddr:             p.opts.MetricsAddr,
 			HealthAddr:              p.opts.HealthAddr,
 			LeaderElection:          true,

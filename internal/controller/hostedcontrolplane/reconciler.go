@@ -65,6 +65,10 @@ type Reconciler struct {
 	// WatchWorkloads reconciles a control plane when one of its Deployments or
 	// StatefulSets changes (Kubernetes runtime).
 	WatchWorkloads bool
+	// OperatorOutside says the operator runs outside the management
+	// cluster's pod network (hcp up with management nodes): it reaches hosted
+	// API servers on their published endpoints, not their Services.
+	OperatorOutside bool
 
 	guests guest.Clients
 }
@@ -277,7 +281,11 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, hcp *hyperv1.HostedContr
 	for _, s := range desired {
 		out[s.Name] = s
 	}
-	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, network, out)
+	operatorServer := ""
+	if ep := hcp.Status.ControlPlaneEndpoint; r.OperatorOutside && ep.Host != "" {
+		operatorServer = "https://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+	}
+	kubeconfigs, err := controlplane.Kubeconfigs(hcp.Namespace, network, operatorServer, out)
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,16 @@ type Runtime struct {
 	order map[string][]string
 	// applied is the digest of what was last applied to each namespace.
 	applied map[string]string
+	// held is, per namespace, the components not started yet and what each
+	// waits for.
+	held map[string]map[string]heldComponent
+}
+
+// heldComponent is a component not started yet: its replicas and what it
+// waits for.
+type heldComponent struct {
+	replicas int32
+	after    string
 }
 
 // repository is where pods pull hcp's images from.
@@ -70,7 +80,7 @@ func (r *Runtime) repository() string {
 
 // New returns a runtime.
 func New(opts Options) *Runtime {
-	return &Runtime{opts: opts, order: map[string][]string{}, applied: map[string]string{}}
+	return &Runtime{opts: opts, order: map[string][]string{}, applied: map[string]string{}, held: map[string]map[string]heldComponent{}}
 }
 
 // Network: replicas listen on their pods' addresses and find one another
@@ -99,7 +109,8 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if err != nil {
 		return nil, err
 	}
-	objs, err := Render(Input{ControlPlane: cp, Image: rel.ImageRef(r.repository(), images.ControlPlaneImage), UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
+	started, held := r.startable(ctx, cp)
+	objs, err := Render(Input{ControlPlane: started, Image: rel.ImageRef(r.repository(), images.ControlPlaneImage), UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +134,48 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	}
 	r.mu.Lock()
 	r.order[cp.Namespace] = names
+	r.held[cp.Namespace] = held
 	r.mu.Unlock()
 	return r.endpoints(ctx, cp)
+}
+
+// startable is the control plane without the components that are not
+// created yet and wait for another one to have a ready replica (the
+// controller manager and scheduler fail at start without an API server);
+// held names each of those with what it waits for. A component once created
+// stays, whatever happens to the one it waited for.
+func (r *Runtime) startable(ctx context.Context, cp *controlplane.ControlPlane) (*controlplane.ControlPlane, map[string]heldComponent) {
+	out := *cp
+	out.Components = nil
+	held := map[string]heldComponent{}
+	for _, c := range cp.Components {
+		if c.StartAfter != "" && !r.exists(ctx, cp.Namespace, c) && !r.ready(ctx, cp.Namespace, c.StartAfter) {
+			held[c.Name] = heldComponent{replicas: int32(len(c.Replicas)), after: c.StartAfter}
+			continue
+		}
+		out.Components = append(out.Components, c)
+	}
+	return &out, held
+}
+
+// exists says whether a component's workload exists.
+func (r *Runtime) exists(ctx context.Context, namespace string, c controlplane.Component) bool {
+	var probe client.Object = &appsv1.Deployment{}
+	if c.Persistent {
+		probe = &appsv1.StatefulSet{}
+	}
+	return r.opts.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: c.Name}, probe) == nil
+}
+
+// ready says whether a component's workload has a ready replica.
+func (r *Runtime) ready(ctx context.Context, namespace, name string) bool {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	d := &appsv1.Deployment{}
+	if err := r.opts.Client.Get(ctx, key, d); err == nil {
+		return d.Status.ReadyReplicas > 0
+	}
+	s := &appsv1.StatefulSet{}
+	return r.opts.Client.Get(ctx, key, s) == nil && s.Status.ReadyReplicas > 0
 }
 
 // routesServed says whether the management cluster serves OpenShift's Route API.
@@ -265,10 +316,16 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 	defer cancel()
 	r.mu.Lock()
 	order := slices.Clone(r.order[namespace])
+	held := r.held[namespace]
 	r.mu.Unlock()
 	var out []hyperv1.ComponentStatus
 	for _, name := range order {
 		st := hyperv1.ComponentStatus{Name: name}
+		if h, ok := held[name]; ok {
+			st.Replicas, st.Message = h.replicas, fmt.Sprintf("starts once %s has a ready replica", h.after)
+			out = append(out, st)
+			continue
+		}
 		key := client.ObjectKey{Namespace: namespace, Name: name}
 		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
 		switch err := r.opts.Client.Get(ctx, key, d); {
@@ -334,6 +391,7 @@ func (r *Runtime) Delete(ctx context.Context, namespace string) error {
 	r.mu.Lock()
 	delete(r.order, namespace)
 	delete(r.applied, namespace)
+	delete(r.held, namespace)
 	r.mu.Unlock()
 	return nil
 }
