@@ -186,7 +186,7 @@ func konnectivityServer(in Input, replicas int) Component {
 			// Each node's agent names its address, so traffic to a node goes
 			// through that node's own tunnel.
 			"--proxy-strategies=destHost,default",
-			"--server-id=" + fmt.Sprintf("konnectivity-server-%d", i),
+			"--server-id=" + in.Network.replicaName(KonnectivityServer, i),
 			"--v=1",
 		}})
 	}

@@ -62,6 +62,15 @@ func (n Network) member(i int) string {
 	return fmt.Sprintf("etcd-%d", i)
 }
 
+// replicaName is a name unique to replica i of a component: its pod's name,
+// or <component>-<i>. Agents of konnectivity tell servers apart by it.
+func (n Network) replicaName(component string, i int) string {
+	if n.pods() {
+		return "$(POD_NAME)"
+	}
+	return fmt.Sprintf("%s-%d", component, i)
+}
+
 // etcdSelf is the name etcd replica i advertises for itself.
 func (n Network) etcdSelf(i int) string {
 	if n.pods() {
