@@ -262,6 +262,12 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
 			"--event-ttl=1h",
 		}})
+		if n.pods() {
+			// A pod being deleted keeps serving while Services and load
+			// balancers stop sending it requests, and then tells clients
+			// to retry elsewhere: a drain or a rollout fails no request.
+			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=10s", "--shutdown-send-retry-after=true")
+		}
 	}
 	return c
 }
