@@ -55,7 +55,7 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.StringVar(&o.AgentMinDisk, "agent-min-disk", o.AgentMinDisk, "size of the disk a worker host needs")
 	f.IntVar(&o.Agents, "agents", 0, "run this many lab hosts: discovery agents on this machine, registered through InfraEnv lab")
 	f.StringVar(&o.AgentsNamespace, "agents-namespace", o.AgentsNamespace, "namespace of the lab hosts' InfraEnv and Agents")
-	f.IntVar(&o.ManagementNodes, "management-nodes", 0, "join this many lab hosts to the management plane as real nodes for hosted control planes (zones rack1..rack3, labelled and tainted hypershift.openshift.io/control-plane)")
+	f.IntVar(&o.ManagementNodes, "management-nodes", 0, "join this many lab hosts to the management plane as real nodes and run hosted control planes there as pods (zones rack1..rack3, labelled and tainted hypershift.openshift.io/control-plane)")
 	f.BoolVar(&o.SimulatedNodes, "simulated-nodes", false, "lab hosts join as simulated nodes (no container runtime; pods are reported Running without running), for scale tests")
 	f.BoolVar(&example, "example", false, "also create the example hosted cluster (clusters/example, SingleReplica) and wait until it is Available")
 	return cmd

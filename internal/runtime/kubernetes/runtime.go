@@ -348,23 +348,87 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 	return out
 }
 
-// whyNotReady is the first reason a component's pods give for not being ready.
+// whyNotReady is the first reason a component's pods give for not being
+// ready, in the words of whoever knows: the kubelet (an image it cannot
+// pull, a container that keeps failing), the scheduler (no node fits), or,
+// when there are no pods, the controller that could not create them.
 func (r *Runtime) whyNotReady(ctx context.Context, namespace, component string) string {
 	pods := &corev1.PodList{}
 	if err := r.opts.Reader.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{AppLabel: component}); err != nil {
 		return err.Error()
 	}
-	for _, p := range pods.Items {
-		for _, c := range p.Status.Conditions {
-			if c.Status != corev1.ConditionTrue && c.Message != "" {
-				return fmt.Sprintf("pod %s: %s", p.Name, c.Message)
+	if len(pods.Items) == 0 {
+		if why := r.whyNoPods(ctx, namespace, component); why != "" {
+			return why
+		}
+		return "no pods yet"
+	}
+	for i := range pods.Items {
+		if why := podProblem(&pods.Items[i]); why != "" {
+			return why
+		}
+	}
+	return "waiting for pods to become ready"
+}
+
+// podProblem is what keeps a pod from being ready, if anyone said: a
+// container's waiting reason other than being created, else a condition's
+// message (the scheduler's, for a pod no node fits).
+func podProblem(p *corev1.Pod) string {
+	statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			msg := fmt.Sprintf("pod %s: container %s: %s", p.Name, cs.Name, w.Reason)
+			if w.Message != "" {
+				msg += ": " + w.Message
+			}
+			return msg
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			return fmt.Sprintf("pod %s: %s", p.Name, c.Message)
+		}
+	}
+	return ""
+}
+
+// whyNoPods is why a component's workload has no pods: its ReplicaFailure
+// condition (Deployments) or its latest FailedCreate event (StatefulSets).
+func (r *Runtime) whyNoPods(ctx context.Context, namespace, component string) string {
+	d := &appsv1.Deployment{}
+	if err := r.opts.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: component}, d); err == nil {
+		for _, c := range d.Status.Conditions {
+			if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+				return c.Message
 			}
 		}
 	}
-	if len(pods.Items) == 0 {
-		return "no pods yet"
+	events := &corev1.EventList{}
+	if err := r.opts.Reader.List(ctx, events, client.InNamespace(namespace)); err != nil {
+		return ""
 	}
-	return "waiting for pods to become ready"
+	var latest *corev1.Event
+	for i := range events.Items {
+		e := &events.Items[i]
+		if e.Reason != "FailedCreate" || e.InvolvedObject.Name != component {
+			continue
+		}
+		if latest == nil || eventTime(e).After(eventTime(latest)) {
+			latest = e
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	return latest.Message
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	return e.EventTime.Time
 }
 
 // Delete removes every object the runtime made in the namespace, volumes

@@ -1,0 +1,38 @@
+package kubernetes
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestPodProblem(t *testing.T) {
+	pod := func(st corev1.PodStatus) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "etcd-0"}, Status: st}
+	}
+	waiting := func(reason, msg string) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: "etcd", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}}
+	}
+	unready := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status: [etcd]"}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"the kubelet cannot pull", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{unready},
+			ContainerStatuses: []corev1.ContainerStatus{waiting("ImagePullBackOff", `Back-off pulling image "registry.example/cp@sha256:00"`)}}),
+			`pod etcd-0: container etcd: ImagePullBackOff: Back-off pulling image "registry.example/cp@sha256:00"`},
+		{"no node fits", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."}}}),
+			"pod etcd-0: 0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."},
+		{"being created is no problem", pod(corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{waiting("ContainerCreating", "")}}), ""},
+		{"a container not ready yet", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{unready}}), "pod etcd-0: containers with unready status: [etcd]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podProblem(tc.pod); got != tc.want {
+				t.Errorf("podProblem = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
