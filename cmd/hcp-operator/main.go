@@ -56,6 +56,7 @@ func main() {
 		defaultRuntime = operator.RuntimeKubernetes
 	}
 	flag.StringVar(&opts.Runtime, "runtime", defaultRuntime, `where control planes run: "kubernetes" (workloads of the management cluster; the default in a cluster) or "local" (processes of this operator)`)
+	flag.BoolVar(&opts.OutsideCluster, "outside-cluster", os.Getenv("KUBERNETES_SERVICE_HOST") == "", "the operator runs outside the management cluster's pod network and reaches hosted API servers on their published endpoints (default: true unless it runs in a pod)")
 	flag.StringVar(&opts.DataDir, "data-dir", "/var/lib/hcp", "directory for control plane data, files and logs (local runtime)")
 	flag.StringVar(&opts.ReleaseDir, "release-dir", release.DefaultDir(), "directory of release payloads")
 	flag.StringVar(&opts.ImageRepository, "image-repository", images.DefaultRepository, "where control plane pods pull hcp's images from (<registry>/<repository>, as hcp release mirror --to pushed them; kubernetes runtime)")
