@@ -45,7 +45,8 @@ func (u *upProcess) placed(t *testing.T, ns string) map[string][]string {
 // joins real workers; its namespace enforces restricted Pod Security and its
 // NetworkPolicies keep other namespaces away from etcd and the controller
 // manager; a drain of one management node fails none of a client's
-// requests; a SingleReplica cluster's etcd pod comes back with its data.
+// requests; a node dedicated to one cluster runs its pods and no other's; a
+// SingleReplica cluster's etcd pod comes back with its data.
 func TestControlPlanesOnManagementNodes(t *testing.T) {
 	up := startUp(t, t.TempDir(), "--management-nodes", "3", "--agents", "2", agentFlags)
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
@@ -141,6 +142,8 @@ spec:
 		}
 	}
 
+	up.mustKubectl("", "delete", "pod", "outsider", "--wait=false")
+
 	// Drain a management node while a client reads and writes every 100 ms.
 	failures, total := pollDuring(t, kc, func() {
 		up.mustKubectl("", "drain", "management-2", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=5m")
@@ -174,6 +177,38 @@ spec:
 		return nil
 	})
 
+	// Dedicated isolation, as the seed describes it: a node labelled and
+	// tainted hypershift.openshift.io/cluster=<control plane namespace> runs
+	// that cluster's pods and no other control plane's.
+	up.mustHCP("destroy", "cluster", "agent", "--name", "ha")
+	up.mustKubectl("", "label", "node", "management-1", "hypershift.openshift.io/cluster=clusters-dedicated")
+	up.mustKubectl("", "taint", "node", "management-1", "hypershift.openshift.io/cluster=clusters-dedicated:NoSchedule")
+	up.mustHCP("create", "cluster", "agent", "--name", "dedicated", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0",
+		"--annotations", "hypershift.openshift.io/topology=dedicated", "--wait", "--timeout", "8m")
+	onlyDedicated := func() {
+		t.Helper()
+		eventually(t, time.Minute, "management-1 running the dedicated cluster's 5 pods and no other control plane's", func() error {
+			out := up.mustKubectl("", "get", "pods", "-A", "-l", "hypershift.openshift.io/hosted-control-plane", "-o",
+				`jsonpath={range .items[*]}{.metadata.namespace}={.spec.nodeName} {end}`)
+			n := 0
+			for _, p := range strings.Fields(out) {
+				ns, node, _ := strings.Cut(p, "=")
+				if (ns == "clusters-dedicated") != (node == "management-1") {
+					return errorf("control plane pod of %s on %s: %s", ns, node, out)
+				}
+				if ns == "clusters-dedicated" {
+					n++
+				}
+			}
+			if n != 5 {
+				return errorf("%d pods of clusters-dedicated, want 5: %s", n, out)
+			}
+			return nil
+		})
+	}
+	onlyDedicated()
+
 	// SingleReplica: the etcd pod deleted comes back on its volume.
 	up.mustHCP("create", "cluster", "agent", "--name", "single", "--pull-secret", pull, "--agent-namespace", "clusters-example",
 		"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0", "--wait", "--timeout", "8m")
@@ -191,6 +226,8 @@ spec:
 		}
 		return nil
 	})
+	// The later cluster stayed off the dedicated node.
+	onlyDedicated()
 }
 
 // pollDuring reads and writes a ConfigMap of the hosted cluster every 100 ms
