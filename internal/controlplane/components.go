@@ -63,7 +63,7 @@ func Build(in Input) (*ControlPlane, error) {
 		NodeSelector:    in.HCP.Spec.NodeSelector,
 		Tolerations:     in.HCP.Spec.Tolerations,
 		Topology:        in.HCP.Annotations[hyperv1.TopologyAnnotation],
-	}}
+	}, Image: in.HCP.Annotations[hyperv1.ControlPlaneImageAnnotation]}
 	cp.Components = []Component{
 		etcd(in, quorum),
 		konnectivityServer(in, quorum),

@@ -53,6 +53,9 @@ type ControlPlane struct {
 	// Placement says which management nodes may run the control plane's pods
 	// (Kubernetes runtime).
 	Placement Placement
+	// Image, when set, is the image control plane pods run instead of the
+	// release's (Kubernetes runtime).
+	Image string
 }
 
 // Placement constrains where a control plane's pods run.

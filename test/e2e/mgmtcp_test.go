@@ -287,3 +287,45 @@ func pollDuring(t *testing.T, kubeconfig string, during func()) (failures, total
 	}
 	return len(errs), total
 }
+
+// Bad input on management nodes: what keeps a control plane from running is
+// in its HostedCluster's conditions in the words of whoever refused it (the
+// scheduler, the kubelet), and what can be checked before is refused
+// before anything is created.
+func TestControlPlaneBadInputOnManagementNodes(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--management-nodes", "3")
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	create := func(name string, extra ...string) {
+		t.Helper()
+		up.mustHCP(append([]string{"create", "cluster", "agent", "--name", name, "--pull-secret", pull, "--agent-namespace", "clusters-example",
+			"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0"}, extra...)...)
+	}
+	// conditionsSay waits until a condition's message says one of wants.
+	conditionsSay := func(name string, wants ...string) {
+		t.Helper()
+		eventually(t, 3*time.Minute, "HostedCluster "+name+" saying "+strings.Join(wants, " or "), func() error {
+			out, _ := up.kubectl("", "-n", "clusters", "get", "hostedcluster", name, "-o", `jsonpath={range .status.conditions[*]}{.type}={.status}: {.message}{"\n"}{end}`)
+			for _, w := range wants {
+				if strings.Contains(out, w) {
+					return nil
+				}
+			}
+			return errorf("conditions:\n%s", out)
+		})
+	}
+	create("nowhere", "--node-selector", "hcp.dev/rack=none")
+	create("unpullable", "--annotations", "hypershift.openshift.io/control-plane-operator-image=registry.hcp.test/hcp/control-plane@sha256:"+strings.Repeat("0", 64))
+	create("malformed", "--annotations", "hypershift.openshift.io/control-plane-operator-image=Not An Image")
+	create("nostorage", "--etcd-storage-class", "no-such-class")
+
+	conditionsSay("nowhere", "didn't match Pod's node affinity/selector")
+	conditionsSay("unpullable", "container etcd: ErrImagePull", "container etcd: ImagePullBackOff")
+	conditionsSay("malformed", `ValidConfiguration=False: metadata.annotations[hypershift.openshift.io/control-plane-operator-image]: "Not An Image" is not an image reference`)
+	conditionsSay("nostorage", "ValidConfiguration=False")
+	conditionsSay("nostorage", "no-such-class")
+	for _, name := range []string{"malformed", "nostorage"} {
+		if out, _ := up.kubectl("", "-n", "clusters-"+name, "get", "statefulsets,deployments", "-o", "name"); strings.TrimSpace(out) != "" {
+			t.Errorf("refused cluster %s has workloads: %s", name, out)
+		}
+	}
+}

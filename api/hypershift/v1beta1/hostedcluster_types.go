@@ -26,6 +26,11 @@ const (
 	// management nodes: unset (shared everything), DedicatedRequestServingTopology
 	// or DedicatedTopology.
 	TopologyAnnotation = "hypershift.openshift.io/topology"
+	// ControlPlaneImageAnnotation on a HostedCluster replaces the image its
+	// control plane pods run (Kubernetes runtime), as HyperShift's annotation
+	// of that name replaces its control plane operator's image: a reference
+	// by tag or digest, e.g. to a mirror or a patched build.
+	ControlPlaneImageAnnotation = "hypershift.openshift.io/control-plane-operator-image"
 )
 
 // Values of TopologyAnnotation.

@@ -284,10 +284,12 @@ func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.H
 			hcp.Annotations = map[string]string{}
 		}
 		hcp.Annotations[hyperv1.HostedClusterAnnotation] = hc.Namespace + "/" + hc.Name
-		if t := hc.Annotations[hyperv1.TopologyAnnotation]; t != "" {
-			hcp.Annotations[hyperv1.TopologyAnnotation] = t
-		} else {
-			delete(hcp.Annotations, hyperv1.TopologyAnnotation)
+		for _, a := range []string{hyperv1.TopologyAnnotation, hyperv1.ControlPlaneImageAnnotation} {
+			if v := hc.Annotations[a]; v != "" {
+				hcp.Annotations[a] = v
+			} else {
+				delete(hcp.Annotations, a)
+			}
 		}
 		hcp.Spec = specFor(hc)
 		return nil

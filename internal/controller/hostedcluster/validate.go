@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -93,6 +94,12 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 	default:
 		bad(hyperv1.ConditionValidConfiguration, "UnknownTopology", "metadata.annotations[%s]: %q is not a topology; use %q or %q, or leave it unset to share nodes",
 			hyperv1.TopologyAnnotation, t, hyperv1.DedicatedRequestServingTopology, hyperv1.DedicatedTopology)
+	}
+	if img := hc.Annotations[hyperv1.ControlPlaneImageAnnotation]; img != "" {
+		if _, err := name.ParseReference(img, name.StrictValidation); err != nil {
+			bad(hyperv1.ConditionValidConfiguration, "InvalidImage", "metadata.annotations[%s]: %q is not an image reference (%v); use <registry>/<repository>@sha256:<digest> or :<tag>",
+				hyperv1.ControlPlaneImageAnnotation, img, err)
+		}
 	}
 	for _, s := range hc.Spec.Services {
 		if r.SupportedPublishing != nil && !r.SupportedPublishing[s.Type] {

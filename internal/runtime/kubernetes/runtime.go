@@ -110,7 +110,11 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		return nil, err
 	}
 	started, held := r.startable(ctx, cp)
-	objs, err := Render(Input{ControlPlane: started, Image: rel.ImageRef(r.repository(), images.ControlPlaneImage), UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
+	image := cp.Image
+	if image == "" {
+		image = rel.ImageRef(r.repository(), images.ControlPlaneImage)
+	}
+	objs, err := Render(Input{ControlPlane: started, Image: image, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
 	if err != nil {
 		return nil, err
 	}
