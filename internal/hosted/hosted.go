@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"time"
 
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -206,3 +207,23 @@ func ServiceIP(cidr string, i int) (string, error) {
 // DNSServiceIndex places the cluster DNS Service at the tenth address of the
 // service network, where kubelets are told to find it.
 const DNSServiceIndex = 10
+
+// Paused says whether spec.pausedUntil pauses reconciliation at now, and for
+// how long: "true" pauses until the field changes (wait 0), an RFC 3339 time
+// until then. Anything else pauses nothing and is reported as invalid.
+func Paused(pausedUntil *string, now time.Time) (paused bool, wait time.Duration, err error) {
+	if pausedUntil == nil || *pausedUntil == "" {
+		return false, 0, nil
+	}
+	if *pausedUntil == "true" {
+		return true, 0, nil
+	}
+	until, err := time.Parse(time.RFC3339, *pausedUntil)
+	if err != nil {
+		return false, 0, fmt.Errorf("spec.pausedUntil: %q is neither \"true\" nor an RFC 3339 time (e.g. 2026-12-31T00:00:00Z)", *pausedUntil)
+	}
+	if now.Before(until) {
+		return true, until.Sub(now), nil
+	}
+	return false, 0, nil
+}

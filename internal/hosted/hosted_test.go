@@ -3,6 +3,7 @@ package hosted
 import (
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -72,5 +73,28 @@ func TestReleaseImage(t *testing.T) {
 	if rel != nil || cond.Status != metav1.ConditionFalse || cond.Reason != ReleaseImageNotFound || cond.ObservedGeneration != 3 ||
 		!strings.Contains(cond.Message, "spec.release.image") {
 		t.Errorf("an unknown release: %v %+v", rel, cond)
+	}
+}
+
+func TestPaused(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	s := func(v string) *string { return &v }
+	for _, tc := range []struct {
+		in      *string
+		paused  bool
+		wait    time.Duration
+		invalid bool
+	}{
+		{nil, false, 0, false},
+		{s(""), false, 0, false},
+		{s("true"), true, 0, false},
+		{s("2026-12-02T12:30:00Z"), true, 30 * time.Minute, false},
+		{s("2026-12-02T11:00:00Z"), false, 0, false},
+		{s("tomorrow"), false, 0, true},
+	} {
+		paused, wait, err := Paused(tc.in, now)
+		if paused != tc.paused || wait != tc.wait || (err != nil) != tc.invalid {
+			t.Errorf("Paused(%v) = %v, %v, %v; want %v, %v, invalid %v", tc.in, paused, wait, err, tc.paused, tc.wait, tc.invalid)
+		}
 	}
 }

@@ -17,6 +17,9 @@ const (
 	ConditionKubeAPIServerAvailable    = "KubeAPIServerAvailable"
 	ConditionInfrastructureReady       = "InfrastructureReady"
 	ConditionIgnitionEndpointAvailable = "IgnitionEndpointAvailable"
+	// ConditionReconciliationActive is False while spec.pausedUntil pauses
+	// the control plane's reconciliation.
+	ConditionReconciliationActive = "ReconciliationActive"
 )
 
 // HostedControlPlane is the control plane of a HostedCluster, in the HostedCluster's

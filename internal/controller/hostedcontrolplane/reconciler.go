@@ -131,6 +131,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			reterr = errors.Join(reterr, fmt.Errorf("updating status: %w", err))
 		}
 	}()
+	paused, wait, perr := hosted.Paused(hcp.Spec.PausedUntil, time.Now())
+	active := metav1.Condition{Type: hyperv1.ConditionReconciliationActive, Status: metav1.ConditionTrue, Reason: ReasonAsExpected,
+		Message: "Reconciliation active", ObservedGeneration: hcp.Generation}
+	switch {
+	case perr != nil:
+		active.Message = perr.Error() + "; reconciling"
+	case paused:
+		active.Status, active.Reason, active.Message = metav1.ConditionFalse, "ReconciliationPaused", "Reconciliation paused by spec.pausedUntil="+*hcp.Spec.PausedUntil
+	}
+	meta.SetStatusCondition(&hcp.Status.Conditions, active)
+	if paused {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	res, err := r.reconcileNormal(ctx, hcp)
 	if err != nil {
 		log.Error(err, "reconciling", "hostedControlPlane", klog.KObj(hcp))
