@@ -69,7 +69,11 @@ func CheckAgainstCluster(ctx context.Context, c client.Client, s *Spec) error {
 		sc := &metav1.PartialObjectMetadata{}
 		sc.SetGroupVersionKind(storageClassGVK)
 		if err := c.Get(ctx, client.ObjectKey{Name: s.EtcdStorageClass}, sc); apierrors.IsNotFound(err) {
-			return Invalid("etcd-storage-class", fmt.Sprintf("StorageClass %q does not exist (kubectl get storageclass lists them)", s.EtcdStorageClass), "local")
+			example, derr := hosted.ResolveStorageClass(ctx, c, "")
+			if derr != nil || example == "" {
+				example = "local"
+			}
+			return Invalid("etcd-storage-class", fmt.Sprintf("StorageClass %q does not exist (kubectl get storageclass lists them)", s.EtcdStorageClass), example)
 		} else if err != nil && !apierrors.IsForbidden(err) {
 			return err
 		}

@@ -300,6 +300,7 @@ func pollDuring(t *testing.T, kubeconfig string, during func()) (failures, total
 func TestControlPlaneBadInputOnManagementNodes(t *testing.T) {
 	up := startUp(t, t.TempDir(), "--management-nodes", "3")
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustKubectl("", "create", "namespace", "clusters-example")
 	create := func(name string, extra ...string) {
 		t.Helper()
 		up.mustHCP(append([]string{"create", "cluster", "agent", "--name", name, "--pull-secret", pull, "--agent-namespace", "clusters-example",
@@ -321,7 +322,20 @@ func TestControlPlaneBadInputOnManagementNodes(t *testing.T) {
 	create("nowhere", "--node-selector", "hcp.dev/rack=none")
 	create("unpullable", "--annotations", "hypershift.openshift.io/control-plane-operator-image=registry.hcp.test/hcp/control-plane@sha256:"+strings.Repeat("0", 64))
 	create("malformed", "--annotations", "hypershift.openshift.io/control-plane-operator-image=Not An Image")
-	create("nostorage", "--etcd-storage-class", "no-such-class")
+	// A StorageClass that does not exist: the CLI refuses it and names the
+	// default one; the same HostedCluster applied by hand is refused by the
+	// operator.
+	out, err := up.hcp("create", "cluster", "agent", "--name", "nostorage", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--release-image", rel.Image, "--node-pool-replicas", "0", "--etcd-storage-class", "no-such-class")
+	if err == nil || !strings.Contains(out, `--etcd-storage-class: StorageClass "no-such-class" does not exist`) || !strings.Contains(out, "--etcd-storage-class local-path") {
+		t.Errorf("hcp create cluster with a missing StorageClass: %v\n%s", err, out)
+	}
+	rendered := up.mustHCP("create", "cluster", "agent", "--name", "nostorage", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--release-image", rel.Image, "--node-pool-replicas", "0", "--etcd-storage-class", "local-path", "--render", "--render-sensitive")
+	if !strings.Contains(rendered, "storageClassName: local-path") {
+		t.Fatalf("rendered cluster without the StorageClass:\n%s", rendered)
+	}
+	up.mustKubectl(strings.ReplaceAll(rendered, "storageClassName: local-path", "storageClassName: no-such-class"), "apply", "-f", "-")
 
 	conditionsSay("nowhere", "didn't match Pod's node affinity/selector")
 	conditionsSay("unpullable", "container etcd: ErrImagePull", "container etcd: ImagePullBackOff")
