@@ -28,26 +28,10 @@ func Ruleset(tx *knftables.Transaction, pods []PodRules) {
 	tx.Add(&knftables.Map{Name: "egress", Type: "ipv4_addr : verdict"})
 	for i, p := range pods {
 		if p.EgressIsolated {
-			chain := "egress-" + strconv.Itoa(i)
-			tx.Add(&knftables.Chain{Name: chain, Comment: knftables.PtrTo(p.Namespace + "/" + p.Name)})
-			for _, r := range p.Egress {
-				for _, m := range matches(r, "daddr") {
-					tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(m, "return")})
-				}
-			}
-			tx.Add(&knftables.Rule{Chain: chain, Rule: "drop"})
-			tx.Add(&knftables.Element{Map: "egress", Key: []string{p.IP}, Value: []string{"jump " + chain}})
+			podChain(tx, "egress", i, p, p.Egress, "daddr", "return")
 		}
 		if p.IngressIsolated {
-			chain := "ingress-" + strconv.Itoa(i)
-			tx.Add(&knftables.Chain{Name: chain, Comment: knftables.PtrTo(p.Namespace + "/" + p.Name)})
-			for _, r := range p.Ingress {
-				for _, m := range matches(r, "saddr") {
-					tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(m, "accept")})
-				}
-			}
-			tx.Add(&knftables.Rule{Chain: chain, Rule: "drop"})
-			tx.Add(&knftables.Element{Map: "ingress", Key: []string{p.IP}, Value: []string{"jump " + chain}})
+			podChain(tx, "ingress", i, p, p.Ingress, "saddr", "accept")
 		}
 	}
 	tx.Add(&knftables.Chain{Name: "forward", Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.ForwardHook),
@@ -55,6 +39,21 @@ func Ruleset(tx *knftables.Transaction, pods []PodRules) {
 	tx.Add(&knftables.Rule{Chain: "forward", Rule: "ct state established,related accept"})
 	tx.Add(&knftables.Rule{Chain: "forward", Rule: "ip saddr vmap @egress"})
 	tx.Add(&knftables.Rule{Chain: "forward", Rule: "ip daddr vmap @ingress"})
+}
+
+// podChain writes pod i's chain of one direction (named after the map that
+// jumps to it): a rule per match of each allowed peer and port, ending with
+// verdict; what no rule allows is dropped.
+func podChain(tx *knftables.Transaction, direction string, i int, p PodRules, rules []Rule, peerField, verdict string) {
+	chain := direction + "-" + strconv.Itoa(i)
+	tx.Add(&knftables.Chain{Name: chain, Comment: knftables.PtrTo(p.Namespace + "/" + p.Name)})
+	for _, r := range rules {
+		for _, m := range matches(r, peerField) {
+			tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(m, verdict)})
+		}
+	}
+	tx.Add(&knftables.Rule{Chain: chain, Rule: "drop"})
+	tx.Add(&knftables.Element{Map: direction, Key: []string{p.IP}, Value: []string{"jump " + chain}})
 }
 
 // matches are the nftables matches of a rule: one per peer range with

@@ -55,7 +55,7 @@ func managementNodes(bin string, rel *release.Release, clusters int, settle time
 	for i := range clusters {
 		name := fmt.Sprintf("c%d", i)
 		t0 := time.Now()
-		if _, err := up.hcp(bin, "create", "cluster", "agent", "--name", name, "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		if _, err := up.hcp(bin, "create", "cluster", "agent", "--name", name, "--pull-secret", pull, "--agent-namespace", "default",
 			"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0", "--wait", "--timeout", "10m"); err != nil {
 			return err
 		}

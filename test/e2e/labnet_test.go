@@ -96,3 +96,16 @@ func bridgeOf(t *testing.T, up *upProcess) string {
 	t.Fatalf("no interface holds %s:\n%s", gw, out)
 	return ""
 }
+
+// waitAgentsKnown waits until n lab hosts' Agents are known-unbound (their
+// hosts discovered, nothing bound yet).
+func (u *upProcess) waitAgentsKnown(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, 2*time.Minute, fmt.Sprintf("%d lab hosts known", n), func() error {
+		out, _ := u.kubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].status.debugInfo.state}")
+		if strings.Count(out, "known-unbound") != n {
+			return errorf("agents: %q", out)
+		}
+		return nil
+	})
+}

@@ -50,13 +50,7 @@ func (u *upProcess) placed(t *testing.T, ns string) map[string][]string {
 func TestControlPlanesOnManagementNodes(t *testing.T) {
 	up := startUp(t, t.TempDir(), "--management-nodes", "3", "--agents", "2", agentFlags)
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
-	eventually(t, 2*time.Minute, "2 lab hosts known", func() error {
-		out, _ := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].status.debugInfo.state}")
-		if strings.Count(out, "known-unbound") != 2 {
-			return errorf("agents: %q", out)
-		}
-		return nil
-	})
+	up.waitAgentsKnown(t, 2)
 	up.mustHCP("create", "cluster", "agent", "--name", "ha", "--pull-secret", pull, "--agent-namespace", "clusters-example",
 		"--control-plane-availability-policy", "HighlyAvailable", "--release-image", rel.Image, "--node-pool-replicas", "2", "--wait", "--timeout", "10m")
 

@@ -49,13 +49,7 @@ func TestRealNodesRunPods(t *testing.T) {
 	gw := gatewayOf(t, up)
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
 	icsp := writeFile(t, "icsp.yaml", "- mirrors:\n  - registry.hcp.test/library\n  source: docker.io/library\n")
-	eventually(t, 2*time.Minute, "2 lab hosts known", func() error {
-		out, _ := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o", "jsonpath={.items[*].status.debugInfo.state}")
-		if strings.Count(out, "known-unbound") != 2 {
-			return errorf("agents: %q", out)
-		}
-		return nil
-	})
+	up.waitAgentsKnown(t, 2)
 	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
 		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
 		"--image-content-sources", icsp, "--node-pool-replicas", "2", "--wait", "--timeout", "5m")
