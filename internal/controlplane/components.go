@@ -221,6 +221,11 @@ func kubeAPIServer(in Input, replicas int) Component {
 		Env:            []string{"GOMEMLIMIT=175MiB"},
 	}
 	n := in.Network
+	if n.pods() {
+		// An API server gives up when etcd does not answer within its
+		// storage deadline; a pod's etcd may wait for its volume first.
+		c.StartAfter = Etcd
+	}
 	for i := range replicas {
 		h := n.bind(i)
 		c.Replicas = append(c.Replicas, Replica{Host: h, Files: map[string]string{egressSelectorFile: EgressSelectorConfig(n.konnectivity(i))}, Args: []string{
