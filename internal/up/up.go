@@ -328,10 +328,7 @@ func (p *Plane) choosePorts(context.Context) error {
 				return err
 			}
 		}
-		apiAddress := "127.0.0.1"
-		if p.lab != nil {
-			apiAddress = p.lab.Gateway()
-		}
+		apiAddress := p.HostAddress()
 		host := p.opts.ConsoleHost
 		p.consoleOpts = operator.ConsoleOptions{Addr: net.JoinHostPort(host, strconv.Itoa(port)), CertDir: p.opts.DataDir,
 			Hosts: []string{host}, APIServerAddress: apiAddress}
@@ -549,9 +546,14 @@ func (p *Plane) Release() *release.Release { return p.rel }
 // DataDir is the management plane's data directory.
 func (p *Plane) DataDir() string { return p.opts.DataDir }
 
-// HostAddress is where lab hosts reach this machine's published services: the
-// lab network's gateway, or 127.0.0.1 without one.
+// HostAddress is where lab hosts reach hosted API servers' published
+// services: the first management node's address when control planes run on
+// management nodes (their NodePorts are served there), else the lab
+// network's gateway, or 127.0.0.1 without one.
 func (p *Plane) HostAddress() string {
+	if p.lab != nil && p.opts.ManagementNodes > 0 {
+		return p.lab.Address(p.managementLabIndex(0))
+	}
 	if p.lab != nil {
 		return p.lab.Gateway()
 	}
