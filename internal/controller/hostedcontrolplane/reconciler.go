@@ -46,7 +46,9 @@ type Runtime interface {
 	Network(namespace string, n int) (controlplane.Network, error)
 	// Apply makes the control plane run as described.
 	Apply(ctx context.Context, cp *controlplane.ControlPlane, rel *release.Release) (controlplane.Endpoints, error)
-	// Status is the latest readiness of each component.
+	// Status is the latest readiness of each component; nil while the
+	// runtime has not observed the control plane yet (an operator that just
+	// started has not probed the processes it adopted).
 	Status(namespace string) []hyperv1.ComponentStatus
 	// Delete removes everything of a control plane, data included.
 	Delete(ctx context.Context, namespace string) error
@@ -216,6 +218,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	hcp.Status.ExternalManagedControlPlane = ptr.To(true)
 
 	components := r.Runtime.Status(hcp.Namespace)
+	if components == nil {
+		// Not observed yet: what the conditions say stays until it is,
+		// rather than a running control plane reported down.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	for i := range components {
 		components[i].Version = rel.Components[components[i].Name]
 	}
