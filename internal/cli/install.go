@@ -1,12 +1,19 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-dev/hcp/internal/apply"
@@ -14,6 +21,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/infra"
 	"github.com/hcp-dev/hcp/internal/install"
 	"github.com/hcp-dev/hcp/internal/operator"
+	"github.com/hcp-dev/hcp/internal/runtime/kubernetes"
 	"github.com/hcp-dev/hcp/internal/version"
 )
 
@@ -24,6 +32,7 @@ func DefaultOperatorImage() string {
 
 func newInstallCommand(kubeconfig *string) *cobra.Command {
 	o := install.Options{Namespace: operator.DefaultNamespace, Replicas: 1}
+	wait, timeout := false, 5*time.Minute
 	flags := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&o.Namespace, "namespace", o.Namespace, "namespace of the operator")
 		cmd.Flags().StringVar(&o.Image, "operator-image", DefaultOperatorImage(), "operator image (hcp release mirror prints it)")
@@ -79,11 +88,18 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s applied\n", strings.ToLower(obj.GetObjectKind().GroupVersionKind().Kind), obj.GetName())
 			}
+			if wait {
+				if err := waitOperator(cmd.Context(), m.client, o.Namespace, timeout, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hcp is installed; the operator runs in namespace %s (kubectl -n %s get pods)\n", o.Namespace, o.Namespace)
 			return nil
 		},
 	}
 	flags(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operator runs and leads, showing progress (image pulls, scheduling)")
+	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "how long --wait waits")
 	render := &cobra.Command{
 		Use:   "render",
 		Short: "Print what hcp install applies, as YAML (kubectl apply --server-side -f -)",
@@ -108,4 +124,64 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 	flags(render)
 	cmd.AddCommand(render)
 	return cmd
+}
+
+// waitOperator waits until the operator Deployment is rolled out and one of
+// its pods leads, printing each change of what it waits for: the pods'
+// image pulls, scheduling and crashes in the kubelet's and scheduler's words.
+func waitOperator(ctx context.Context, c client.Client, namespace string, timeout time.Duration, out io.Writer) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := ""
+	for {
+		state := operatorState(ctx, c, namespace)
+		if state == "" {
+			fmt.Fprintf(out, "[%5.1fs] the operator runs and leads\n", time.Since(start).Seconds())
+			return nil
+		}
+		if state != last {
+			fmt.Fprintf(out, "[%5.1fs] waiting: %s\n", time.Since(start).Seconds(), state)
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the operator did not run in %s; last state: %s (inspect: kubectl -n %s describe pods -l app=hcp-operator)", timeout, last, namespace)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// operatorState is what the operator waits for ("" once it leads).
+func operatorState(ctx context.Context, c client.Client, namespace string) string {
+	d := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "hcp-operator"}, d); err != nil {
+		return "reading Deployment hcp-operator: " + err.Error()
+	}
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
+		return "listing the operator's pods: " + err.Error()
+	}
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	if d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want {
+		state := fmt.Sprintf("Deployment hcp-operator: %d of %d pods available", d.Status.AvailableReplicas, want)
+		for i := range pods.Items {
+			if why := kubernetes.PodProblem(&pods.Items[i]); why != "" {
+				return state + "; " + why
+			}
+		}
+		return state
+	}
+	lease := &coordinationv1.Lease{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: operator.LeaderElectionID}, lease); err != nil {
+		return "the operator's pods run; waiting for one to lead (Lease " + operator.LeaderElectionID + "): " + err.Error()
+	}
+	holder := ptr.Deref(lease.Spec.HolderIdentity, "")
+	for _, p := range pods.Items {
+		// Replicas identify as <pod name>_<id>.
+		if p.DeletionTimestamp == nil && strings.HasPrefix(holder, p.Name+"_") {
+			return ""
+		}
+	}
+	return fmt.Sprintf("the operator's pods run; the Lease %s is held by %q, not one of them", operator.LeaderElectionID, holder)
 }

@@ -56,6 +56,8 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 	f.IntVar(&o.Agents, "agents", 0, "run this many lab hosts: discovery agents on this machine, registered through InfraEnv lab")
 	f.StringVar(&o.AgentsNamespace, "agents-namespace", o.AgentsNamespace, "namespace of the lab hosts' InfraEnv and Agents")
 	f.IntVar(&o.ManagementNodes, "management-nodes", 0, "join this many lab hosts to the management plane as real nodes and run hosted control planes there as pods (zones rack1..rack3, labelled and tainted hypershift.openshift.io/control-plane)")
+	f.StringVar(&o.Operator, "operator", o.Operator, `where the hcp operator runs: "in-process" (in hcp up) or "none" (install it on the management nodes with hcp release mirror and hcp install; needs --management-nodes)`)
+	f.StringSliceVar(&o.InsecureRegistries, "insecure-registry", nil, "registry (host[:port]) the management nodes pull from without verifying its certificate, or over HTTP, e.g. where hcp release mirror pushed (repeatable)")
 	f.BoolVar(&o.SimulatedNodes, "simulated-nodes", false, "lab hosts join as simulated nodes (no container runtime; pods are reported Running without running), for scale tests")
 	f.BoolVar(&example, "example", false, "also create the example hosted cluster (clusters/example, SingleReplica) and wait until it is Available")
 	return cmd
@@ -64,6 +66,9 @@ running hcp up again brings back every object. Stop it with Ctrl-C.`,
 // runUp runs the management plane until ctx ends or the process is
 // signalled; with example, it creates the example hosted cluster once ready.
 func runUp(ctx context.Context, o up.Options, example bool, out io.Writer) error {
+	if example && o.Operator == up.OperatorNone {
+		return fmt.Errorf("--example needs an operator to create the cluster; drop --example, or --operator none")
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p, err := up.Start(ctx, o, out)

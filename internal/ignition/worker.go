@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	ignition "github.com/coreos/ignition/v2/config/v3_4"
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/vincent-petithory/dataurl"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
@@ -85,6 +87,9 @@ type Worker struct {
 	// NetworkPolicyKubeconfig, when set, makes the node enforce
 	// NetworkPolicies with that identity.
 	NetworkPolicyKubeconfig []byte
+	// InsecureRegistries are registries (host[:port]) the node pulls from
+	// without verifying their certificate, or over plain HTTP.
+	InsecureRegistries []string
 }
 
 // Config returns the worker Ignition config, validated.
@@ -110,6 +115,9 @@ func (w Worker) Config() ([]byte, error) {
 		cfg.Storage.Files = append(cfg.Storage.Files,
 			file(ContainerdCertsDir+"/"+images.RegistryHost+"/hosts.toml", []byte(RegistryHosts(w.Registry, "ca.crt")), 0o644),
 			file(ContainerdCertsDir+"/"+images.RegistryHost+"/ca.crt", w.RegistryCA, 0o644))
+	}
+	for _, host := range w.InsecureRegistries {
+		cfg.Storage.Files = append(cfg.Storage.Files, file(ContainerdCertsDir+"/"+host+"/hosts.toml", []byte(InsecureRegistryHosts(host)), 0o644))
 	}
 	if len(w.NetworkPolicyKubeconfig) > 0 {
 		cfg.Storage.Files = append(cfg.Storage.Files, file(NetworkPolicyKubeconfigPath, w.NetworkPolicyKubeconfig, 0o600))
@@ -198,6 +206,32 @@ maxParallelImagePulls: 5
 // file next to it.
 func RegistryHosts(url, caFile string) string {
 	return fmt.Sprintf("server = %q\nca = %q\n", url, caFile)
+}
+
+// InsecureRegistryHosts is the containerd hosts.toml of a registry trusted
+// without verification: HTTPS without checking its certificate, then plain
+// HTTP (as Docker's insecure-registries).
+func InsecureRegistryHosts(host string) string {
+	return fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n",
+		"https://"+host, "https://"+host, "http://"+host)
+}
+
+// CheckInsecureRegistry says what is wrong with an insecure registry's
+// name ("" when nothing): a host or host:port, without scheme or path.
+func CheckInsecureRegistry(host string) string {
+	if host == "" || strings.ContainsAny(host, "/ \t\n") {
+		return "must be a registry host or host:port, without a scheme or path"
+	}
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || h == "" {
+			return "must be a registry host or host:port with a port between 1 and 65535"
+		}
+		host = h
+	}
+	if net.ParseIP(strings.Trim(host, "[]")) == nil && len(validation.IsDNS1123Subdomain(host)) > 0 {
+		return "must be a registry host or host:port (an IP address or a DNS name)"
+	}
+	return ""
 }
 
 // mirrorHosts are the containerd hosts.toml files of the image content

@@ -149,3 +149,35 @@ func TestWorkerConfigRunsTheKonnectivityAgent(t *testing.T) {
 		t.Errorf("konnectivity configured without an endpoint")
 	}
 }
+
+func TestInsecureRegistries(t *testing.T) {
+	b, err := Worker{CA: []byte("ca"), InsecureRegistries: []string{"192.0.2.2:5000"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := ignition.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts string
+	for _, f := range cfg.Storage.Files {
+		if f.Path == ContainerdCertsDir+"/192.0.2.2:5000/hosts.toml" {
+			d, err := dataurl.DecodeString(*f.Contents.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts = string(d.Data)
+		}
+	}
+	for _, want := range []string{`[host."https://192.0.2.2:5000"]`, "skip_verify = true", `[host."http://192.0.2.2:5000"]`} {
+		if !strings.Contains(hosts, want) {
+			t.Errorf("hosts.toml lacks %q:\n%s", want, hosts)
+		}
+	}
+	for host, ok := range map[string]bool{"192.0.2.2:5000": true, "mirror.example.com": true, "[2001:db8::1]:443": true,
+		"": false, "http://mirror.example.com": false, "mirror.example.com/hcp": false, "mirror:0": false, "mirror:x": false, "Mirror_1": false} {
+		if got := CheckInsecureRegistry(host) == ""; got != ok {
+			t.Errorf("CheckInsecureRegistry(%q) accepted %v, want %v", host, got, ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/config/crd"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 )
@@ -140,6 +141,9 @@ func operatorPod(o Options) corev1.PodSpec {
 			VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
 		}},
 		Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		// It may run beside the control planes it manages, on nodes kept
+		// for them.
+		Tolerations: []corev1.Toleration{{Key: hyperv1.ControlPlaneLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 	}
 }
 

@@ -148,6 +148,7 @@ func (p *Plane) startManagementNodes(ctx context.Context) error {
 			NodeLabels:              map[string]string{corev1.LabelTopologyZone: managementZone(i), hyperv1.ControlPlaneLabel: "true"},
 			Taints:                  []hyperv1.Taint{{Key: hyperv1.ControlPlaneLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}},
 			NetworkPolicyKubeconfig: policyKubeconfig,
+			InsecureRegistries:      p.opts.InsecureRegistries,
 		}.Config()
 		if err != nil {
 			return err

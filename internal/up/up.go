@@ -36,6 +36,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/agent"
 	agentctl "github.com/hcp-dev/hcp/internal/controller/agent"
 	"github.com/hcp-dev/hcp/internal/hub"
+	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/images"
 	"github.com/hcp-dev/hcp/internal/labnet"
 	"github.com/hcp-dev/hcp/internal/operator"
@@ -84,16 +85,29 @@ type Options struct {
 	// ManagementNodes joins that many lab hosts to the management plane as
 	// real nodes for hosted control planes (zones rack1..rack3).
 	ManagementNodes int
+	// Operator is where the hcp operator runs: OperatorInProcess (in hcp up)
+	// or OperatorNone (none until one is installed with hcp install; the
+	// management nodes' images are served all the same).
+	Operator string
+	// InsecureRegistries are registries (host[:port]) management nodes pull
+	// from without verifying them, e.g. where hcp release mirror pushed.
+	InsecureRegistries []string
 	// ConsolePort and ConsoleHost are where the web console listens (port -1
 	// turns it off).
 	ConsolePort int
 	ConsoleHost string
 }
 
+// Where the operator runs.
+const (
+	OperatorInProcess = "in-process"
+	OperatorNone      = "none"
+)
+
 // Defaults are the options hcp up runs with when no flag is given.
 func Defaults() Options {
 	return Options{DataDir: defaultDataDir(), ReleaseDir: release.DefaultDir(), InfraHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
-		MetricsAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", AgentsNamespace: "clusters-example",
+		MetricsAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", AgentsNamespace: "clusters-example", Operator: OperatorInProcess,
 		AgentPollInterval: 10 * time.Second, AgentDisconnectTimeout: 3 * time.Minute,
 		AgentMinCPUCores: agentctl.DefaultRequirements.CPUCores, AgentMinMemory: "8Gi", AgentMinDisk: "100G"}
 }
@@ -124,6 +138,8 @@ type Plane struct {
 	// opErr receives the operator's end; stopOperator ends it.
 	opErr        chan error
 	stopOperator context.CancelFunc
+	// stopRegistry ends the image registry served without an operator.
+	stopRegistry func()
 
 	// metricsPicked and healthPicked: hcp up chose those ports (the user
 	// asked for port 0), so it may choose others.
@@ -153,7 +169,11 @@ func Start(ctx context.Context, o Options, out io.Writer) (_ *Plane, err error) 
 		}
 	}()
 	fmt.Fprintf(out, "Starting the hcp management plane (release %s) in %s\n", p.rel.Name, p.opts.DataDir)
-	steps := []func(context.Context) error{p.startHub, p.startLabNetwork, p.choosePorts, p.startOperator, p.startManagementNodes}
+	operatorStep := p.startOperator
+	if o.Operator == OperatorNone {
+		operatorStep = p.serveImages
+	}
+	steps := []func(context.Context) error{p.startHub, p.startLabNetwork, p.choosePorts, operatorStep, p.startManagementNodes}
 	if o.ManagementNodes > 0 {
 		// The management API listens on the lab network's gateway for its
 		// nodes: the network comes first.
@@ -220,6 +240,28 @@ func (p *Plane) check() error {
 	}
 	if o.ManagementNodes > 0 && o.SimulatedNodes {
 		return fmt.Errorf("--management-nodes runs real nodes; it cannot be combined with --simulated-nodes")
+	}
+	switch o.Operator {
+	case OperatorInProcess:
+	case OperatorNone:
+		if o.ManagementNodes == 0 {
+			return fmt.Errorf("--operator none: an operator installed with hcp install runs as a pod on management nodes; add --management-nodes 1 or more")
+		}
+		if o.Agents > 0 {
+			return fmt.Errorf("--operator none: lab hosts register with the operator's infrastructure service; drop --agents, or run the operator in hcp up")
+		}
+		// The console is part of the operator.
+		o.ConsolePort = -1
+	default:
+		return fmt.Errorf("--operator %q: must be %q (hcp up runs it) or %q (install it with hcp install)", o.Operator, OperatorInProcess, OperatorNone)
+	}
+	if len(o.InsecureRegistries) > 0 && o.ManagementNodes == 0 {
+		return fmt.Errorf("--insecure-registry: only management nodes pull from it; add --management-nodes")
+	}
+	for _, r := range o.InsecureRegistries {
+		if problem := ignition.CheckInsecureRegistry(r); problem != "" {
+			return fmt.Errorf("--insecure-registry %q: %s, e.g. 192.0.2.10:5000", r, problem)
+		}
 	}
 	if o.InfraPort < 0 || o.InfraPort > 65535 {
 		return fmt.Errorf("--infra-port %d: must be between 1 and 65535, or 0 to choose one", o.InfraPort)
@@ -462,11 +504,16 @@ func (p *Plane) waitOperatorReady(ctx context.Context, c client.Reader) error {
 }
 
 func (p *Plane) banner() {
+	operatorLine := fmt.Sprintf("http://%s/readyz   metrics: http://%s/metrics\n  infrastructure service: %s", p.opts.HealthAddr, p.opts.MetricsAddr, p.infraURL())
+	if p.opts.Operator == OperatorNone {
+		operatorLine = "none (--operator none); install one: hcp release mirror --to <registry>/<repository>, then hcp install\n" +
+			"  image registry: " + p.infraURL() + " (management nodes pull hcp's images here)"
+		p.consoleURL = "off (the installed operator serves it: Service hcp-console)"
+	}
 	fmt.Fprintf(p.out, `
 The management plane is ready (%.1fs).
   API server:  %s
-  operator:    http://%s/readyz   metrics: http://%s/metrics
-  infrastructure service: %s
+  operator:    %s
   web console: %s
   logs:        %s   (hcp up's own: hcp-up.log; -v 1 shows it here too)
 
@@ -475,7 +522,7 @@ Use it with kubectl and hcp (in another terminal):
   kubectl get crd
 
 Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
-`, time.Since(p.started).Seconds(), p.hub.Server(), p.opts.HealthAddr, p.opts.MetricsAddr, p.infraURL(), p.consoleURL,
+`, time.Since(p.started).Seconds(), p.hub.Server(), operatorLine, p.consoleURL,
 		p.hub.LogDir(), PathHint(p.rel), p.hub.KubeconfigPath(), p.opts.DataDir)
 }
 
@@ -522,6 +569,10 @@ func (p *Plane) stop() {
 		p.stopOperator()
 		<-p.opErr
 		p.stopOperator = nil
+	}
+	if p.stopRegistry != nil {
+		p.stopRegistry()
+		p.stopRegistry = nil
 	}
 	if p.lab != nil {
 		p.lab.Down(p.opts.Agents + p.opts.ManagementNodes)

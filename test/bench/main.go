@@ -49,7 +49,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density)")
+	only := flag.String("only", "management,hosted,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density, managementdensity)")
 	mgmtClusters := flag.Int("management-node-clusters", 3, "SingleReplica clusters created one after another on hcp up's 3 management nodes")
 	realNodeCount := flag.Int("real-nodes", 2, "lab hosts that join as real nodes")
 	podCount := flag.Int("pods", 100, "pods started one at a time on the real nodes")
@@ -117,6 +117,16 @@ func main() {
 		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
 		if err == nil {
 			err = kubernetesRuntime(*bin, rel, *k8sClusters, *k8sAgents, *settle)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["managementdensity"] {
+		rel, err := release.Store{Dir: filepath.Join(*bin, "release")}.Default()
+		if err == nil {
+			err = managementNodeDensity(*bin, rel, *densityMax, *densityReserve<<20, *settle)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

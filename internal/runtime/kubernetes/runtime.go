@@ -368,17 +368,17 @@ func (r *Runtime) whyNotReady(ctx context.Context, namespace, component string) 
 		return "no pods yet"
 	}
 	for i := range pods.Items {
-		if why := podProblem(&pods.Items[i]); why != "" {
+		if why := PodProblem(&pods.Items[i]); why != "" {
 			return why
 		}
 	}
 	return "waiting for pods to become ready"
 }
 
-// podProblem is what keeps a pod from being ready, if anyone said: a
+// PodProblem is what keeps a pod from being ready, if anyone said: a
 // container's waiting reason other than being created, else a condition's
 // message (the scheduler's, for a pod no node fits).
-func podProblem(p *corev1.Pod) string {
+func PodProblem(p *corev1.Pod) string {
 	statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
 	for _, cs := range statuses {
 		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {

@@ -30,7 +30,7 @@ func TestPodProblem(t *testing.T) {
 		{"a container not ready yet", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{unready}}), "pod etcd-0: containers with unready status: [etcd]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := podProblem(tc.pod); got != tc.want {
+			if got := PodProblem(tc.pod); got != tc.want {
 				t.Errorf("podProblem = %q, want %q", got, tc.want)
 			}
 		})

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+// managementNodeDensity starts SingleReplica hosted clusters one after
+// another on hcp up's three management nodes until max are running, the
+// machine has less than reserve memory available, or one is not Available
+// within three minutes (it is deleted and not counted; what its pods wait
+// for, in the scheduler's or kubelet's words, is the reason printed). It
+// reports how many serve, their memory as the kubelets see it, and the p99 of
+// a GET to each through its NodePort next to the same GET on the management
+// API meanwhile.
+func managementNodeDensity(bin string, rel *release.Release, max int, reserve int64, settle time.Duration) error {
+	up, err := startUp(bin, "--management-nodes", "3")
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	ctx := context.Background()
+	mgmtCfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(up.dir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(mgmtCfg)
+	if err != nil {
+		return err
+	}
+	pull := filepath.Join(up.dir, "pull-secret.json")
+	if err := os.WriteFile(pull, []byte(`{"auths":{}}`), 0o600); err != nil {
+		return err
+	}
+	running, stopped := 0, ""
+	var creates []time.Duration
+	for running < max {
+		if avail := memAvailable(); avail < reserve {
+			stopped = fmt.Sprintf("%d MiB of memory left", avail>>20)
+			break
+		}
+		name := fmt.Sprintf("m%03d", running)
+		t0 := time.Now()
+		if _, err := up.hcp(bin, "create", "cluster", "agent", "--name", name, "--pull-secret", pull, "--agent-namespace", "default",
+			"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0", "--wait", "--timeout", "3m"); err != nil {
+			stopped = fmt.Sprintf("cluster %d was not Available in 3 minutes (not counted, deleted): %s", running+1, waitingPods(ctx, cs, "clusters-"+name))
+			if _, err := up.hcp(bin, "destroy", "cluster", "agent", "--name", name); err != nil {
+				return fmt.Errorf("destroying %s: %w", name, err)
+			}
+			break
+		}
+		creates = append(creates, time.Since(t0))
+		running++
+	}
+	if stopped == "" {
+		stopped = fmt.Sprintf("the limit of %d", max)
+	}
+	if running == 0 {
+		return fmt.Errorf("no hosted cluster became Available on the management nodes: %s", stopped)
+	}
+	time.Sleep(settle)
+	mem, err := podMemory(ctx, cs)
+	if err != nil {
+		return err
+	}
+	var mems []int64
+	for i := range running {
+		mems = append(mems, mem[fmt.Sprintf("clusters-m%03d", i)])
+	}
+	sort.Slice(mems, func(i, j int) bool { return mems[i] < mems[j] })
+
+	// Light load: 20 rounds of one GET /api/v1/namespaces to every cluster,
+	// through its NodePort, and one to the management API.
+	clients := make([]*http.Client, running)
+	urls := make([]string, running)
+	for i := range running {
+		cfg, err := guestConfig(ctx, up.client, fmt.Sprintf("m%03d", i))
+		if err != nil {
+			return err
+		}
+		if clients[i], err = rest.HTTPClientFor(cfg); err != nil {
+			return err
+		}
+		urls[i] = cfg.Host + "/api/v1/namespaces"
+	}
+	mgmt, err := rest.HTTPClientFor(mgmtCfg)
+	if err != nil {
+		return err
+	}
+	var lat, base []time.Duration
+	failed := 0
+	for range 20 {
+		for i := range running {
+			d, err := timedGet(clients[i], urls[i])
+			if err != nil {
+				failed++
+				continue
+			}
+			lat = append(lat, d)
+		}
+		if d, err := timedGet(mgmt, mgmtCfg.Host+"/api/v1/namespaces"); err == nil {
+			base = append(base, d)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	c50, c90 := percentiles(creates)
+	fmt.Printf("\n## Density on 3 management nodes: SingleReplica control planes as pods, started one after another (stopped at %s)\n\n", stopped)
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| control planes running and serving | %d |\n", running)
+	fmt.Printf("| hcp create cluster --wait → Available over the run: p50 / p90 | %.1f s / %.1f s |\n", c50.Seconds(), c90.Seconds())
+	fmt.Printf("| memory per control plane (kubelets' /stats/summary, pods' working set) after %s idle: min / median / max | %d / %d / %d MiB |\n",
+		settle, mems[0]>>20, mems[len(mems)/2]>>20, mems[len(mems)-1]>>20)
+	fmt.Printf("| GET /api/v1/namespaces on each through its NodePort, %d requests: p50 / p99 (failed) | %.1f / %.1f ms (%d) |\n",
+		len(lat)+failed, ms(percentile(lat, 50)), ms(percentile(lat, 99)), failed)
+	fmt.Printf("| baseline: the same GET on the management API meanwhile: p50 / p99 | %.1f / %.1f ms |\n\n", ms(percentile(base, 50)), ms(percentile(base, 99)))
+	fmt.Printf("management-node density: %d control planes serving on 3 nodes, %d MiB each (median), GET p99 %.1f ms vs %.1f ms on the management API: %.2fx\n\n",
+		running, mems[len(mems)/2]>>20, ms(percentile(lat, 99)), ms(percentile(base, 99)), ratio(ms(percentile(lat, 99)), ms(percentile(base, 99))))
+	return nil
+}
+
+// waitingPods says what a namespace's pods that are not ready wait for.
+func waitingPods(ctx context.Context, cs kubernetes.Interface, ns string) string {
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var why []string
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
+				why = append(why, p.Labels["app"]+" Pending: "+c.Message)
+			}
+		}
+		for _, s := range p.Status.ContainerStatuses {
+			if s.State.Waiting != nil && s.State.Waiting.Reason != "" {
+				why = append(why, p.Labels["app"]+": "+s.State.Waiting.Reason)
+			}
+		}
+	}
+	if len(why) == 0 {
+		return "no pod says why"
+	}
+	return strings.Join(why, "; ")
+}
