@@ -13,8 +13,9 @@ GO_TEST_FLAGS ?=
 all: build
 
 ## build: the hcp, hcp-operator and hcp-agent binaries and the release payload
+# (static programs: the operator image has no libc)
 build: release
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/hcp ./cmd/hcp-operator ./cmd/hcp-agent
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/hcp ./cmd/hcp-operator ./cmd/hcp-agent
 	$(BIN)/hcp release write-digests --release-dir $(BIN)/release
 
 ## release: the component binaries (built once, reused until the pins change)

@@ -1,11 +1,14 @@
 package images
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -81,7 +84,11 @@ var controlPlaneOnly = map[string]bool{release.Etcd: true, release.KubeAPIServer
 func OperatorSpec(binDir, version string, rels []*release.Release) (Spec, error) {
 	progs := &Layer{Files: map[string]string{}}
 	for _, p := range []string{"hcp-operator", "hcp", "hcp-agent"} {
-		progs.Files["/usr/local/bin/"+p] = filepath.Join(binDir, p)
+		file := filepath.Join(binDir, p)
+		if err := checkStatic(file); err != nil {
+			return Spec{}, err
+		}
+		progs.Files["/usr/local/bin/"+p] = file
 	}
 	layers := []*Layer{progs}
 	for _, rel := range rels {
@@ -94,6 +101,24 @@ func OperatorSpec(binDir, version string, rels []*release.Release) (Spec, error)
 	return Spec{Repository: OwnRepository + "/" + OperatorImage, Tag: version, Layers: layers,
 		Entrypoint: []string{"/usr/local/bin/hcp-operator"}, User: nonRoot,
 		Env: []string{"HCP_RELEASE_DIR=" + ReleasesDir}}, nil
+}
+
+// checkStatic refuses a program that needs a dynamic loader: the image has
+// none (no base image, no libc).
+func checkStatic(file string) error {
+	f, err := elf.Open(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			interp, _ := io.ReadAll(p.Open())
+			return fmt.Errorf("%s is dynamically linked (it needs %s, which hcp's images do not have); build it with CGO_ENABLED=0, as make build does",
+				file, strings.TrimRight(string(interp), "\x00"))
+		}
+	}
+	return nil
 }
 
 // payloadLayer is a release's payload under ReleasesDir/<name>, without the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hcp-dev/hcp/internal/release"
@@ -69,5 +70,19 @@ func TestControlPlaneImageDigest(t *testing.T) {
 	doc = nil
 	if err := json.Unmarshal(b, &doc); err != nil || doc["extra"] != "kept" || doc["name"] != rel.Name {
 		t.Errorf("release.json lost fields: %s", b)
+	}
+}
+
+// hcp's images have no dynamic loader: their programs must be static, and a
+// program that is not is refused with what to do.
+func TestImageProgramsAreStatic(t *testing.T) {
+	rel := defaultRelease(t)
+	for _, p := range controlPlanePrograms {
+		if err := checkStatic(rel.Binary(p)); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := checkStatic("/bin/ls"); err == nil || !strings.Contains(err.Error(), "is dynamically linked") || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Errorf("a dynamically linked program: %v", err)
 	}
 }

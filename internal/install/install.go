@@ -134,8 +134,10 @@ func operatorPod(o Options) corev1.PodSpec {
 				{Name: "console", ContainerPort: 8443}, {Name: "infra", ContainerPort: 8090}},
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: mustQuantity("100m"), corev1.ResourceMemory: mustQuantity("128Mi")}},
-			ReadinessProbe: probe("/readyz"),
-			LivenessProbe:  probe("/healthz"),
+			// A crash tells why in the pod's status (hcp install --wait shows it).
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			ReadinessProbe:           probe("/readyz"),
+			LivenessProbe:            probe("/healthz"),
 			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &f, ReadOnlyRootFilesystem: &t,
 				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
 			VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},

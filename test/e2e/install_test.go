@@ -120,10 +120,18 @@ func TestInstallOnManagementNodes(t *testing.T) {
 	if installArgs[1] != "--operator-image" || !strings.HasPrefix(operatorImage, mirror+"/mirror/hcp/operator@sha256:") {
 		t.Fatalf("install command %q does not name the mirrored operator by digest", installArgs)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := up.kubectl("", "-n", "hcp-system", "logs", "deployment/hcp-operator", "--tail", "60")
+			prev, _ := up.kubectl("", "-n", "hcp-system", "logs", "deployment/hcp-operator", "--previous", "--tail", "30")
+			t.Logf("operator log:\n%s\nbefore its last restart:\n%s", logs, prev)
+		}
+	})
 	out2 := up.mustHCP(append(installArgs, "--wait", "--timeout", "5m")...)
 	if !strings.Contains(out2, "the operator runs and leads") {
 		t.Errorf("hcp install --wait:\n%s", out2)
 	}
+	t.Logf("hcp install --wait:\n%s", out2[strings.Index(out2, "service/hcp-console"):])
 	pod := up.mustKubectl("", "-n", "hcp-system", "get", "pods", "-l", "app=hcp-operator", "-o",
 		`jsonpath={.items[0].spec.nodeName} {.items[0].spec.containers[0].image} {.items[0].status.containerStatuses[0].imageID}`)
 	if f := strings.Fields(pod); len(f) != 3 || f[0] != "management-0" || f[1] != operatorImage || !strings.HasSuffix(operatorImage, strings.TrimPrefix(f[2], mirror+"/mirror/hcp/operator")) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -377,7 +378,9 @@ func (r *Runtime) whyNotReady(ctx context.Context, namespace, component string) 
 
 // PodProblem is what keeps a pod from being ready, if anyone said: a
 // container's waiting reason other than being created, else a condition's
-// message (the scheduler's, for a pod no node fits).
+// message (the scheduler's, for a pod no node fits); with how a container
+// that restarted last ended (its termination message's last line: the
+// kubelet falls back to the log's tail where the pod asks for it).
 func PodProblem(p *corev1.Pod) string {
 	statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
 	for _, cs := range statuses {
@@ -386,15 +389,35 @@ func PodProblem(p *corev1.Pod) string {
 			if w.Message != "" {
 				msg += ": " + w.Message
 			}
-			return msg
+			return msg + lastExit(cs)
 		}
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Status != corev1.ConditionTrue && c.Message != "" {
-			return fmt.Sprintf("pod %s: %s", p.Name, c.Message)
+			msg := fmt.Sprintf("pod %s: %s", p.Name, c.Message)
+			for _, cs := range statuses {
+				if !cs.Ready && cs.RestartCount > 0 {
+					return msg + lastExit(cs)
+				}
+			}
+			return msg
 		}
 	}
 	return ""
+}
+
+// lastExit is how a container last ended, if it did.
+func lastExit(cs corev1.ContainerStatus) string {
+	t := cs.LastTerminationState.Terminated
+	if t == nil {
+		return ""
+	}
+	s := fmt.Sprintf(" (last exit: %s, code %d", t.Reason, t.ExitCode)
+	lines := strings.Split(strings.TrimSpace(t.Message), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		s += ": " + last
+	}
+	return s + ")"
 }
 
 // whyNoPods is why a component's workload has no pods: its ReplicaFailure

@@ -27,6 +27,11 @@ func TestPodProblem(t *testing.T) {
 			Message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."}}}),
 			"pod etcd-0: 0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."},
 		{"being created is no problem", pod(corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{waiting("ContainerCreating", "")}}), ""},
+		{"a crash loop says how the container ended", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{unready},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "etcd", RestartCount: 2,
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 20s"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1, Message: "starting\nError: open /var/lib/x: read-only file system\n"}}}}}),
+			"pod etcd-0: container etcd: CrashLoopBackOff: back-off 20s (last exit: Error, code 1: Error: open /var/lib/x: read-only file system)"},
 		{"a container not ready yet", pod(corev1.PodStatus{Conditions: []corev1.PodCondition{unready}}), "pod etcd-0: containers with unready status: [etcd]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
