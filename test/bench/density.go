@@ -68,41 +68,13 @@ func density(bin string, rel *release.Release, max int, reserve int64, floor sam
 	time.Sleep(30 * time.Second)
 	idleRSS, idlePSS := densityMemory(dir, running)
 
-	// Light load: 20 rounds of one GET /api/v1/namespaces to every cluster.
-	clients := make([]*http.Client, running)
-	urls := make([]string, running)
-	for i := range running {
-		cfg, err := guestConfig(ctx, c, fmt.Sprintf("d-%03d", i))
-		if err != nil {
-			return err
-		}
-		if clients[i], err = rest.HTTPClientFor(cfg); err != nil {
-			return err
-		}
-		urls[i] = cfg.Host + "/api/v1/namespaces"
-	}
 	mgmtCfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
 	if err != nil {
 		return err
 	}
-	mgmt, err := rest.HTTPClientFor(mgmtCfg)
+	lat, base, failed, err := lightLoad(ctx, c, mgmtCfg, "d-%03d", running)
 	if err != nil {
 		return err
-	}
-	var lat, base []time.Duration
-	failed := 0
-	for range 20 {
-		for i := range running {
-			d, err := timedGet(clients[i], urls[i])
-			if err != nil {
-				failed++
-				continue
-			}
-			lat = append(lat, d)
-		}
-		if d, err := timedGet(mgmt, mgmtCfg.Host+"/api/v1/namespaces"); err == nil {
-			base = append(base, d)
-		}
 	}
 	loadRSS, loadPSS := densityMemory(dir, running)
 	p := func(d []time.Duration, q float64) float64 {
@@ -159,6 +131,42 @@ func guestConfig(ctx context.Context, c client.Client, name string) (*rest.Confi
 	}
 	cfg.Timeout = 10 * time.Second
 	return cfg, nil
+}
+
+// lightLoad sends 20 rounds of one GET /api/v1/namespaces to each of n
+// hosted clusters (names from format and 0..n-1) and one to the management
+// API, and returns their latencies and how many to the clusters failed.
+func lightLoad(ctx context.Context, c client.Client, mgmtCfg *rest.Config, format string, n int) (lat, base []time.Duration, failed int, err error) {
+	clients := make([]*http.Client, n)
+	urls := make([]string, n)
+	for i := range n {
+		cfg, err := guestConfig(ctx, c, fmt.Sprintf(format, i))
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if clients[i], err = rest.HTTPClientFor(cfg); err != nil {
+			return nil, nil, 0, err
+		}
+		urls[i] = cfg.Host + "/api/v1/namespaces"
+	}
+	mgmt, err := rest.HTTPClientFor(mgmtCfg)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for range 20 {
+		for i := range n {
+			d, err := timedGet(clients[i], urls[i])
+			if err != nil {
+				failed++
+				continue
+			}
+			lat = append(lat, d)
+		}
+		if d, err := timedGet(mgmt, mgmtCfg.Host+"/api/v1/namespaces"); err == nil {
+			base = append(base, d)
+		}
+	}
+	return lat, base, failed, nil
 }
 
 func timedGet(c *http.Client, url string) (time.Duration, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hcp-dev/hcp/internal/release"
@@ -102,38 +100,10 @@ func managementNodeDensity(bin string, rel *release.Release, max int, reserve in
 	}
 	sort.Slice(mems, func(i, j int) bool { return mems[i] < mems[j] })
 
-	// Light load: 20 rounds of one GET /api/v1/namespaces to every cluster,
-	// through its NodePort, and one to the management API.
-	clients := make([]*http.Client, running)
-	urls := make([]string, running)
-	for i := range running {
-		cfg, err := guestConfig(ctx, up.client, fmt.Sprintf("m%03d", i))
-		if err != nil {
-			return err
-		}
-		if clients[i], err = rest.HTTPClientFor(cfg); err != nil {
-			return err
-		}
-		urls[i] = cfg.Host + "/api/v1/namespaces"
-	}
-	mgmt, err := rest.HTTPClientFor(mgmtCfg)
+	// Light load through each cluster's NodePort, and on the management API.
+	lat, base, failed, err := lightLoad(ctx, up.client, mgmtCfg, "m%03d", running)
 	if err != nil {
 		return err
-	}
-	var lat, base []time.Duration
-	failed := 0
-	for range 20 {
-		for i := range running {
-			d, err := timedGet(clients[i], urls[i])
-			if err != nil {
-				failed++
-				continue
-			}
-			lat = append(lat, d)
-		}
-		if d, err := timedGet(mgmt, mgmtCfg.Host+"/api/v1/namespaces"); err == nil {
-			base = append(base, d)
-		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	c50, c90 := percentiles(creates)
