@@ -136,7 +136,9 @@ spec:
 		}
 	}
 
-	up.mustKubectl("", "delete", "pod", "outsider", "--wait=false")
+	// Gone before the drain, which refuses pods without a controller
+	// (agnhost pause waits out the grace period).
+	up.mustKubectl("", "delete", "pod", "outsider", "--grace-period=1")
 
 	// Drain a management node while a client reads and writes every 100 ms.
 	failures, total := pollDuring(t, kc, func() {
