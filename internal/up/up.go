@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -439,6 +440,15 @@ func (p *Plane) runOperator(ctx context.Context, mc client.Client) error {
 	// Only this process can run an operator on this data directory (it holds the
 	// directory's lock), so a leader Lease left by a crashed run is stale: drop
 	// it rather than wait for it to expire.
+	// An operator installed with hcp install is no crashed run: both would
+	// reconcile the same clusters.
+	installed := &appsv1.Deployment{}
+	if err := mc.Get(ctx, client.ObjectKey{Namespace: operator.DefaultNamespace, Name: "hcp-operator"}, installed); err == nil {
+		return fmt.Errorf("an operator installed with hcp install runs on this management plane (Deployment %s/hcp-operator); start hcp up with --operator none, or remove it first: kubectl -n %s delete deployment hcp-operator",
+			operator.DefaultNamespace, operator.DefaultNamespace)
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("looking for an installed operator: %w", err)
+	}
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: hub.Namespace, Name: operator.LeaderElectionID}}
 	if err := mc.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the stale operator lease: %w", err)

@@ -99,7 +99,8 @@ func TestInstallOnManagementNodes(t *testing.T) {
 		}
 	}
 
-	up := startUp(t, t.TempDir(), "--management-nodes", "1", "--operator", "none", "--insecure-registry", mirror)
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir, "--management-nodes", "1", "--operator", "none", "--insecure-registry", mirror)
 	if out := up.output(); !strings.Contains(out, "operator:    none (--operator none)") || !strings.Contains(out, "image registry: https://") {
 		t.Errorf("hcp up's banner does not say it runs no operator:\n%s", out)
 	}
@@ -164,5 +165,13 @@ func TestInstallOnManagementNodes(t *testing.T) {
 	logs := up.mustKubectl("", "-n", "hcp-system", "logs", "deployment/hcp-operator")
 	if !strings.Contains(logs, "installed") {
 		t.Errorf("the operator's log does not mention the cluster it reconciled:\n%s", tail(logs, 3000))
+	}
+
+	// hcp up with its own operator does not start a second one beside the
+	// installed operator.
+	up.stop()
+	out, err = exec.Command(filepath.Join(binDir, "hcp"), "up", "--data-dir", dataDir, "--management-nodes", "1", "--console-port", "-1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "an operator installed with hcp install runs on this management plane (Deployment hcp-system/hcp-operator); start hcp up with --operator none") {
+		t.Errorf("hcp up with an installed operator: %v\n%s", err, out)
 	}
 }
