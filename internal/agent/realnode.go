@@ -635,6 +635,13 @@ func fileExists(p string) bool {
 // mounted over /run/containerd.
 func nodeProcesses(root string) []int {
 	src := filepath.Join(root, "run/containerd")
+	return processesByContainerdMount(func(source string) bool { return strings.HasSuffix(src, source) })
+}
+
+// processesByContainerdMount are the processes, other than this one, whose
+// /run/containerd is a bind mount (a node's) with a source match accepts.
+// A source whose directory was deleted counts as its old path.
+func processesByContainerdMount(match func(source string) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range entries {
@@ -650,13 +657,38 @@ func nodeProcesses(root string) []int {
 			// Fields: id parent dev root mountpoint ...; root is the bind
 			// source relative to its file system's root.
 			f := strings.Fields(line)
-			if len(f) > 4 && f[4] == "/run/containerd" && f[3] != "/run/containerd" && strings.HasSuffix(src, f[3]) {
+			if len(f) > 4 && f[4] == "/run/containerd" && f[3] != "/run/containerd" && match(strings.TrimSuffix(f[3], "//deleted")) {
 				out = append(out, pid)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// StopNodesUnder kills what still runs of every node whose root was
+// <dataDir>/<kind>/<host>/root (the lab hosts and management nodes of an hcp
+// up that is gone, even one whose directory was since deleted) and returns
+// how many processes it ended.
+func StopNodesUnder(dataDir string) int {
+	pids := processesByContainerdMount(func(source string) bool { return nodeOf(source, dataDir) })
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return len(pids)
+}
+
+// nodeOf says whether a node's /run/containerd bind source (relative to its
+// file system's root; "//deleted" already dropped) is that of a node under
+// dataDir: <dataDir>/<kind>/<host>/root/run/containerd.
+func nodeOf(source, dataDir string) bool {
+	node, ok := strings.CutSuffix(source, "/root/run/containerd")
+	if !ok {
+		return false
+	}
+	owner := filepath.Dir(filepath.Dir(node))
+	// dataDir is absolute: the relative source's owner ends it.
+	return owner != "/" && owner != "." && strings.HasSuffix(filepath.Clean(dataDir), owner)
 }
 
 // nodeProcess is a process still in the node's mount namespace, 0 if none.

@@ -184,3 +184,24 @@ func TestUnderRootFollowsTheKubeletsLink(t *testing.T) {
 		t.Errorf("on / = %s", got)
 	}
 }
+
+// The nodes of an hcp up that is gone are known by their /run/containerd
+// mounts, also when its data directory was deleted or sits on a file system
+// of its own.
+func TestNodeOf(t *testing.T) {
+	for _, tc := range []struct {
+		source, dataDir string
+		want            bool
+	}{
+		{"/tmp/up-1/management/management-0/root/run/containerd", "/tmp/up-1", true},
+		{"/tmp/up-1/lab/lab-host-2/root/run/containerd", "/tmp/up-1", true},
+		{"/alice/.hcp/management/management-1/root/run/containerd", "/home/alice/.hcp", true},
+		{"/tmp/up-10/management/management-0/root/run/containerd", "/tmp/up-1", false},
+		{"/tmp/up-1/management/management-0/root/var/lib", "/tmp/up-1", false},
+		{"/run/containerd", "/tmp/up-1", false},
+	} {
+		if got := nodeOf(tc.source, tc.dataDir); got != tc.want {
+			t.Errorf("nodeOf(%q, %q) = %v, want %v", tc.source, tc.dataDir, got, tc.want)
+		}
+	}
+}

@@ -69,7 +69,12 @@ func runUp(ctx context.Context, o up.Options, example bool, out io.Writer) error
 	if example && o.Operator == up.OperatorNone {
 		return fmt.Errorf("--example needs an operator to create the cluster; drop --example, or --operator none")
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// A closed terminal (SIGHUP) stops the plane like Ctrl-C; output to a
+	// terminal or parent that is gone fails quietly (no SIGPIPE) so that
+	// the stop still runs to its end: nodes and control planes are left
+	// whole or gone, never half-killed.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	p, err := up.Start(ctx, o, out)
 	if err != nil {

@@ -37,12 +37,17 @@ func New(dataDir string) *Net {
 	return &Net{id: fmt.Sprintf("%04x", sum&0xffff), dataDir: dataDir, subnet: int(sum>>16) % 250}
 }
 
+// Gone is the lab network of an hcp up run that is gone.
+type Gone struct {
+	Bridge, DataDir string
+}
+
 // Reclaim removes the lab networks of hcp up runs that are gone: their data
 // directory no longer exists, or no live process holds its lock. It returns
 // what it removed.
-func Reclaim() []string {
+func Reclaim() []Gone {
 	entries, _ := os.ReadDir(RegistryDir)
-	var removed []string
+	var removed []Gone
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(RegistryDir, e.Name()))
 		if err != nil {
@@ -58,7 +63,7 @@ func Reclaim() []string {
 		}
 		n.removeAll()
 		_ = os.Remove(filepath.Join(RegistryDir, e.Name()))
-		removed = append(removed, n.bridge()+" ("+dataDir+")")
+		removed = append(removed, Gone{Bridge: n.bridge(), DataDir: dataDir})
 	}
 	return removed
 }

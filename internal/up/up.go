@@ -340,7 +340,10 @@ func (p *Plane) startLabNetwork(context.Context) error {
 	}
 	p.step("lab network")
 	for _, gone := range labnet.Reclaim() {
-		fmt.Fprintf(p.out, "  removed the lab network %s of an hcp up that is gone\n", gone)
+		// Its nodes' containers ran on in their namespaces, which are gone
+		// now: end them.
+		killed := agent.StopNodesUnder(gone.DataDir)
+		fmt.Fprintf(p.out, "  removed the lab network %s (%s) of an hcp up that is gone, and %d processes of its nodes\n", gone.Bridge, gone.DataDir, killed)
 	}
 	lab := labnet.New(p.opts.DataDir)
 	if err := lab.Up(); err != nil {
