@@ -57,6 +57,9 @@ func newInstallCommand(kubeconfig *string) *cobra.Command {
 				return flagError("infra-url", err.Error(), "https://infra.example.com:8090")
 			}
 		}
+		if wait && timeout <= 0 {
+			return flagError("timeout", fmt.Sprintf("%s is not a time to wait; give a positive duration", timeout), "5m")
+		}
 		if o.Replicas < 1 || o.Replicas > 5 {
 			return flagError("operator-replicas", fmt.Sprintf("%d is out of range; use 1 to 5", o.Replicas), "2")
 		}

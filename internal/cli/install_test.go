@@ -54,3 +54,14 @@ func TestInstallRenderValidatesFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestInstallWaitNeedsATimeout(t *testing.T) {
+	root := NewRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"install", "--wait", "--timeout", "-1s", "--kubeconfig", "/nonexistent"})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--timeout: -1s is not a time to wait") {
+		t.Errorf("install --wait --timeout -1s: %v", err)
+	}
+}
