@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the hcp release payload: one binary per component, from the pinned
+# Builds the hcp release payloads: one binary per component, from the pinned
 # upstream modules under release/, into bin/release/<version>/ with a
-# release.json describing it.
-#   control plane: release/kube (etcd, kube-apiserver, kube-controller-manager,
-#                  kube-scheduler, kubectl) and release/konnectivity
+# release.json describing it, one directory per release (see releases below).
+#   control plane: release/kube, release/kube-<minor> for older releases (etcd,
+#                  kube-apiserver, kube-controller-manager, kube-scheduler,
+#                  kubectl) and release/konnectivity
 #   nodes:         release/kube (kubelet, kube-proxy), release/containerd
 #                  (containerd, its runc shim, ctr), release/runc (with seccomp:
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
@@ -15,30 +16,49 @@
 #                  upstream source), and Debian's dig, getent, curl, bash and
 #                  nc with their libraries
 # Each module is rebuilt only when its pins (go.mod, go.sum, mains) or this
-# script change; a cold build of everything takes about a quarter of an hour.
+# script change; a cold build of everything takes about half an hour on two
+# cores, each further release about ten minutes.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-version=1.37.2
-image="hcp.dev/release:${version}"
-out="${OUT:-$top/bin/release/$version}"
+build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The releases, newest (the default) first: version, the module of its
+# Kubernetes and etcd programs, etcd's version (the one that Kubernetes
+# release pins). Every release shares the default's node runtime, CoreDNS,
+# konnectivity (both pin v0.34.0) and test programs: they are built once and
+# linked into the others.
+releases=(
+  "1.37.2 kube v3.7.0"
+  "1.36.3 kube-1.36 v3.6.8"
+)
+if [ -n "${RELEASES:-}" ]; then # RELEASES="1.37.2": build only those
+  keep=()
+  for r in "${releases[@]}"; do
+    for v in $RELEASES; do [ "${r%% *}" = "$v" ] && keep+=("$r"); done
+  done
+  releases=("${keep[@]}")
+fi
+default_version=1.37.2
+root="${OUT:-$top/bin/release}"
+out="$root/$default_version"
 mkdir -p "$out"
 
-# pins_of <module dir>: a hash of the module's pins and this script.
+# pins_of <module dir>: a hash of the module's pins and sources.
 pins_of() {
-  (cd "$top/release" && find "$1" build.sh -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name build.sh \) |
+  (cd "$top/release" && find "$1" -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name build.sh \) |
     LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 }
 
 # build <module dir> <binaries...> -- <command...>: runs the command in the
-# module unless its binaries were built from its current pins.
+# module unless its binaries were built from its current pins with the same
+# command (the build date aside).
 build() {
   local dir=$1; shift
   local bins=()
   while [ "$1" != "--" ]; do bins+=("$1"); shift; done
   shift
-  local stamp="$out/.pins-$dir" pins
-  pins=$(pins_of "$dir")
+  local stamp="$out/.pins-$dir" pins cmd="$*"
+  pins=$( (pins_of "$dir"; echo "${cmd//$build_date/}") | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then
     local missing=0
     for b in "${bins[@]}"; do [ -x "$out/$b" ] || missing=1; done
@@ -50,19 +70,23 @@ build() {
   echo "$pins" > "$stamp"
 }
 
-build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-kv="v$version"
-kube_ldflags=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=37"
-  kube_ldflags+=" -X $pkg.gitCommit=$(pins_of kube) -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-done
 export CGO_ENABLED=0
 gobuild() { go build -trimpath "$@"; }
 
-build kube etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
-  gobuild -ldflags "-s -w $kube_ldflags" -o "$out/" \
-  ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy
+# kube_release <version> <module dir> <out>: a release's Kubernetes programs
+# and etcd, with Kubernetes' version in their version ldflags.
+kube_release() {
+  local version=$1 dir=$2 out=$3 kv="v$1" minor ldflags=""
+  minor=$(echo "$version" | cut -d. -f2)
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitCommit=$(pins_of "$dir") -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  done
+  build "$dir" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
+    gobuild -ldflags "-s -w $ldflags" -o "$out/" \
+    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy
+}
+kube_release "$default_version" kube "$out"
 build konnectivity konnectivity-server konnectivity-agent -- \
   gobuild -ldflags "-s -w" -o "$out/" ./cmd/konnectivity-server ./cmd/konnectivity-agent
 
@@ -143,11 +167,27 @@ done
 if diff -qr "$tools.new" "$tools" >/dev/null 2>&1; then rm -rf "$tools.new"; else rm -rf "$tools" && mv "$tools.new" "$tools"; fi
 dig_version=$(dig -v 2>&1 | sed -nE 's/^DiG ([0-9.]+).*/\1/p')
 
-pins=$(for d in kube konnectivity containerd runc cni crictl coredns pause testimages busybox localpath; do pins_of "$d"; done | sha256sum | cut -c1-16)
-cat > "$out/release.json" <<JSON
+shared_pins=$(for d in konnectivity containerd runc cni crictl coredns pause testimages busybox localpath; do pins_of "$d"; done)
+# Files every release shares with the default one.
+shared=(konnectivity-server konnectivity-agent containerd containerd-shim-runc-v2 ctr runc cni crictl coredns
+  local-path-provisioner pause agnhost sample-apiserver nnp busybox testdata tools)
+
+for r in "${releases[@]}"; do
+  read -r version dir etcd_version <<<"$r"
+  rout="$root/$version"
+  mkdir -p "$rout"
+  if [ "$version" != "$default_version" ]; then
+    kube_release "$version" "$dir" "$rout"
+    for f in "${shared[@]}"; do
+      rm -rf "${rout:?}/$f" && cp -al "$out/$f" "$rout/$f"
+    done
+  fi
+  kv="v$version"
+  pins=$( (pins_of "$dir"; echo "$shared_pins") | sha256sum | cut -c1-16)
+  cat > "$rout/release.json.new" <<JSON
 {
   "name": "$version",
-  "image": "$image",
+  "image": "hcp.dev/release:$version",
   "pins": "$pins",
   "components": {
     "kubernetes": "$kv",
@@ -155,7 +195,7 @@ cat > "$out/release.json" <<JSON
     "kube-controller-manager": "$kv",
     "kube-scheduler": "$kv",
     "kubectl": "$kv",
-    "etcd": "v3.7.0",
+    "etcd": "$etcd_version",
     "konnectivity-server": "v0.34.0",
     "konnectivity-agent": "v0.34.0",
     "kubelet": "$kv",
@@ -174,4 +214,12 @@ cat > "$out/release.json" <<JSON
   }
 }
 JSON
-echo "release $version is current in $out"
+  # Keep the image digests hcp release write-digests recorded while the
+  # pins are unchanged.
+  if [ -f "$rout/release.json" ] && grep -q "\"pins\": \"$pins\"" "$rout/release.json"; then
+    rm "$rout/release.json.new"
+  else
+    mv "$rout/release.json.new" "$rout/release.json"
+  fi
+  echo "release $version is current in $rout"
+done

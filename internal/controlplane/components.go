@@ -31,8 +31,12 @@ const (
 
 // Input is what a control plane is built from.
 type Input struct {
-	HCP     *hyperv1.HostedControlPlane
+	HCP *hyperv1.HostedControlPlane
+	// Release is the release the control plane runs.
 	Release *release.Release
+	// Releases, during a change of release, names the release a component
+	// runs when it is not Release (see Rollout).
+	Releases map[string]*release.Release
 	// Network places the replicas (see Network).
 	Network Network
 	// StorageClass is etcd's resolved StorageClass.
@@ -70,6 +74,14 @@ func Build(in Input) (*ControlPlane, error) {
 		kubeAPIServer(in, quorum),
 		kubeControllerManager(in, others),
 		kubeScheduler(in, others),
+	}
+	for i := range cp.Components {
+		c := &cp.Components[i]
+		c.Release = in.Release
+		if r := in.Releases[c.Name]; r != nil {
+			c.Release = r
+		}
+		c.Version = c.Release.Components[c.Binary]
 	}
 	cp.Published = []PublishedService{
 		{Service: string(hyperv1.APIServer), Component: KubeAPIServer, TargetPort: in.Network.APIServerPort(),
@@ -267,11 +279,16 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
 			"--event-ttl=1h",
 		}})
-		if n.pods() {
+		switch {
+		case n.pods():
 			// A pod being deleted keeps serving while Services and load
 			// balancers stop sending it requests, and then tells clients
 			// to retry elsewhere: a drain or a rollout fails no request.
 			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=10s", "--shutdown-send-retry-after=true")
+		case replicas > 1:
+			// The same for a replica restarted to roll out a change: the
+			// published service's balancer checks /readyz every 5 s.
+			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=7s", "--shutdown-send-retry-after=true")
 		}
 	}
 	return c

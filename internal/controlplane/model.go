@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Roots of the paths used in component arguments.
@@ -77,6 +78,11 @@ type Component struct {
 	Name string
 	// Binary is the release payload's executable for it.
 	Binary string
+	// Release is the release payload whose Binary it runs; Version is that
+	// release's version of it. A change of Version restarts the replicas
+	// one at a time; Release itself is not part of the specification.
+	Release *release.Release `json:"-"`
+	Version string
 	// Replicas are the instances; each has its own arguments and host.
 	Replicas []Replica
 	// Volumes are Secrets mounted as files under MountRoot/<volume name>.

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -64,6 +65,22 @@ func (r *Release) ImageRef(repository, image string) string {
 // KubernetesVersion is the release's Kubernetes version, e.g. v1.37.2.
 func (r *Release) KubernetesVersion() string { return r.Components["kubernetes"] }
 
+// Less orders release names as versions (1.36.3 before 1.37.2 before
+// 1.100.0); names that are not versions sort after them, by name.
+func Less(a, b string) bool {
+	va, erra := utilversion.ParseGeneric(a)
+	vb, errb := utilversion.ParseGeneric(b)
+	switch {
+	case erra == nil && errb == nil:
+		return va.LessThan(vb)
+	case erra == nil:
+		return true
+	case errb == nil:
+		return false
+	}
+	return a < b
+}
+
 // Store is a directory of release payloads, one subdirectory each.
 type Store struct {
 	Dir string
@@ -92,7 +109,7 @@ func (s Store) List() ([]*Release, error) {
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.SliceStable(out, func(i, j int) bool { return Less(out[i].Name, out[j].Name) })
 	return out, nil
 }
 

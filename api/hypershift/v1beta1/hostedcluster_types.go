@@ -31,6 +31,10 @@ const (
 	// of that name replaces its control plane operator's image: a reference
 	// by tag or digest, e.g. to a mirror or a patched build.
 	ControlPlaneImageAnnotation = "hypershift.openshift.io/control-plane-operator-image"
+	// ForceUpgradeToAnnotation on a HostedCluster, set to the image of
+	// spec.release, lets a change of release through that the upgrade rules
+	// refuse (a downgrade, a skipped minor version).
+	ForceUpgradeToAnnotation = "hypershift.openshift.io/force-upgrade-to"
 )
 
 // Values of TopologyAnnotation.

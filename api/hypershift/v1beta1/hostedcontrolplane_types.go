@@ -126,11 +126,16 @@ type ComponentStatus struct {
 	Replicas int32 `json:"replicas"`
 	// ReadyReplicas is the number of replicas whose health checks pass.
 	ReadyReplicas int32 `json:"readyReplicas"`
+	// UpdatedReplicas is the number of replicas that run the component's
+	// current specification and version and are ready.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
 	// Restarts is how many times its replicas' processes exited and were
 	// started again since the operator began running them.
 	// +optional
 	Restarts int32 `json:"restarts,omitempty"`
-	// Version is the component's version.
+	// Version is the component's version in its current specification:
+	// every replica runs it once UpdatedReplicas equals Replicas.
 	// +optional
 	Version string `json:"version,omitempty"`
 	// Message says what is wrong: why a replica is not ready, or a problem

@@ -145,7 +145,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	if err := r.copySecrets(ctx, hc, cpns); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns); err != nil {
+	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns, releaseRefused(problems)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureClusterAPI(ctx, hc, hcp, cpns); err != nil {
@@ -277,7 +277,10 @@ func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster,
 	return nil
 }
 
-func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane, cpns string) error {
+// ensureHostedControlPlane creates or updates the HostedControlPlane from the
+// HostedCluster's spec; with keepRelease (spec.release is refused) an existing
+// one keeps the release it has.
+func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane, cpns string, keepRelease bool) error {
 	hcp.Namespace, hcp.Name = cpns, hc.Name
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, hcp, func() error {
 		if hcp.Annotations == nil {
@@ -291,7 +294,11 @@ func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.H
 				delete(hcp.Annotations, a)
 			}
 		}
+		running := hcp.Spec.ReleaseImage
 		hcp.Spec = specFor(hc)
+		if keepRelease && running != "" {
+			hcp.Spec.ReleaseImage = running
+		}
 		return nil
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,7 +179,16 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	}
 	meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
 		Status: metav1.ConditionTrue, Reason: ReasonAsExpected, Message: "Configuration is valid", ObservedGeneration: gen})
-	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Network: network, StorageClass: storageClass})
+	// A change of release rolls out in stages (controlplane.PlanRollout),
+	// planned from what the runtime observes, or from the status last
+	// recorded while it has not observed this control plane yet (an operator
+	// that just started): a restart never rolls every component at once.
+	observed := r.Runtime.Status(hcp.Namespace)
+	if observed == nil {
+		observed = hcp.Status.Components
+	}
+	plan := controlplane.PlanRollout(rel, observed, r.runningRelease(hcp))
+	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storageClass})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -223,11 +233,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		// rather than a running control plane reported down.
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	for i := range components {
-		components[i].Version = rel.Components[components[i].Name]
-	}
 	hcp.Status.Components = components
-	setVersion(hcp, rel, allReady(components))
+	plan = controlplane.PlanRollout(rel, components, r.runningRelease(hcp))
+	setVersion(hcp, rel, plan.Complete)
 	// The hosted cluster's ClusterVersion and ClusterOperators exist before it
 	// is first reported Available: a user who runs kubectl get co the moment
 	// it is finds them.
@@ -244,6 +252,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		guestWait = guestErr.Error()
 	}
 	setHealthConditions(hcp, components, deployed(hcp), guestWait)
+	if upgrading(hcp) {
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionProgressing, Status: metav1.ConditionTrue,
+			Reason: ReasonUpgrading, Message: capitalize(plan.Step), ObservedGeneration: gen})
+	}
 	available := meta.IsStatusConditionTrue(hcp.Status.Conditions, hyperv1.ConditionAvailable)
 	hcp.Status.Ready = available
 	if available {
@@ -407,6 +419,43 @@ func PublishedAddress(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) 
 		}
 	}
 	return "127.0.0.1"
+}
+
+// runningRelease finds the release of a component's reported version: the
+// releases of the control plane's history first, newest first, then any in
+// the store.
+func (r *Reconciler) runningRelease(hcp *hyperv1.HostedControlPlane) func(component, version string) *release.Release {
+	return func(component, version string) *release.Release {
+		var candidates []*release.Release
+		if vs := hcp.Status.VersionStatus; vs != nil {
+			for _, h := range vs.History {
+				if rel, err := r.Releases.Resolve(h.Image); err == nil {
+					candidates = append(candidates, rel)
+				}
+			}
+		}
+		all, _ := r.Releases.List()
+		for _, rel := range append(candidates, all...) {
+			if rel.Components[component] == version {
+				return rel
+			}
+		}
+		return nil
+	}
+}
+
+// upgrading reports whether the control plane is rolling out a release after
+// having completed another.
+func upgrading(hcp *hyperv1.HostedControlPlane) bool {
+	vs := hcp.Status.VersionStatus
+	return vs != nil && len(vs.History) > 1 && vs.History[0].State == hyperv1.PartialUpdate
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // setVersion keeps status.versionStatus: the desired release and a history

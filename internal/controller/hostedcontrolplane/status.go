@@ -25,6 +25,8 @@ const (
 	// cluster's ClusterVersion and ClusterOperators are not there yet.
 	ReasonWaitingForGuest = "WaitingForClusterOperators"
 	ReasonInvalidConfig   = "InvalidConfiguration"
+	// ReasonUpgrading: a new release is rolling out.
+	ReasonUpgrading = "UpgradeInProgress"
 )
 
 func component(components []hyperv1.ComponentStatus, name string) hyperv1.ComponentStatus {

@@ -7,6 +7,7 @@ package nodepool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,6 +48,13 @@ const (
 	ConditionIgnitionToken    = "ValidGeneratedPayload"
 	// ConditionReachedIgnitionEndpoint is true once a host fetched the NodePool's Ignition.
 	ConditionReachedIgnitionEndpoint = "ReachedIgnitionEndpoint"
+	// ConditionValidReleaseImage: spec.release names a release the
+	// management cluster has.
+	ConditionValidReleaseImage = "ValidReleaseImage"
+	// ConditionSupportedVersionSkew: the NodePool's release is not newer than
+	// its HostedCluster's and trails it by at most hosted.MaxNodeSkew minor
+	// versions.
+	ConditionSupportedVersionSkew = "SupportedVersionSkew"
 )
 
 // BootstrapGroupPrefix prefixes the group a NodePool's bootstrap token
@@ -151,6 +159,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		return ctrl.Result{}, nil
 	}
 	setCondition(np, ConditionValidPlatform, true, "AsExpected", "The platform matches the HostedCluster's")
+	if ok := r.checkRelease(np, hc); !ok {
+		// Nothing changes on the nodes while the release is refused.
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: cpns}, &corev1.Namespace{}); err != nil {
 		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The control plane namespace "+cpns+" does not exist yet")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, client.IgnoreNotFound(err)
@@ -220,6 +232,46 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		setCondition(np, ConditionReachedIgnitionEndpoint, false, "NoHostYet", "No host has fetched its Ignition from the ignition endpoint yet")
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// checkRelease sets ValidReleaseImage and SupportedVersionSkew: the
+// NodePool's release must exist, not be newer than the version its
+// HostedCluster's control plane runs (or, before it completed one, its
+// spec.release), and trail it by at most hosted.MaxNodeSkew minor versions.
+func (r *Reconciler) checkRelease(np *hyperv1.NodePool, hc *hyperv1.HostedCluster) bool {
+	rel, cond := hosted.ReleaseImage(r.Releases, np.Spec.Release.Image, np.Generation)
+	meta.SetStatusCondition(&np.Status.Conditions, cond)
+	if rel == nil {
+		setCondition(np, ConditionReady, false, cond.Reason, cond.Message)
+		return false
+	}
+	cluster := ""
+	if v := hc.Status.Version; v != nil {
+		for _, h := range v.History {
+			if h.State == hyperv1.CompletedUpdate {
+				cluster = h.Version
+				break
+			}
+		}
+	}
+	if cluster == "" {
+		if crel, err := r.Releases.Resolve(hc.Spec.Release.Image); err == nil {
+			cluster = crel.Name
+		}
+	}
+	if cluster == "" {
+		setCondition(np, ConditionSupportedVersionSkew, true, "AsExpected", "The HostedCluster's release is not known yet")
+		return true
+	}
+	var ue *hosted.UpgradeError
+	if err := hosted.CheckNodeSkew(rel.Name, cluster); errors.As(err, &ue) {
+		msg := "spec.release.image: " + ue.Message
+		setCondition(np, ConditionSupportedVersionSkew, false, ue.Reason, msg)
+		setCondition(np, ConditionReady, false, ue.Reason, msg)
+		return false
+	}
+	setCondition(np, ConditionSupportedVersionSkew, true, "AsExpected", fmt.Sprintf("Release %s is supported with the HostedCluster's %s", rel.Name, cluster))
+	return true
 }
 
 // ensureTokens keeps the NodePool's token Secret, rotating it when due.

@@ -49,6 +49,9 @@ type Input struct {
 	ControlPlane *controlplane.ControlPlane
 	// Image is the release's control plane image: every component's program.
 	Image string
+	// Images replaces Image for some components, by name: those that run
+	// another release's programs while a new release rolls out.
+	Images map[string]string
 	// UID is the user (and group) the pods run as.
 	UID int64
 	// DedicatedNodes says that management nodes are labelled for control
@@ -100,6 +103,18 @@ func Render(in Input) ([]client.Object, error) {
 	return out, nil
 }
 
+// VersionAnnotation on a component's workload is the version of the
+// component its pod template runs.
+const VersionAnnotation = "hcp.dev/version"
+
+// imageOf is the image a component's pods run.
+func imageOf(in Input, c controlplane.Component) string {
+	if img := in.Images[c.Name]; img != "" {
+		return img
+	}
+	return in.Image
+}
+
 func meta(in Input, name, component string) metav1.ObjectMeta {
 	l := map[string]string{ManagedByLabel: managedBy, hyperv1.HostedControlPlaneNamespaceLabel: in.ControlPlane.Namespace}
 	if component != "" {
@@ -122,6 +137,10 @@ func renderComponent(in Input, c controlplane.Component) ([]client.Object, error
 	}
 	var out []client.Object
 	replicas := int32(len(c.Replicas))
+	workload := meta(in, c.Name, c.Name)
+	if c.Version != "" {
+		workload.Annotations = map[string]string{VersionAnnotation: c.Version}
+	}
 	pod, err := podTemplate(in, c)
 	if err != nil {
 		return nil, err
@@ -137,7 +156,7 @@ func renderComponent(in Input, c controlplane.Component) ([]client.Object, error
 			return nil, fmt.Errorf("storage size %q: %w", c.StorageSize, err)
 		}
 		sts := &appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-			ObjectMeta: meta(in, c.Name, c.Name),
+			ObjectMeta: workload,
 			Spec: appsv1.StatefulSetSpec{
 				Replicas:    &replicas,
 				ServiceName: controlplane.ServiceEtcdDiscovery,
@@ -159,7 +178,7 @@ func renderComponent(in Input, c controlplane.Component) ([]client.Object, error
 		out = append(out, sts)
 	} else {
 		d := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-			ObjectMeta: meta(in, c.Name, c.Name),
+			ObjectMeta: workload,
 			Spec: appsv1.DeploymentSpec{
 				Replicas: &replicas,
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{AppLabel: c.Name}},
@@ -252,7 +271,7 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 		SecurityContext:              podSecurity(in.UID),
 		Containers: []corev1.Container{{
 			Name:      c.Name,
-			Image:     in.Image,
+			Image:     imageOf(in, c),
 			Command:   []string{c.Binary},
 			Args:      args,
 			Env:       env,

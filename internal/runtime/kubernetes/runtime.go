@@ -115,7 +115,15 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if image == "" {
 		image = rel.ImageRef(r.repository(), images.ControlPlaneImage)
 	}
-	objs, err := Render(Input{ControlPlane: started, Image: image, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
+	// While a release rolls out, components not at its stage yet run the
+	// image of the release they run.
+	perComponent := map[string]string{}
+	for _, c := range started.Components {
+		if cp.Image == "" && c.Release != nil && c.Release != rel {
+			perComponent[c.Name] = c.Release.ImageRef(r.repository(), images.ControlPlaneImage)
+		}
+	}
+	objs, err := Render(Input{ControlPlane: started, Image: image, Images: perComponent, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
 	if err != nil {
 		return nil, err
 	}
@@ -335,13 +343,27 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
 		switch err := r.opts.Client.Get(ctx, key, d); {
 		case err == nil:
-			st.Replicas, st.ReadyReplicas = ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas
+			st.Replicas, st.ReadyReplicas, st.Version = ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas, d.Annotations[VersionAnnotation]
+			// Rolled out: the controller saw this spec, and no pod of an
+			// older one is left.
+			if d.Status.ObservedGeneration >= d.Generation {
+				st.UpdatedReplicas = min(d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
+				if d.Status.Replicas > st.Replicas {
+					st.UpdatedReplicas = min(st.UpdatedReplicas, st.Replicas-1)
+				}
+			}
 		case apierrors.IsNotFound(err):
 			if err := r.opts.Client.Get(ctx, key, s); err != nil {
 				st.Message = err.Error()
 				break
 			}
-			st.Replicas, st.ReadyReplicas = ptrValue(s.Spec.Replicas), s.Status.ReadyReplicas
+			st.Replicas, st.ReadyReplicas, st.Version = ptrValue(s.Spec.Replicas), s.Status.ReadyReplicas, s.Annotations[VersionAnnotation]
+			if s.Status.ObservedGeneration >= s.Generation {
+				st.UpdatedReplicas = min(s.Status.UpdatedReplicas, s.Status.ReadyReplicas)
+				if s.Status.UpdateRevision != "" && s.Status.CurrentRevision == s.Status.UpdateRevision {
+					st.UpdatedReplicas = s.Status.ReadyReplicas
+				}
+			}
 		default:
 			st.Message = err.Error()
 		}

@@ -46,13 +46,22 @@ type healthLoop struct {
 	volumes map[string]string
 	clients map[string]*probe.Client
 	last    []hyperv1.ComponentStatus
+	// replicas is each replica's latest probe, by <component>-<replica>.
+	replicas map[string]replicaProbe
+}
+
+// replicaProbe is a replica's latest probe: whether it passed, and when it
+// began.
+type replicaProbe struct {
+	ready bool
+	at    time.Time
 }
 
 func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string,
 	wake <-chan struct{}, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthLoop{notify: notify, wake: wake, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
-		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}}
+		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}, replicas: map[string]replicaProbe{}}
 	go h.run(ctx)
 	return h
 }
@@ -73,6 +82,14 @@ func (h *healthLoop) status() []hyperv1.ComponentStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]hyperv1.ComponentStatus(nil), h.last...)
+}
+
+// readySince reports whether a replica's latest probe passed and began after t.
+func (h *healthLoop) readySince(key string, t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.replicas[key]
+	return p.ready && p.at.After(t)
 }
 
 func (h *healthLoop) client(secret string) *probe.Client {
@@ -124,6 +141,7 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 	var wg sync.WaitGroup
 	for ci, c := range cp.Components {
 		errs := make([]error, len(c.Replicas))
+		began := time.Now()
 		h.mu.Lock()
 		client := h.client(c.Probe.Secret)
 		h.mu.Unlock()
@@ -141,7 +159,12 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 			}()
 		}
 		wg.Wait()
-		st := hyperv1.ComponentStatus{Name: c.Name, Replicas: int32(len(c.Replicas))}
+		h.mu.Lock()
+		for i, err := range errs {
+			h.replicas[fmt.Sprintf("%s-%d", c.Name, i)] = replicaProbe{ready: err == nil, at: began}
+		}
+		h.mu.Unlock()
+		st := hyperv1.ComponentStatus{Name: c.Name, Replicas: int32(len(c.Replicas)), Version: c.Version}
 		for i, err := range errs {
 			if err == nil {
 				st.ReadyReplicas++

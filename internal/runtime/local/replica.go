@@ -23,7 +23,10 @@ import (
 )
 
 // runReplica starts (or adopts) one replica of a component: its files from
-// the Secrets it mounts, its data directory, and its supervised process.
+// the Secrets it mounts, its data directory, and its supervised process. A
+// replica whose specification changed is restarted only when every other
+// replica of the component is ready (see mayReplace): a change rolls out one
+// replica at a time.
 func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Component, i int, rep controlplane.Replica,
 	key, storage string, secrets map[string]*corev1.Secret, rel *release.Release) error {
 	dir := filepath.Join(p.dir, key)
@@ -66,12 +69,17 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 		args[j] = localize(a)
 	}
 	hash := hex.EncodeToString(h.Sum(nil)[:8])
+	p.desired[key] = hash
 	if proc := p.procs[key]; proc != nil {
-		if proc.Spec().Hash == hash {
+		if proc.Spec().Hash == hash || !p.mayReplace(c, key) {
 			return nil
 		}
+		r.opts.Log.Info("restarting a replica to roll out a change", "replica", p.namespace+"/"+key, "version", c.Version)
 		proc.Stop(15 * time.Second)
 		delete(p.procs, key)
+	}
+	if c.Release != nil {
+		rel = c.Release
 	}
 	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
 		Name:      p.namespace + "/" + key,
@@ -94,7 +102,47 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 		return err
 	}
 	p.procs[key] = proc
+	if !proc.Adopted() {
+		p.restarted[key] = time.Now()
+		// Probe soon: the replica is not ready until a probe says so.
+		select {
+		case p.exited <- struct{}{}:
+		default:
+		}
+	}
 	return nil
+}
+
+// replicaReady reports whether a replica has been probed ready since its
+// process last started here.
+func (p *plane) replicaReady(key string) bool {
+	return p.health != nil && p.health.readySince(key, p.restarted[key])
+}
+
+// mayReplace reports whether a replica of c may be restarted to take a new
+// specification: every other replica is ready, so a rollout takes at most one
+// replica out of service at a time (a replica that is not ready itself serves
+// nothing, and may always go).
+func (p *plane) mayReplace(c controlplane.Component, key string) bool {
+	for j := range c.Replicas {
+		if other := fmt.Sprintf("%s-%d", c.Name, j); other != key && !p.replicaReady(other) {
+			return false
+		}
+	}
+	return true
+}
+
+// updated is how many replicas of c run its current specification and have
+// been ready since they started.
+func (p *plane) updated(c controlplane.Component) int32 {
+	var n int32
+	for j := range c.Replicas {
+		key := fmt.Sprintf("%s-%d", c.Name, j)
+		if proc := p.procs[key]; proc != nil && proc.Spec().Hash == p.desired[key] && p.replicaReady(key) {
+			n++
+		}
+	}
+	return n
 }
 
 func exists(path string) bool {

@@ -106,6 +106,13 @@ type plane struct {
 	exited chan struct{}
 	// started is when each component's first replica was first started.
 	started map[string]time.Time
+	// restarted is when each replica's process was last started here (not
+	// for adopted ones), by <component>-<replica>.
+	restarted map[string]time.Time
+	// desired is each replica's current specification hash.
+	desired map[string]string
+	// cp is the control plane as last applied.
+	cp *controlplane.ControlPlane
 }
 
 // followerWait is how long replicas after the first of a stateless component
@@ -184,7 +191,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	if p == nil {
 		p = &plane{namespace: cp.Namespace, dir: filepath.Join(r.opts.Dir, cp.Namespace),
 			procs: map[string]*supervisor.Process{}, publishers: map[string]*supervisor.Process{}, ports: map[string]int{}, started: map[string]time.Time{},
-			exited: make(chan struct{}, 1)}
+			restarted: map[string]time.Time{}, desired: map[string]string{}, exited: make(chan struct{}, 1)}
 		if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o700); err != nil {
 			return nil, err
 		}
@@ -238,6 +245,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 			delete(p.procs, key)
 		}
 	}
+	p.cp = cp
 	if p.health == nil {
 		roots, err := pki.CertPool(secrets[controlplane.SecretRootCA].Data[controlplane.KeyCA])
 		if err != nil {
@@ -273,6 +281,13 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range out {
+		if p.cp != nil {
+			for _, c := range p.cp.Components {
+				if c.Name == out[i].Name {
+					out[i].UpdatedReplicas = p.updated(c)
+				}
+			}
+		}
 		for key, proc := range p.procs {
 			if strings.TrimRight(key, "0123456789") == out[i].Name+"-" {
 				out[i].Restarts += int32(proc.Exits())

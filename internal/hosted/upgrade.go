@@ -1,0 +1,74 @@
+package hosted
+
+import (
+	"fmt"
+
+	utilversion "k8s.io/apimachinery/pkg/util/version"
+)
+
+// Reasons of ValidReleaseImage=False and SupportedVersionSkew=False for a
+// release the upgrade rules refuse.
+const (
+	ReasonDowngrade        = "DowngradeNotAllowed"
+	ReasonMinorVersionSkip = "MinorVersionSkipNotAllowed"
+	ReasonUnsupportedSkew  = "UnsupportedSkew"
+	ReasonInvalidVersion   = "InvalidVersion"
+)
+
+// MaxNodeSkew is how many minor versions a NodePool may trail its cluster's
+// control plane.
+const MaxNodeSkew = 3
+
+// UpgradeError is a change of release that the rules refuse: Reason is the
+// condition's reason.
+type UpgradeError struct {
+	Reason  string
+	Message string
+}
+
+func (e *UpgradeError) Error() string { return e.Message }
+
+// CheckUpgrade says whether a control plane that runs release version from
+// may move to version to: a later patch of its minor version, or any patch of
+// the next minor version. A downgrade or a skipped minor version is refused
+// (the control plane's etcd and API server support only one minor step at a
+// time), saying what is allowed.
+func CheckUpgrade(from, to string) error {
+	vf, err := utilversion.ParseGeneric(from)
+	if err != nil {
+		return &UpgradeError{ReasonInvalidVersion, fmt.Sprintf("the running release %q is not a version", from)}
+	}
+	vt, err := utilversion.ParseGeneric(to)
+	if err != nil {
+		return &UpgradeError{ReasonInvalidVersion, fmt.Sprintf("release %q is not a version", to)}
+	}
+	allowed := fmt.Sprintf("allowed: %d.%d.x from %s on, or %d.%d.x", vf.Major(), vf.Minor(), from, vf.Major(), vf.Minor()+1)
+	switch {
+	case vt.LessThan(vf):
+		return &UpgradeError{ReasonDowngrade, fmt.Sprintf("%s is older than %s, the version the control plane runs: a downgrade is not supported (%s)", to, from, allowed)}
+	case vt.Major() != vf.Major() || vt.Minor() > vf.Minor()+1:
+		return &UpgradeError{ReasonMinorVersionSkip, fmt.Sprintf("%s skips a minor version from %s, the version the control plane runs: upgrade one minor version at a time (%s)", to, from, allowed)}
+	}
+	return nil
+}
+
+// CheckNodeSkew says whether a NodePool may run release version nodes under
+// a control plane of version cluster: not newer, and at most MaxNodeSkew
+// minor versions older.
+func CheckNodeSkew(nodes, cluster string) error {
+	vn, err := utilversion.ParseGeneric(nodes)
+	if err != nil {
+		return &UpgradeError{ReasonInvalidVersion, fmt.Sprintf("release %q is not a version", nodes)}
+	}
+	vc, err := utilversion.ParseGeneric(cluster)
+	if err != nil {
+		return &UpgradeError{ReasonInvalidVersion, fmt.Sprintf("the cluster's release %q is not a version", cluster)}
+	}
+	switch {
+	case vn.GreaterThan(vc):
+		return &UpgradeError{ReasonUnsupportedSkew, fmt.Sprintf("%s is newer than %s, the HostedCluster's release: nodes may not be newer than their control plane; upgrade the HostedCluster first", nodes, cluster)}
+	case vn.Major() != vc.Major() || vn.Minor()+MaxNodeSkew < vc.Minor():
+		return &UpgradeError{ReasonUnsupportedSkew, fmt.Sprintf("%s is more than %d minor versions older than %s, the HostedCluster's release; use %d.%d or newer", nodes, MaxNodeSkew, cluster, vc.Major(), max(int(vc.Minor())-MaxNodeSkew, 0))}
+	}
+	return nil
+}
