@@ -289,6 +289,10 @@ func kubeAPIServer(in Input, replicas int) Component {
 			// The same for a replica restarted to roll out a change: the
 			// published service's balancer checks /readyz every 5 s.
 			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=7s", "--shutdown-send-retry-after=true")
+		default:
+			// Once the requests in flight are done the server stops in 2 s,
+			// not the 60 s its watches would otherwise hold it for.
+			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-send-retry-after=true")
 		}
 	}
 	return c

@@ -241,7 +241,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	// it is finds them.
 	var guestErr error
 	if serving(components) {
-		if guestErr = r.syncGuest(ctx, hcp, secrets, components, rel); guestErr != nil {
+		// Bounded: a hosted API server whose etcd just went away (a
+		// restart the probes have not seen yet) holds requests, and the
+		// control plane's own rollout must not wait on it.
+		gctx, cancel := context.WithTimeout(ctx, guestSyncTimeout)
+		guestErr = r.syncGuest(gctx, hcp, secrets, components, rel)
+		cancel()
+		if guestErr != nil {
 			ctrl.LoggerFrom(ctx).V(1).Info("updating cluster operators in the hosted cluster", "error", guestErr.Error())
 		}
 	}
@@ -388,6 +394,10 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 	want.ResourceVersion = s.ResourceVersion
 	return nil
 }
+
+// guestSyncTimeout bounds one update of the hosted cluster's ClusterVersion
+// and ClusterOperators.
+const guestSyncTimeout = 5 * time.Second
 
 // guestRetry is how soon an unreachable hosted cluster is tried again: often
 // while it has just become available, then every half minute, so that clusters
