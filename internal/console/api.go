@@ -84,6 +84,9 @@ type clusterView struct {
 	NodePools     []hyperv1.NodePool          `json:"nodePools"`
 	Machines      []clusterv1.Machine         `json:"machines"`
 	Agents        []agentv1.Agent             `json:"agents"`
+	// Upgrades are the releases the cluster may move to under the upgrade
+	// rules (a later patch, or the next minor version).
+	Upgrades []releaseChoice `json:"upgrades"`
 	// Unreadable says which parts the user may not read.
 	Unreadable []string `json:"unreadable,omitempty"`
 }
@@ -92,13 +95,22 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request, sess *session) 
 	ctx, cancel := requestContext(r)
 	defer cancel()
 	c := sess.client
-	v := clusterView{HostedCluster: &hyperv1.HostedCluster{}}
+	v := clusterView{HostedCluster: &hyperv1.HostedCluster{}, Upgrades: []releaseChoice{}}
 	key := client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	if err := c.Get(ctx, key, v.HostedCluster); err != nil {
 		writeErr(w, err)
 		return
 	}
 	hc := v.HostedCluster
+	if current := hosted.CompletedVersion(hc.Status.Version); current != "" {
+		if rels, err := s.Releases.List(); err == nil {
+			for _, rel := range rels {
+				if rel.Name != current && rel.Image != hc.Spec.Release.Image && hosted.CheckUpgrade(current, rel.Name) == nil {
+					v.Upgrades = append(v.Upgrades, releaseChoice{Name: rel.Name, Image: rel.Image})
+				}
+			}
+		}
+	}
 	cpNamespace := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	note := func(what string, err error) {
 		if err != nil {
@@ -404,6 +416,52 @@ func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// upgrade changes a HostedCluster's spec.release.image after the same checks
+// the operator makes: the release exists, and the upgrade rules allow it
+// unless force is set (then the HostedCluster is annotated
+// hypershift.openshift.io/force-upgrade-to).
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sess *session) {
+	var req struct {
+		ReleaseImage string `json:"releaseImage"`
+		Force        bool   `json:"force"`
+	}
+	if err := decodeBody(r, &req); err != nil || strings.TrimSpace(req.ReleaseImage) == "" {
+		writeError(w, http.StatusUnprocessableEntity, "releaseImage", "is required: the image of a release this management cluster serves, e.g. hcp.dev/release:1.37.2")
+		return
+	}
+	image := strings.TrimSpace(req.ReleaseImage)
+	rel, err := s.Releases.Resolve(image)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "releaseImage", err.Error())
+		return
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	hc := &hyperv1.HostedCluster{}
+	if err := sess.client.Get(ctx, client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}, hc); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if ue := hosted.CheckChange(hc, rel.Name, image); ue != nil && !req.Force {
+		writeError(w, http.StatusUnprocessableEntity, "releaseImage", ue.Message+"; force it only if you know the control plane can run it")
+		return
+	}
+	patch := client.MergeFrom(hc.DeepCopy())
+	hc.Spec.Release.Image = image
+	if req.Force {
+		if hc.Annotations == nil {
+			hc.Annotations = map[string]string{}
+		}
+		hc.Annotations[hyperv1.ForceUpgradeToAnnotation] = image
+	}
+	if err := sess.client.Patch(ctx, hc, patch); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.Log.Info("console changed a cluster's release", "user", sess.user, "hostedcluster", hc.Namespace+"/"+hc.Name, "release", image, "force", req.Force)
+	writeJSON(w, http.StatusOK, map[string]string{"releaseImage": image})
 }
 
 // approve sets an Agent's spec.approved.

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -103,6 +104,10 @@ type Component struct {
 	Resources Resources
 	// Env is added to the environment (e.g. GOMEMLIMIT).
 	Env []string
+	// StopGrace is how long a replica may take to stop after it is asked to
+	// before it is killed; 0: the runtime's default. Not part of the
+	// specification.
+	StopGrace time.Duration `json:"-"`
 	// StartAfter names a component that must have a ready replica before this
 	// one starts (kube-controller-manager and kube-scheduler wait for
 	// kube-apiserver instead of crash-looping and taking CPU from it).

@@ -1,9 +1,12 @@
 package hosted
 
 import (
+	"errors"
 	"fmt"
 
 	utilversion "k8s.io/apimachinery/pkg/util/version"
+
+	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 )
 
 // Reasons of ValidReleaseImage=False and SupportedVersionSkew=False for a
@@ -14,6 +17,35 @@ const (
 	ReasonUnsupportedSkew  = "UnsupportedSkew"
 	ReasonInvalidVersion   = "InvalidVersion"
 )
+
+// CompletedVersion is the newest release version a control plane completed
+// rolling out, from its version status; "" before the first.
+func CompletedVersion(vs *hyperv1.ClusterVersionStatus) string {
+	if vs == nil {
+		return ""
+	}
+	for _, h := range vs.History {
+		if h.State == hyperv1.CompletedUpdate {
+			return h.Version
+		}
+	}
+	return ""
+}
+
+// CheckChange applies the upgrade rules to a HostedCluster moving to release
+// version to, against the version its control plane last completed; a
+// HostedCluster whose ForceUpgradeToAnnotation names image is let through.
+func CheckChange(hc *hyperv1.HostedCluster, to, image string) *UpgradeError {
+	from := CompletedVersion(hc.Status.Version)
+	if from == "" || from == to || hc.Annotations[hyperv1.ForceUpgradeToAnnotation] == image {
+		return nil
+	}
+	var ue *UpgradeError
+	if err := CheckUpgrade(from, to); errors.As(err, &ue) {
+		return ue
+	}
+	return nil
+}
 
 // MaxNodeSkew is how many minor versions a NodePool may trail its cluster's
 // control plane.

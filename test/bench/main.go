@@ -49,7 +49,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density, managementdensity)")
+	only := flag.String("only", "management,hosted,upgrade,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density, managementdensity)")
 	mgmtClusters := flag.Int("management-node-clusters", 3, "SingleReplica clusters created one after another on hcp up's 3 management nodes")
 	realNodeCount := flag.Int("real-nodes", 2, "lab hosts that join as real nodes")
 	podCount := flag.Int("pods", 100, "pods started one at a time on the real nodes")
@@ -103,6 +103,12 @@ func main() {
 	}
 	if selected["management"] || selected["hosted"] {
 		if err := run(*bin, *runs, *clusters, *settle, selected["hosted"]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["upgrade"] {
+		if err := upgrades(*bin); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -212,111 +218,150 @@ func run(bin string, runs, clusters int, settle time.Duration, hosted bool) erro
 // use it (1 and 1: the SingleReplica floor; 3 and 1, 3 and 3: HighlyAvailable);
 // all start at once and the time is until every API server is ready.
 func bareControlPlane(rel *release.Release, settle time.Duration, members, apiservers int) (sample, error) {
-	dir, err := os.MkdirTemp("", "bench-bare-")
+	b, err := newBarePair(members, apiservers)
 	if err != nil {
 		return sample{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer b.remove()
+	start := time.Now()
+	if err := b.start(rel); err != nil {
+		return sample{}, err
+	}
+	if err := b.waitReady(); err != nil {
+		return sample{}, err
+	}
+	ready := time.Since(start)
+	time.Sleep(settle)
+	var mem int64
+	for _, c := range b.procs {
+		mem += treeRSS(c.Process.Pid)
+	}
+	stopStart := time.Now()
+	b.stop()
+	return sample{ready: ready, rss: mem, stop: time.Since(stopStart)}, nil
+}
+
+// barePair is etcd and kube-apiserver started by hand: members etcd
+// members and apiservers API servers on loopback ports, with their PKI and
+// data in a temporary directory.
+type barePair struct {
+	dir                         string
+	clientURLs, peerURLs, peers []string
+	apiPorts                    []int
+	check                       *probe.Client
+	procs                       []*exec.Cmd
+}
+
+func newBarePair(members, apiservers int) (*barePair, error) {
+	dir, err := os.MkdirTemp("", "bench-bare-")
+	if err != nil {
+		return nil, err
+	}
+	b := &barePair{dir: dir}
+	fail := func(err error) (*barePair, error) {
+		b.remove()
+		return nil, err
+	}
 	ca, err := pki.NewCA("bench-ca")
 	if err != nil {
-		return sample{}, err
+		return fail(err)
 	}
 	local := []net.IP{net.ParseIP("127.0.0.1")}
 	serving, err := ca.Issue(pki.CertSpec{CommonName: "localhost", IPs: local, DNSNames: []string{"localhost"}, Usage: pki.ServerAuth | pki.ClientAuth})
 	if err != nil {
-		return sample{}, err
+		return fail(err)
 	}
 	admin, err := ca.Issue(pki.CertSpec{CommonName: "admin", Organization: []string{"system:masters"}, Usage: pki.ClientAuth})
 	if err != nil {
-		return sample{}, err
+		return fail(err)
 	}
 	saKey, saPub, err := pki.NewSigningKey()
 	if err != nil {
-		return sample{}, err
+		return fail(err)
 	}
 	files := map[string][]byte{"ca.crt": ca.CertPEM, "tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM, "sa.key": saKey, "sa.pub": saPub}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return sample{}, err
+	for name, c := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), c, 0o600); err != nil {
+			return fail(err)
 		}
 	}
-	p := func(n string) string { return filepath.Join(dir, n) }
-	var clientURLs, peers []string
-	peerURLs := make([]string, members)
 	for i := range members {
-		clientURLs = append(clientURLs, "https://127.0.0.1:"+strconv.Itoa(freePort()))
-		peerURLs[i] = "https://127.0.0.1:" + strconv.Itoa(freePort())
-		peers = append(peers, fmt.Sprintf("m%d=%s", i, peerURLs[i]))
+		b.clientURLs = append(b.clientURLs, "https://127.0.0.1:"+strconv.Itoa(freePort()))
+		b.peerURLs = append(b.peerURLs, "https://127.0.0.1:"+strconv.Itoa(freePort()))
+		b.peers = append(b.peers, fmt.Sprintf("m%d=%s", i, b.peerURLs[i]))
 	}
-	apiPorts := make([]int, apiservers)
-	for i := range apiPorts {
-		apiPorts[i] = freePort()
+	for range apiservers {
+		b.apiPorts = append(b.apiPorts, freePort())
 	}
+	roots, _ := pki.CertPool(ca.CertPEM)
+	cert, _ := tls.X509KeyPair(admin.CertPEM, admin.KeyPEM)
+	b.check = probe.New(roots, &cert)
+	return b, nil
+}
 
-	var procs []*exec.Cmd
-	defer func() {
-		for _, c := range procs {
-			stopProcess(c)
-		}
-	}()
-	start := time.Now()
-	for i := range members {
+// start runs the release's etcd members and API servers (on the data of an
+// earlier start, if there was one).
+func (b *barePair) start(rel *release.Release) error {
+	p := func(n string) string { return filepath.Join(b.dir, n) }
+	for i := range b.clientURLs {
 		d := p(fmt.Sprintf("etcd-%d", i))
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return sample{}, err
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
 		}
 		etcd, err := spawn(d, rel.Binary(release.Etcd), "--data-dir="+filepath.Join(d, "data"), fmt.Sprintf("--name=m%d", i),
-			"--listen-client-urls="+clientURLs[i], "--advertise-client-urls="+clientURLs[i],
-			"--listen-peer-urls="+peerURLs[i], "--initial-advertise-peer-urls="+peerURLs[i], "--initial-cluster="+strings.Join(peers, ","),
+			"--listen-client-urls="+b.clientURLs[i], "--advertise-client-urls="+b.clientURLs[i],
+			"--listen-peer-urls="+b.peerURLs[i], "--initial-advertise-peer-urls="+b.peerURLs[i], "--initial-cluster="+strings.Join(b.peers, ","),
 			"--cert-file="+p("tls.crt"), "--key-file="+p("tls.key"), "--trusted-ca-file="+p("ca.crt"), "--client-cert-auth",
 			"--peer-cert-file="+p("tls.crt"), "--peer-key-file="+p("tls.key"), "--peer-trusted-ca-file="+p("ca.crt"))
 		if err != nil {
-			return sample{}, err
+			return err
 		}
-		procs = append(procs, etcd)
+		b.procs = append(b.procs, etcd)
 	}
-	for i, port := range apiPorts {
+	for i, port := range b.apiPorts {
 		d := p(fmt.Sprintf("kube-apiserver-%d", i))
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return sample{}, err
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
 		}
 		api, err := spawn(d, rel.Binary(release.KubeAPIServer), "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
-			"--etcd-servers="+strings.Join(clientURLs, ","), "--etcd-cafile="+p("ca.crt"), "--etcd-certfile="+p("tls.crt"), "--etcd-keyfile="+p("tls.key"),
+			"--etcd-servers="+strings.Join(b.clientURLs, ","), "--etcd-cafile="+p("ca.crt"), "--etcd-certfile="+p("tls.crt"), "--etcd-keyfile="+p("tls.key"),
 			"--tls-cert-file="+p("tls.crt"), "--tls-private-key-file="+p("tls.key"), "--client-ca-file="+p("ca.crt"),
 			"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+p("sa.pub"),
 			"--service-account-signing-key-file="+p("sa.key"), "--service-cluster-ip-range=10.0.0.0/24",
 			"--authorization-mode=RBAC", "--endpoint-reconciler-type=none", "--cert-dir="+filepath.Join(d, "certs"))
 		if err != nil {
-			return sample{}, err
+			return err
 		}
-		procs = append(procs, api)
+		b.procs = append(b.procs, api)
 	}
+	return nil
+}
 
-	roots, _ := pki.CertPool(ca.CertPEM)
-	cert, _ := tls.X509KeyPair(admin.CertPEM, admin.KeyPEM)
-	check := probe.New(roots, &cert)
+// waitReady waits until every API server's /readyz answers.
+func (b *barePair) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, port := range apiPorts {
+	for _, port := range b.apiPorts {
 		if err := probe.Until(ctx, 20*time.Millisecond, "kube-apiserver", func(ctx context.Context) error {
-			return check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
+			return b.check.Check(ctx, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
 		}); err != nil {
-			return sample{}, err
+			return err
 		}
 	}
-	ready := time.Since(start)
-	time.Sleep(settle)
-	var mem int64
-	for _, c := range procs {
-		mem += treeRSS(c.Process.Pid)
+	return nil
+}
+
+// stop ends the processes, API servers first.
+func (b *barePair) stop() {
+	for i := len(b.procs) - 1; i >= 0; i-- {
+		stopProcess(b.procs[i])
 	}
-	stopStart := time.Now()
-	for i := len(procs) - 1; i >= 0; i-- {
-		stopProcess(procs[i])
-	}
-	stopped := time.Since(stopStart)
-	procs = nil
-	return sample{ready: ready, rss: mem, stop: stopped}, nil
+	b.procs = nil
+}
+
+func (b *barePair) remove() {
+	b.stop()
+	_ = os.RemoveAll(b.dir)
 }
 
 // hcpUp runs hcp up and measures from exec to its "ready" line.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -226,7 +228,7 @@ func serverVersion(t *testing.T, kubeconfig string) string {
 
 // upgrade moves cluster name from old to the default release while a client
 // writes and reads its API, and checks the rollout's order and status.
-func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Release, replicas int) *apiClient {
+func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Release, replicas int, trigger func()) *apiClient {
 	t.Helper()
 	kc := up.adminKubeconfig(t, name)
 	if v := serverVersion(t, kc); v != old.KubernetesVersion() {
@@ -241,7 +243,7 @@ func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Rel
 	time.Sleep(time.Second)
 
 	start := time.Now()
-	up.mustKubectl("", "-n", "clusters", "patch", "hc", name, "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	trigger()
 	var steps []string
 	sawPartial := false
 	eventually(t, 8*time.Minute, "the upgrade to "+rel.Name+" Completed", func() error {
@@ -343,7 +345,9 @@ func TestUpgradeHighlyAvailable(t *testing.T) {
 		}
 		return nil
 	})
-	client := upgrade(t, up, dataDir, "ha", old, 3)
+	client := upgrade(t, up, dataDir, "ha", old, 3, func() {
+		up.mustKubectl("", "-n", "clusters", "patch", "hc", "ha", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	})
 	t.Logf("API requests during the upgrade: %d, failed: %d", client.total, len(client.failed))
 	if len(client.failed) > 0 {
 		t.Errorf("%d of %d requests failed during the HighlyAvailable upgrade:\n%s", len(client.failed), client.total, strings.Join(client.failed, "\n"))
@@ -373,7 +377,28 @@ func TestUpgradeSingleReplicaAndTheRules(t *testing.T) {
 		t.Fatalf("the control plane's release became %q after an unknown release was refused", got)
 	}
 
-	client := upgrade(t, up, dataDir, "one", old, 1)
+	// The console's cluster page shows the version and the upgrade the rules
+	// allow; its button starts it.
+	b := newBrowser(t, up, t.TempDir())
+	kubeconfig, err := os.ReadFile(up.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.login("", string(kubeconfig))
+	b.run("open the cluster page", chromedp.Navigate(b.base+"/#/clusters/clusters/one"), chromedp.WaitVisible(chromedp.CSS("#version")))
+	b.waitText("#cluster-version", old.Name, 30*time.Second)
+	button := "#upgrade-" + strings.ReplaceAll(rel.Name, ".", "-")
+	b.waitText(button, "Upgrade to "+rel.Name, 30*time.Second)
+	b.shot("upgrade-offered")
+	client := upgrade(t, up, dataDir, "one", old, 1, func() {
+		// The page redraws itself as the cluster changes: click the
+		// button as it is now.
+		if got := b.eval(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return "missing"; el.click(); return "clicked"; })()`, button)); got != "clicked" {
+			t.Fatalf("the upgrade button: %s", got)
+		}
+	})
+	b.waitText("#cluster-version", rel.Name, time.Minute)
+	b.shot("upgraded")
 	t.Logf("SingleReplica upgrade: %d of %d requests failed; the longest outage was %.1fs", len(client.failed), client.total, client.downtime().Seconds())
 
 	// A downgrade is refused, saying what is allowed; the force annotation
@@ -388,6 +413,16 @@ func TestUpgradeSingleReplicaAndTheRules(t *testing.T) {
 	})
 	if got := hcpRelease(); got != rel.Image {
 		t.Fatalf("the control plane's release became %q after the downgrade was refused", got)
+	}
+	// The console applies the same rules.
+	admin := newConsoleClient(t, up)
+	body, _ := json.Marshal(map[string]string{"kubeconfig": string(kubeconfig)})
+	admin.login(string(body))
+	if code, out := admin.do("POST", "/api/clusters/clusters/one/upgrade", `{"releaseImage":"`+old.Image+`"}`, nil); code != http.StatusUnprocessableEntity || !strings.Contains(out, "downgrade is not supported") {
+		t.Errorf("the console's downgrade: %d %s", code, out)
+	}
+	if code, out := admin.do("POST", "/api/clusters/clusters/one/upgrade", `{"releaseImage":"hcp.dev/release:9.9.9"}`, nil); code != http.StatusUnprocessableEntity || !strings.Contains(out, "release not found") {
+		t.Errorf("the console's unknown release: %d %s", code, out)
 	}
 	up.mustKubectl("", "-n", "clusters", "annotate", "hc", "one", "hypershift.openshift.io/force-upgrade-to="+old.Image)
 	eventually(t, time.Minute, "the forced downgrade let through", func() error {

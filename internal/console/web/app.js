@@ -222,6 +222,7 @@ async function clusterView(ns, name) {
           hc.status && hc.status.kubeconfig
             ? h("a", { class: "button", id: "download-kubeconfig", href: "/api/clusters/" + ns + "/" + name + "/kubeconfig", download: "kubeconfig-" + name }, "Download kubeconfig")
             : h("span", { class: "muted" }, "The admin kubeconfig can be downloaded once the cluster is Available."))),
+      versionCard(ns, name, hc, v.upgrades || []),
       h("h2", {}, "Control plane components"),
       h("table", { id: "components" }, h("thead", {}, h("tr", {}, ["Component", "Ready", "Version", "Message"].map(t => h("th", {}, t)))),
         h("tbody", {}, comps.length ? comps.map(c => h("tr", { "data-component": c.name },
@@ -251,6 +252,33 @@ async function clusterView(ns, name) {
   show(h("p", {}, h("a", { href: "#/clusters" }, "‹ Clusters")), body);
   await render();
   live([ns, ns + "-" + name, agentNamespace].filter(Boolean), render);
+}
+
+// versionCard shows the version the control plane completed, the one it
+// rolls out, its history, and the upgrades the rules allow, each with a
+// button.
+function versionCard(ns, name, hc, upgrades) {
+  const vs = (hc.status && hc.status.version) || {};
+  const history = vs.history || [];
+  const done = history.find(e => e.state === "Completed");
+  const rolling = history[0] && history[0].state !== "Completed" ? history[0] : null;
+  const progressing = cond(hc, "Progressing");
+  return h("div", { class: "card", id: "version" },
+    h("div", {}, "Version: ", h("strong", { id: "cluster-version" }, done ? done.version : "none completed yet"),
+      rolling ? h("span", { id: "cluster-upgrading" }, " · upgrading to ", rolling.version,
+        progressing && progressing.status === "True" ? " (" + progressing.message + ")" : "") : null),
+    history.length ? h("div", { class: "muted", id: "version-history" }, "History: ",
+      history.map(e => e.version + " " + e.state + (e.completionTime ? " " + age(e.completionTime) + " ago" : "")).join(" ← ")) : null,
+    h("div", { class: "actions", id: "upgrades" },
+      upgrades.length ? upgrades.map(u => h("button", { type: "button", "data-release": u.image, id: "upgrade-" + u.name.replace(/\./g, "-"), onclick: async () => {
+        setError("cluster-error", "");
+        try {
+          await api("POST", "/api/clusters/" + ns + "/" + name + "/upgrade", { releaseImage: u.image });
+        } catch (e) {
+          setError("cluster-error", e.message);
+        }
+      } }, "Upgrade to " + u.name)) : h("span", { class: "muted" }, rolling ? "" : "No upgrade available: this management cluster serves no later release the rules allow."),
+      upgrades.length ? h("span", { class: "muted" }, " etcd first, then the API servers, then the controllers, one replica at a time.") : null));
 }
 
 // nodePoolRow is a node pool with its scale control; errors go to errorID.

@@ -2,7 +2,6 @@ package hostedcluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -114,40 +113,11 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 	rel, cond := hosted.ReleaseImage(r.Releases, hc.Spec.Release.Image, hc.Generation)
 	if rel == nil {
 		bad(cond.Type, cond.Reason, "%s", cond.Message)
-	} else if err := checkUpgrade(hc, rel); err != nil {
+	} else if err := hosted.CheckChange(hc, rel.Name, hc.Spec.Release.Image); err != nil {
 		bad(hyperv1.ConditionValidReleaseImage, err.Reason, "spec.release.image: %s; to force it, annotate the HostedCluster %s=%s",
 			err.Message, hyperv1.ForceUpgradeToAnnotation, hc.Spec.Release.Image)
 	}
 	return out, rel, nil
-}
-
-// checkUpgrade applies the upgrade rules to a change of release: against the
-// version the control plane last completed rolling out, unless the
-// HostedCluster forces this release.
-func checkUpgrade(hc *hyperv1.HostedCluster, rel *release.Release) *hosted.UpgradeError {
-	from := completedVersion(hc.Status.Version)
-	if from == "" || from == rel.Name || hc.Annotations[hyperv1.ForceUpgradeToAnnotation] == hc.Spec.Release.Image {
-		return nil
-	}
-	var ue *hosted.UpgradeError
-	if err := hosted.CheckUpgrade(from, rel.Name); errors.As(err, &ue) {
-		return ue
-	}
-	return nil
-}
-
-// completedVersion is the newest release version a control plane completed
-// rolling out; "" before the first.
-func completedVersion(vs *hyperv1.ClusterVersionStatus) string {
-	if vs == nil {
-		return ""
-	}
-	for _, h := range vs.History {
-		if h.State == hyperv1.CompletedUpdate {
-			return h.Version
-		}
-	}
-	return ""
 }
 
 // releaseRefused reports whether the problems include one with spec.release:

@@ -245,15 +245,7 @@ func (r *Reconciler) checkRelease(np *hyperv1.NodePool, hc *hyperv1.HostedCluste
 		setCondition(np, ConditionReady, false, cond.Reason, cond.Message)
 		return false
 	}
-	cluster := ""
-	if v := hc.Status.Version; v != nil {
-		for _, h := range v.History {
-			if h.State == hyperv1.CompletedUpdate {
-				cluster = h.Version
-				break
-			}
-		}
-	}
+	cluster := hosted.CompletedVersion(hc.Status.Version)
 	if cluster == "" {
 		if crel, err := r.Releases.Resolve(hc.Spec.Release.Image); err == nil {
 			cluster = crel.Name

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -285,6 +286,9 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 			SecurityContext:          containerSecurity(),
 		}},
 		Volumes: volumes,
+	}
+	if c.StopGrace > 0 {
+		spec.TerminationGracePeriodSeconds = ptr.To(int64(max(c.StopGrace/time.Second, 1)))
 	}
 	place(in, c, &spec)
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: podLabels(in, c),

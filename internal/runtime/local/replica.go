@@ -75,7 +75,7 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 			return nil
 		}
 		r.opts.Log.Info("restarting a replica to roll out a change", "replica", p.namespace+"/"+key, "version", c.Version)
-		proc.Stop(15 * time.Second)
+		proc.Stop(stopGrace(c))
 		delete(p.procs, key)
 	}
 	if c.Release != nil {
@@ -111,6 +111,14 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 		}
 	}
 	return nil
+}
+
+// stopGrace is how long a replica of c may take to stop.
+func stopGrace(c controlplane.Component) time.Duration {
+	if c.StopGrace > 0 {
+		return c.StopGrace
+	}
+	return 15 * time.Second
 }
 
 // replicaReady reports whether a replica has been probed ready since its
