@@ -158,8 +158,8 @@ type writerReader struct {
 	longest       time.Duration
 	downSince     time.Time
 	// errors are the first failures, with when they happened.
-	errors []string
-	stop, done    chan struct{}
+	errors     []string
+	stop, done chan struct{}
 }
 
 func (w *writerReader) run() {
