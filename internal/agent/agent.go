@@ -352,9 +352,14 @@ func (c *client) progress(ctx context.Context, stage, info string) {
 	})
 }
 
-// fetch downloads an artifact of the service to dest (mode 0755).
-func (c *client) fetch(ctx context.Context, file, dest string) error {
+// fetch downloads an artifact of the service to dest (mode 0755): a node
+// binary of the named release, or of the service's default one when release
+// is empty.
+func (c *client) fetch(ctx context.Context, file, release, dest string) error {
 	u := strings.Replace(c.opts.ServiceURL+agentapi.DownloadPath, "{infra_env_id}", c.opts.InfraEnvID, 1) + "?file_name=" + url.QueryEscape(file)
+	if release != "" {
+		u += "&release=" + url.QueryEscape(release)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func (n *node) runKonnectivity(ctx context.Context) {
 		if n.o.Fetch == nil {
 			return permanent(fmt.Errorf("no konnectivity agent at %s and nowhere to fetch it from", bin))
 		}
-		return n.o.Fetch(ctx, "konnectivity-agent", bin)
+		return n.o.Fetch(ctx, "konnectivity-agent", "", bin)
 	}, func(err error, wait time.Duration) {
 		n.o.Log.Info("fetching the konnectivity agent failed; retrying", "error", err.Error(), "after", wait)
 	}); err != nil {

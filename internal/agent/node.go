@@ -67,12 +67,14 @@ type NodeOptions struct {
 	Progress func(stage, info string)
 	Log      logr.Logger
 	// Fetch downloads an artifact of the infrastructure service (the
-	// konnectivity agent) to a path.
-	Fetch func(ctx context.Context, file, dest string) error
+	// konnectivity agent, a release's node binaries; release empty: the
+	// service's default) to a path.
+	Fetch func(ctx context.Context, file, release, dest string) error
 	// HeartbeatInterval is how often the node Lease is renewed.
 	HeartbeatInterval time.Duration
 	// PayloadDir is a release payload directory on this machine to take the
-	// node's binaries from; empty: they are downloaded.
+	// node's binaries from (or, when the Ignition names another release, the
+	// directory of that name beside it); empty: they are downloaded.
 	PayloadDir string
 	// MachineShare is how many nodes share this machine (see Options).
 	MachineShare int

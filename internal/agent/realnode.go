@@ -40,6 +40,10 @@ type realNode struct {
 	cgRoot string
 	cs     kubernetes.Interface
 	uid    string
+	// release is the release of the node's binaries (its Ignition's);
+	// refetch says the downloaded ones are of another.
+	release string
+	refetch bool
 }
 
 // RealNodeProblems says what this host lacks to run a real node; empty when
@@ -112,6 +116,9 @@ func (n *realNode) prepare(ctx context.Context) error {
 	if err := n.staleFromAnotherCluster(); err != nil {
 		return err
 	}
+	if err := n.chooseRelease(); err != nil {
+		return err
+	}
 	for _, b := range ignition.NodeBinaries {
 		if err := n.binary(ctx, b, filepath.Join(root, ignition.BinDir, b), b); err != nil {
 			return err
@@ -119,6 +126,11 @@ func (n *realNode) prepare(ctx context.Context) error {
 	}
 	for _, p := range ignition.CNIPlugins {
 		if err := n.binary(ctx, "cni/"+p, filepath.Join(root, ignition.CNIBinDir, p), "cni-"+p); err != nil {
+			return err
+		}
+	}
+	if n.release != "" && n.o.PayloadDir == "" {
+		if err := writeUnder(root, fetchedReleasePath, []byte(n.release+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
@@ -174,6 +186,34 @@ func reserved(inv *agentv1.HostInventory, share int) map[string]string {
 	}
 }
 
+// fetchedReleasePath records which release the downloaded node binaries
+// are of, so that a host installed again for another release fetches anew.
+const fetchedReleasePath = ignition.BinDir + "/.hcp-release"
+
+// chooseRelease reads the release the Ignition names for the node's
+// binaries and, on a host of the management machine, finds its payload
+// directory beside the default one.
+func (n *realNode) chooseRelease() error {
+	b, err := os.ReadFile(filepath.Join(n.o.Root, ignition.ReleasePath))
+	if err != nil {
+		return nil //nolint:nilerr // an Ignition without one: the default release
+	}
+	n.release = strings.TrimSpace(string(b))
+	if n.o.PayloadDir != "" && n.release != "" && filepath.Base(n.o.PayloadDir) != n.release {
+		dir := filepath.Join(filepath.Dir(n.o.PayloadDir), n.release)
+		if _, err := os.Stat(filepath.Join(dir, "release.json")); err != nil {
+			return fmt.Errorf("the node's release %s is not in %s: %w", n.release, filepath.Dir(n.o.PayloadDir), err)
+		}
+		n.o.PayloadDir = dir
+	}
+	if n.o.PayloadDir == "" {
+		if had, _ := os.ReadFile(filepath.Join(n.o.Root, fetchedReleasePath)); strings.TrimSpace(string(had)) != n.release {
+			n.refetch = true
+		}
+	}
+	return nil
+}
+
 // binary links a payload binary into the node (from the payload directory
 // of a host on the management machine) or downloads it from the
 // infrastructure service.
@@ -192,13 +232,13 @@ func (n *realNode) binary(ctx context.Context, payloadName, dest, artifact strin
 		_ = os.Remove(dest)
 		return os.Symlink(src, dest)
 	}
-	if _, err := os.Stat(dest); err == nil {
+	if _, err := os.Stat(dest); err == nil && !n.refetch {
 		return nil
 	}
 	if n.o.Fetch == nil {
 		return fmt.Errorf("no %s on this host and nowhere to fetch it from", dest)
 	}
-	return backoff(ctx, 30*time.Second, func() error { return n.o.Fetch(ctx, artifact, dest) }, func(err error, wait time.Duration) {
+	return backoff(ctx, 30*time.Second, func() error { return n.o.Fetch(ctx, artifact, n.release, dest) }, func(err error, wait time.Duration) {
 		n.o.Log.Info("fetching a node binary failed; retrying", "binary", artifact, "error", err.Error(), "after", wait)
 	})
 }

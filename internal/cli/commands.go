@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/clusterspec"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 func newCreateCommand(kubeconfig *string) *cobra.Command {
@@ -252,7 +254,7 @@ func hostedKubeconfig(ctx context.Context, c client.Client, namespace, name stri
 }
 
 func newCreateNodePoolAgentCommand(kubeconfig *string) *cobra.Command {
-	var clusterName, name, namespace, selector string
+	var clusterName, name, namespace, selector, releaseImage string
 	var count int32
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -289,7 +291,12 @@ func newCreateNodePoolAgentCommand(kubeconfig *string) *cobra.Command {
 				}
 				return err
 			}
-			np := clusterspec.NodePool(namespace, name, clusterName, hc.Spec.Release.Image, count, sel)
+			if releaseImage == "" {
+				releaseImage = hc.Spec.Release.Image
+			} else if served, err := release.Served(cmd.Context(), m.client); err == nil && !slices.Contains(served, releaseImage) {
+				return flagError("release-image", fmt.Sprintf("%q is not a release this management cluster serves (available: %s)", releaseImage, strings.Join(served, ", ")), hc.Spec.Release.Image)
+			}
+			np := clusterspec.NodePool(namespace, name, clusterName, releaseImage, count, sel)
 			if err := clusterspec.ApplyAll(cmd.Context(), m.client, []client.Object{np}, fieldOwner); err != nil {
 				return err
 			}
@@ -302,6 +309,7 @@ func newCreateNodePoolAgentCommand(kubeconfig *string) *cobra.Command {
 	cmd.Flags().StringVar(&namespace, "namespace", "clusters", "namespace of the HostedCluster")
 	cmd.Flags().Int32Var(&count, "node-count", 0, "number of nodes")
 	cmd.Flags().StringVar(&selector, "agentLabelSelector", "", "label selector of the Agents the pool may use")
+	cmd.Flags().StringVar(&releaseImage, "release-image", "", "release of the nodes (default: the HostedCluster's); not newer than the cluster's, at most 3 minor versions older")
 	return cmd
 }
 

@@ -119,6 +119,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wk.PauseImage = images.Reference("pause", rel.Name)
+	wk.Release = rel.Name
 	if wk.ClusterDNS, err = hosted.ServiceIP(hosted.ServiceCIDR(hc.Spec.Networking), hosted.DNSServiceIndex); err != nil {
 		deny(w, http.StatusInternalServerError, err.Error())
 		return

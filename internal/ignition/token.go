@@ -16,6 +16,9 @@ const (
 	KeyRotatedAt      = "rotated-at"
 	KeyBootstrapID    = "bootstrap-token-id"
 	KeyBootstrapToken = "bootstrap-token-secret"
+	// KeyRelease is the release the tokens are for: a NodePool that changes
+	// release gets new tokens, and the old ones stop working at once.
+	KeyRelease = "release"
 )
 
 // Tokens are a NodePool's ignition tokens: the current one, and the previous

@@ -33,6 +33,9 @@ const (
 	// cgroup root and driver, its provider ID) is written there at start.
 	KubeletConfigDir    = "/etc/kubernetes/kubelet.conf.d"
 	KonnectivityEnvPath = "/etc/kubernetes/konnectivity-agent.env"
+	// ReleasePath names the release (e.g. 1.37.2) whose node binaries the
+	// host runs: its NodePool's.
+	ReleasePath = "/etc/kubernetes/hcp-release"
 	// NodeEnvPath is written by the host at start: NODE_NAME and NODE_IP,
 	// which the units pass to kubelet, kube-proxy and the konnectivity agent.
 	NodeEnvPath          = "/etc/kubernetes/node.env"
@@ -90,6 +93,8 @@ type Worker struct {
 	// InsecureRegistries are registries (host[:port]) the node pulls from
 	// without verifying their certificate, or over plain HTTP.
 	InsecureRegistries []string
+	// Release is the name of the release whose node binaries the host runs.
+	Release string
 }
 
 // Config returns the worker Ignition config, validated.
@@ -110,6 +115,9 @@ func (w Worker) Config() ([]byte, error) {
 			{Name: "kubelet.service", Enabled: &yes, Contents: ptr.To(w.kubeletUnit())},
 			{Name: "kube-proxy.service", Enabled: &yes, Contents: ptr.To(kubeProxyUnit)},
 		}},
+	}
+	if w.Release != "" {
+		cfg.Storage.Files = append(cfg.Storage.Files, file(ReleasePath, []byte(w.Release+"\n"), 0o644))
 	}
 	if w.Registry != "" {
 		cfg.Storage.Files = append(cfg.Storage.Files,

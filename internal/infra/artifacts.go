@@ -14,6 +14,8 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	hcpignition "github.com/hcp-dev/hcp/internal/ignition"
+	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Artifact file names, as ?file_name= of the download endpoint.
@@ -40,10 +42,25 @@ type Artifacts struct {
 	// KonnectivityAgentBinary is the konnectivity agent served to installed hosts.
 	KonnectivityAgentBinary string
 	// NodeBinaries are the release binaries served to hosts that become
-	// nodes, by artifact name (kubelet, containerd, ..., cni-bridge).
+	// nodes, by artifact name (kubelet, containerd, ..., cni-bridge): the
+	// default release's.
 	NodeBinaries map[string]string
+	// Releases serves the node binaries of other releases (?release=<name>).
+	Releases release.Store
 	// AgentBinary is the hcp-agent executable served to hosts.
 	AgentBinary string
+}
+
+// NodeBinaries are a release's node binaries by artifact name.
+func NodeBinaries(rel *release.Release) map[string]string {
+	out := map[string]string{}
+	for _, b := range hcpignition.NodeBinaries {
+		out[b] = rel.Binary(b)
+	}
+	for _, p := range hcpignition.CNIPlugins {
+		out["cni-"+p] = rel.Binary("cni/" + p)
+	}
+	return out
 }
 
 // URL is the download URL of an artifact, carrying a fresh token.

@@ -398,7 +398,16 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		}
 		http.ServeFile(w, r, s.Artifacts.KonnectivityAgentBinary)
 	default:
-		if path, ok := s.Artifacts.NodeBinaries[name]; ok {
+		binaries := s.Artifacts.NodeBinaries
+		if want := r.URL.Query().Get("release"); want != "" {
+			rel, err := s.Artifacts.Releases.Named(want)
+			if err != nil {
+				writeError(w, http.StatusNotFound, "release: "+err.Error())
+				return
+			}
+			binaries = NodeBinaries(rel)
+		}
+		if path, ok := binaries[name]; ok {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			http.ServeFile(w, r, path)
 			return

@@ -60,16 +60,11 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	artifacts := &infra.Artifacts{ServiceURL: o.URL, CA: creds.CA, Signer: signer, TokenTTL: o.TokenTTL, AgentBinary: o.AgentBinary}
-	if rel, err := (release.Store{Dir: opts.ReleaseDir}).Default(); err == nil {
+	artifacts := &infra.Artifacts{ServiceURL: o.URL, CA: creds.CA, Signer: signer, TokenTTL: o.TokenTTL, AgentBinary: o.AgentBinary,
+		Releases: release.Store{Dir: opts.ReleaseDir}}
+	if rel, err := artifacts.Releases.Default(); err == nil {
 		artifacts.KonnectivityAgentBinary = rel.Binary(release.KonnectivityAgent)
-		artifacts.NodeBinaries = map[string]string{}
-		for _, b := range ignition.NodeBinaries {
-			artifacts.NodeBinaries[b] = rel.Binary(b)
-		}
-		for _, p := range ignition.CNIPlugins {
-			artifacts.NodeBinaries["cni-"+p] = rel.Binary("cni/" + p)
-		}
+		artifacts.NodeBinaries = infra.NodeBinaries(rel)
 	}
 	checkIns := &infra.CheckIns{}
 	changes := make(chan client.ObjectKey, 4096)

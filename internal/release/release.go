@@ -134,6 +134,22 @@ func (s Store) Resolve(image string) (*Release, error) {
 	return nil, fmt.Errorf("%w: %s (available: %s)", ErrNotFound, image, strings.Join(names, ", "))
 }
 
+// Named finds a release by its name (e.g. 1.37.2).
+func (s Store) Named(name string) (*Release, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range all {
+		if r.Name == name {
+			return r, nil
+		}
+		names = append(names, r.Name)
+	}
+	return nil, fmt.Errorf("%w: %q (available: %s)", ErrNotFound, name, strings.Join(names, ", "))
+}
+
 // Default returns the newest release in the store.
 func (s Store) Default() (*Release, error) {
 	all, err := s.List()

@@ -34,8 +34,9 @@ type machineScope struct {
 	hc      *hyperv1.HostedCluster
 	cpns    string
 	infraID string
-	// version is the Kubernetes version of the NodePool's release.
-	version string
+	// version is the Kubernetes version of the NodePool's release, release
+	// its name.
+	version, release string
 }
 
 func (s machineScope) labels() map[string]string {
@@ -200,7 +201,43 @@ func (r *Reconciler) machineStatus(ctx context.Context, s machineScope, want int
 		return err
 	}
 	setMachineStatus(s.np, list.Items, want)
+	setVersionStatus(s.np, list.Items, want, s.version, s.release)
 	return nil
+}
+
+// ConditionUpdatingVersion says whether a NodePool's nodes are being moved
+// to its release.
+const ConditionUpdatingVersion = "UpdatingVersion"
+
+// setVersionStatus sets status.version (the release every node runs, once
+// all do) and UpdatingVersion from the Machines' Kubernetes versions: a
+// Replace NodePool's MachineDeployment rolls its machines over to the
+// release's version; an InPlace NodePool's nodes keep theirs.
+func setVersionStatus(np *hyperv1.NodePool, machines []clusterv1.Machine, want int32, version, release string) {
+	var old []string
+	var live int32
+	for _, m := range machines {
+		if !m.DeletionTimestamp.IsZero() {
+			continue
+		}
+		live++
+		if m.Spec.Version != version {
+			old = append(old, m.Name+" runs "+m.Spec.Version)
+		}
+	}
+	inPlace := np.Spec.Management.UpgradeType == hyperv1.UpgradeTypeInPlace
+	switch {
+	case len(old) == 0 && live == want:
+		np.Status.Version = release
+		setCondition(np, ConditionUpdatingVersion, false, "AsExpected", fmt.Sprintf("Every node runs release %s (Kubernetes %s)", release, version))
+	case len(old) == 0:
+		setCondition(np, ConditionUpdatingVersion, false, "AsExpected", fmt.Sprintf("New nodes run release %s (Kubernetes %s)", release, version))
+	case inPlace:
+		setCondition(np, ConditionUpdatingVersion, false, "InPlaceNotImplemented",
+			fmt.Sprintf("upgradeType InPlace does not change the release of existing nodes yet (%s); new nodes run %s. Use a NodePool with upgradeType Replace to roll nodes to a new release", limit(old), release))
+	default:
+		setCondition(np, ConditionUpdatingVersion, true, "RollingOut", fmt.Sprintf("Replacing nodes with nodes of release %s (Kubernetes %s): %s", release, version, limit(old)))
+	}
 }
 
 // setMachineStatus sets a NodePool's replicas and its Ready, AllMachinesReady

@@ -159,7 +159,8 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		return ctrl.Result{}, nil
 	}
 	setCondition(np, ConditionValidPlatform, true, "AsExpected", "The platform matches the HostedCluster's")
-	if ok := r.checkRelease(np, hc); !ok {
+	rel, ok := r.checkRelease(np, hc)
+	if !ok {
 		// Nothing changes on the nodes while the release is refused.
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
@@ -173,7 +174,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		setCondition(np, ConditionReady, false, "NoIgnitionServer", msg)
 		return ctrl.Result{}, nil
 	}
-	tokens, err := r.ensureTokens(ctx, np, hc, cpns)
+	tokens, err := r.ensureTokens(ctx, np, hc, cpns, rel.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -199,10 +200,6 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 			setCondition(np, ConditionIgnitionToken, true, "AsExpected", "The ignition token and user data are in "+cpns+" and the bootstrap token is in the hosted cluster")
 		}
 	}
-	np.Status.Version = hc.Spec.Release.Image
-	if v := hc.Status.Version; v != nil && len(v.History) > 0 {
-		np.Status.Version = v.History[0].Version
-	}
 	want := ptr.Deref(np.Spec.Replicas, 0)
 	if hc.Spec.InfraID == "" {
 		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The HostedCluster has no infraID yet")
@@ -212,10 +209,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 		setCondition(np, ConditionReady, false, "WaitingForControlPlane", "The Cluster API cluster "+cpns+"/"+hc.Spec.InfraID+" does not exist yet")
 		return ctrl.Result{RequeueAfter: time.Second}, client.IgnoreNotFound(err)
 	}
-	scope := machineScope{np: np, hc: hc, cpns: cpns, infraID: hc.Spec.InfraID}
-	if rel, err := r.Releases.Resolve(np.Spec.Release.Image); err == nil {
-		scope.version = rel.KubernetesVersion()
-	}
+	scope := machineScope{np: np, hc: hc, cpns: cpns, infraID: hc.Spec.InfraID, version: rel.KubernetesVersion(), release: rel.Name}
 	template, err := r.ensureTemplate(ctx, scope)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -238,12 +232,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 // NodePool's release must exist, not be newer than the version its
 // HostedCluster's control plane runs (or, before it completed one, its
 // spec.release), and trail it by at most hosted.MaxNodeSkew minor versions.
-func (r *Reconciler) checkRelease(np *hyperv1.NodePool, hc *hyperv1.HostedCluster) bool {
+func (r *Reconciler) checkRelease(np *hyperv1.NodePool, hc *hyperv1.HostedCluster) (*release.Release, bool) {
 	rel, cond := hosted.ReleaseImage(r.Releases, np.Spec.Release.Image, np.Generation)
 	meta.SetStatusCondition(&np.Status.Conditions, cond)
 	if rel == nil {
 		setCondition(np, ConditionReady, false, cond.Reason, cond.Message)
-		return false
+		return nil, false
 	}
 	cluster := hosted.CompletedVersion(hc.Status.Version)
 	if cluster == "" {
@@ -253,21 +247,21 @@ func (r *Reconciler) checkRelease(np *hyperv1.NodePool, hc *hyperv1.HostedCluste
 	}
 	if cluster == "" {
 		setCondition(np, ConditionSupportedVersionSkew, true, "AsExpected", "The HostedCluster's release is not known yet")
-		return true
+		return rel, true
 	}
 	var ue *hosted.UpgradeError
 	if err := hosted.CheckNodeSkew(rel.Name, cluster); errors.As(err, &ue) {
 		msg := "spec.release.image: " + ue.Message
 		setCondition(np, ConditionSupportedVersionSkew, false, ue.Reason, msg)
 		setCondition(np, ConditionReady, false, ue.Reason, msg)
-		return false
+		return nil, false
 	}
 	setCondition(np, ConditionSupportedVersionSkew, true, "AsExpected", fmt.Sprintf("Release %s is supported with the HostedCluster's %s", rel.Name, cluster))
-	return true
+	return rel, true
 }
 
 // ensureTokens keeps the NodePool's token Secret, rotating it when due.
-func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, cpns string) (ignition.Tokens, error) {
+func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc *hyperv1.HostedCluster, cpns, releaseName string) (ignition.Tokens, error) {
 	s := &corev1.Secret{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret(np.Name)}, s)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -275,12 +269,18 @@ func (r *Reconciler) ensureTokens(ctx context.Context, np *hyperv1.NodePool, hc 
 	}
 	t := ignition.TokensFrom(s)
 	now := r.Now()
-	if !t.Due(now, r.TokenRotation) && len(s.Data[ignition.KeyBootstrapID]) == 6 {
+	sameRelease := string(s.Data[ignition.KeyRelease]) == releaseName
+	if !t.Due(now, r.TokenRotation) && len(s.Data[ignition.KeyBootstrapID]) == 6 && sameRelease {
 		return t, nil
 	}
 	t = t.Rotate(now)
+	if !sameRelease {
+		// Ignition for another release: the old token stops working.
+		t.Previous = ""
+	}
 	data := map[string][]byte{
-		ignition.KeyToken: []byte(t.Current), ignition.KeyPreviousToken: []byte(t.Previous),
+		ignition.KeyRelease: []byte(releaseName),
+		ignition.KeyToken:   []byte(t.Current), ignition.KeyPreviousToken: []byte(t.Previous),
 		ignition.KeyRotatedAt:   []byte(t.RotatedAt.UTC().Format(time.RFC3339)),
 		ignition.KeyBootstrapID: []byte(ignition.RandomHex(3)), ignition.KeyBootstrapToken: []byte(ignition.RandomHex(8)),
 	}

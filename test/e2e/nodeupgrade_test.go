@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNodePoolReplaceUpgrade: a NodePool of two real nodes on release N-1
+// with one spare lab host. A NodePool release newer than its cluster's is
+// refused; once the control plane runs the new release, the NodePool's nodes
+// are replaced one at a time with nodes of the new release, never fewer
+// Ready nodes than replicas, and the Agents of the old nodes are unbound.
+func TestNodePoolReplaceUpgrade(t *testing.T) {
+	old := olderRelease(t)
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir, "--agents", "3", agentFlags)
+	gw := gatewayOf(t, up)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.waitAgentsKnown(t, 3)
+	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", old.Image,
+		"--node-pool-replicas", "2", "--wait", "--timeout", "5m")
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+
+	// nodes is name=Ready=kubeletVersion of each node.
+	nodes := func() []string {
+		out, _ := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.nodeInfo.kubeletVersion}{" "}{end}`)
+		return strings.Fields(out)
+	}
+	readyAt := func(version string) (ready int, all []string) {
+		for _, n := range nodes() {
+			f := strings.Split(n, "=")
+			all = append(all, n)
+			if len(f) == 3 && f[1] == "True" && (version == "" || f[2] == version) {
+				ready++
+			}
+		}
+		return ready, all
+	}
+	eventually(t, 3*time.Minute, "2 nodes Ready on "+old.Name, func() error {
+		if n, all := readyAt(old.KubernetesVersion()); n != 2 || len(all) != 2 {
+			return errorf("nodes %v", all)
+		}
+		return nil
+	})
+	_, before := readyAt("")
+	bound := func() []string {
+		out, _ := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o",
+			`jsonpath={range .items[*]}{.metadata.name}={.spec.clusterDeploymentName.name}{" "}{end}`)
+		var names []string
+		for _, a := range strings.Fields(out) {
+			if name, cd, _ := strings.Cut(a, "="); cd != "" {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	oldAgents := bound()
+	if len(oldAgents) != 2 {
+		t.Fatalf("bound agents %v, want 2", oldAgents)
+	}
+
+	// Newer than the cluster: refused, nothing changes.
+	up.mustKubectl("", "-n", "clusters", "patch", "nodepool", "example", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	eventually(t, time.Minute, "the NodePool's newer release refused", func() error {
+		c := up.condition("nodepool", "clusters", "example", "SupportedVersionSkew")
+		if !strings.HasPrefix(c, "False/") || !strings.Contains(c, "newer than "+old.Name) {
+			return errorf("SupportedVersionSkew=%q", c)
+		}
+		return nil
+	})
+	time.Sleep(5 * time.Second)
+	if n, all := readyAt(old.KubernetesVersion()); n != 2 || len(all) != 2 {
+		t.Fatalf("nodes changed while the NodePool's release was refused: %v", all)
+	}
+
+	// The control plane moves first; then the nodes follow.
+	up.mustKubectl("", "-n", "clusters", "patch", "hc", "example", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	eventually(t, 5*time.Minute, "the control plane upgraded", func() error {
+		if h := up.history(t, "example"); len(h) == 0 || h[0].Version != rel.Name || h[0].State != "Completed" {
+			return errorf("history %+v", h)
+		}
+		return nil
+	})
+	unbound := map[string]bool{}
+	fewest := 2
+	eventually(t, 10*time.Minute, "every node replaced by one of "+rel.Name, func() error {
+		n, all := readyAt("")
+		if len(all) > 0 { // the hosted API answered
+			fewest = min(fewest, n)
+		}
+		b := bound()
+		for _, a := range oldAgents {
+			if !slices.Contains(b, a) {
+				unbound[a] = true
+			}
+		}
+		newReady, _ := readyAt(rel.KubernetesVersion())
+		if newReady != 2 || len(all) != 2 {
+			return errorf("nodes %v, bound agents %v", all, b)
+		}
+		if v := up.mustKubectl("", "-n", "clusters", "get", "nodepool", "example", "-o", "jsonpath={.status.version}"); v != rel.Name {
+			return errorf("NodePool status.version %q", v)
+		}
+		return nil
+	})
+	_, after := readyAt("")
+	t.Logf("nodes before %v, after %v; agents of the old nodes unbound on the way: %v", before, after, unbound)
+	if fewest < 2 {
+		t.Errorf("only %d Ready nodes at one point of the rollout; want never fewer than the 2 replicas", fewest)
+	}
+	name := func(n string) string { return strings.Split(n, "=")[0] }
+	for _, a := range after {
+		for _, b := range before {
+			if name(a) == name(b) {
+				t.Errorf("node %s was not replaced", name(a))
+			}
+		}
+	}
+	for _, a := range oldAgents {
+		if !unbound[a] {
+			t.Errorf("agent %s of an old node was never unbound", a)
+		}
+	}
+	if c := up.condition("nodepool", "clusters", "example", "UpdatingVersion"); !strings.HasPrefix(c, "False/") {
+		t.Errorf("UpdatingVersion=%q after the rollout", c)
+	}
+}
