@@ -173,7 +173,7 @@ func TestCreateRefusesBadInputAndCreatesNothing(t *testing.T) {
 		{"name used in another namespace", []string{"--name", "one", "--agent-namespace", "clusters-one", "--namespace", "elsewhere"}, `a HostedCluster named "one" already exists in namespace "clusters"`},
 		{"name clusters", []string{"--name", "clusters", "--agent-namespace", "clusters-one"}, `--name: "clusters" is reserved`},
 		{"release not served", []string{"--name", "two", "--agent-namespace", "clusters-one", "--release-image", "quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64"},
-			`--release-image: "quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64" is not a release this management cluster serves (available: ` + rel.Image},
+			`--release-image: "quay.io/openshift-release-dev/ocp-release:4.14.0-x86_64" is not a release this management cluster serves (available: ` + availableReleases(t)},
 		{"replicas not a number", []string{"--name", "two", "--agent-namespace", "clusters-one", "--node-pool-replicas", "two"},
 			`--node-pool-replicas: "two" is not a whole number (for example: --node-pool-replicas 2)`},
 	}

@@ -73,7 +73,7 @@ func TestReleaseMirror(t *testing.T) {
 		{[]string{"--to", to + ":v1", "--insecure"}, nil, "names a tag or digest"},
 		{[]string{"--to", "hcp", "--insecure"}, nil, "has no repository"},
 		{[]string{"--to", "mirror/hcp", "--insecure"}, nil, "requires the registry to be explicitly defined"},
-		{[]string{"--to", to, "--insecure", "--release-image", "hcp.dev/release:0.0.1"}, nil, "--release-image: release not found: hcp.dev/release:0.0.1 (available: " + rel.Image},
+		{[]string{"--to", to, "--insecure", "--release-image", "hcp.dev/release:0.0.1"}, nil, "--release-image: release not found: hcp.dev/release:0.0.1 (available: " + availableReleases(t)},
 		{[]string{"--to", to, "--insecure"}, dockerConfig(user + ":wrong"), "docker login"},
 	} {
 		out, err := mirror(tc.env, tc.args...)

@@ -36,6 +36,21 @@ func olderRelease(t *testing.T) *release.Release {
 	return all[len(all)-2]
 }
 
+// availableReleases is how hcp lists the payload's releases: their images,
+// oldest first, comma-separated.
+func availableReleases(t *testing.T) string {
+	t.Helper()
+	all, err := release.Store{Dir: filepath.Join(binDir, "release")}.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for _, r := range all {
+		images = append(images, r.Image)
+	}
+	return strings.Join(images, ", ")
+}
+
 // apiClient writes and reads the hosted API through its published endpoint
 // every 100 ms: each round creates a ConfigMap and reads it back. Any error
 // counts as a failed request.
