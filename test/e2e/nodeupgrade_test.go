@@ -46,6 +46,13 @@ func TestNodePoolReplaceUpgrade(t *testing.T) {
 		return nil
 	})
 	_, before := readyAt("")
+	// Node objects by UID: a host freed by the rollout may come back as a
+	// new node of the same name.
+	uids := func() []string {
+		out, _ := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={.items[*].metadata.uid}`)
+		return strings.Fields(out)
+	}
+	uidsBefore := uids()
 	bound := func() []string {
 		out, _ := up.kubectl("", "-n", "clusters-example", "get", "agents", "-o",
 			`jsonpath={range .items[*]}{.metadata.name}={.spec.clusterDeploymentName.name}{" "}{end}`)
@@ -112,12 +119,9 @@ func TestNodePoolReplaceUpgrade(t *testing.T) {
 	if fewest < 2 {
 		t.Errorf("only %d Ready nodes at one point of the rollout; want never fewer than the 2 replicas", fewest)
 	}
-	name := func(n string) string { return strings.Split(n, "=")[0] }
-	for _, a := range after {
-		for _, b := range before {
-			if name(a) == name(b) {
-				t.Errorf("node %s was not replaced", name(a))
-			}
+	for _, u := range uids() {
+		if slices.Contains(uidsBefore, u) {
+			t.Errorf("node %s (UID) was not replaced: nodes before %v, after %v", u, before, after)
 		}
 	}
 	for _, a := range oldAgents {
