@@ -23,6 +23,7 @@ import (
 
 	agentv1 "github.com/hcp-dev/hcp/api/agent/v1beta1"
 	"github.com/hcp-dev/hcp/internal/agentapi"
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/netpol"
 )
@@ -44,6 +45,8 @@ type realNode struct {
 	// refetch says the downloaded ones are of another.
 	release string
 	refetch bool
+	// restart makes the node's units start again (on new binaries).
+	restart chan struct{}
 }
 
 // RealNodeProblems says what this host lacks to run a real node; empty when
@@ -78,7 +81,7 @@ func RunRealNode(ctx context.Context, o NodeOptions) error {
 	if err != nil {
 		return err
 	}
-	n := &realNode{o: o, name: strings.ToLower(o.Name), ip: nodeIP(o.Inventory), cg: cg}
+	n := &realNode{o: o, name: strings.ToLower(o.Name), ip: nodeIP(o.Inventory), cg: cg, restart: make(chan struct{}, 1)}
 	n.cgRoot = cg.nodeRoot(n.name)
 	if err := n.prepare(ctx); err != nil {
 		return err
@@ -119,20 +122,8 @@ func (n *realNode) prepare(ctx context.Context) error {
 	if err := n.chooseRelease(); err != nil {
 		return err
 	}
-	for _, b := range ignition.NodeBinaries {
-		if err := n.binary(ctx, b, filepath.Join(root, ignition.BinDir, b), b); err != nil {
-			return err
-		}
-	}
-	for _, p := range ignition.CNIPlugins {
-		if err := n.binary(ctx, "cni/"+p, filepath.Join(root, ignition.CNIBinDir, p), "cni-"+p); err != nil {
-			return err
-		}
-	}
-	if n.release != "" && n.o.PayloadDir == "" {
-		if err := writeUnder(root, fetchedReleasePath, []byte(n.release+"\n"), 0o644); err != nil {
-			return err
-		}
+	if err := n.installBinaries(ctx); err != nil {
+		return err
 	}
 	env := fmt.Sprintf("NODE_NAME=%s\nNODE_IP=%s\n", n.name, n.ip)
 	if err := writeUnder(root, ignition.NodeEnvPath, []byte(env), 0o644); err != nil {
@@ -186,6 +177,51 @@ func reserved(inv *agentv1.HostInventory, share int) map[string]string {
 	}
 }
 
+// installBinaries puts the node's binaries of its release in place.
+func (n *realNode) installBinaries(ctx context.Context) error {
+	root := n.o.Root
+	for _, b := range ignition.NodeBinaries {
+		if err := n.binary(ctx, b, filepath.Join(root, ignition.BinDir, b), b); err != nil {
+			return err
+		}
+	}
+	for _, p := range ignition.CNIPlugins {
+		if err := n.binary(ctx, "cni/"+p, filepath.Join(root, ignition.CNIBinDir, p), "cni-"+p); err != nil {
+			return err
+		}
+	}
+	if n.release != "" && n.o.PayloadDir == "" {
+		if err := writeUnder(root, fetchedReleasePath, []byte(n.release+"\n"), 0o644); err != nil {
+			return err
+		}
+		n.refetch = false
+	}
+	return nil
+}
+
+// upgradeTo moves the node to another release in place: that release's
+// binaries, recorded as the node's release, and the units started again.
+func (n *realNode) upgradeTo(ctx context.Context, name string) error {
+	n.o.Log.Info("moving the node to another release in place", "from", n.release, "to", name)
+	if err := n.useRelease(name); err != nil {
+		return err
+	}
+	if n.o.PayloadDir == "" {
+		n.refetch = true
+	}
+	if err := n.installBinaries(ctx); err != nil {
+		return err
+	}
+	if err := writeUnder(n.o.Root, ignition.ReleasePath, []byte(name+"\n"), 0o644); err != nil {
+		return err
+	}
+	select {
+	case n.restart <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // fetchedReleasePath records which release the downloaded node binaries
 // are of, so that a host installed again for another release fetches anew.
 const fetchedReleasePath = ignition.BinDir + "/.hcp-release"
@@ -198,7 +234,12 @@ func (n *realNode) chooseRelease() error {
 	if err != nil {
 		return nil //nolint:nilerr // an Ignition without one: the default release
 	}
-	n.release = strings.TrimSpace(string(b))
+	return n.useRelease(strings.TrimSpace(string(b)))
+}
+
+// useRelease makes the node's binaries come from the named release.
+func (n *realNode) useRelease(name string) error {
+	n.release = name
 	if n.o.PayloadDir != "" && n.release != "" && filepath.Base(n.o.PayloadDir) != n.release {
 		dir := filepath.Join(filepath.Dir(n.o.PayloadDir), n.release)
 		if _, err := os.Stat(filepath.Join(dir, "release.json")); err != nil {
@@ -309,6 +350,16 @@ func (n *realNode) runNamespace(ctx context.Context) {
 			go func() { waited <- cmd.Wait() }()
 			select {
 			case err = <-waited:
+			case <-n.restart:
+				// New binaries: the units stop and start again at once;
+				// the pods' containers keep running in their shims.
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case err = <-waited:
+				case <-time.After(30 * time.Second):
+					_ = cmd.Process.Kill()
+					err = <-waited
+				}
 			case <-ctx.Done():
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				select {
@@ -381,6 +432,11 @@ func (n *realNode) join(ctx context.Context) error {
 		case apierrors.IsNotFound(err) || (err == nil && string(node.UID) != n.uid):
 			return ErrNodeDeleted
 		case err == nil:
+			if want := node.Annotations[hosted.DesiredReleaseAnnotation]; want != "" && want != n.release {
+				if err := n.upgradeTo(ctx, want); err != nil {
+					o.Log.Error(err, "moving the node to another release", "release", want)
+				}
+			}
 			if r := nodeReady(node); r != nil && r.Status == corev1.ConditionTrue && !ready {
 				ready = true
 				o.Progress("Done", "Node "+n.name+" is Ready")

@@ -47,6 +47,18 @@ func CheckChange(hc *hyperv1.HostedCluster, to, image string) *UpgradeError {
 	return nil
 }
 
+// Node annotations of an in-place upgrade. The NodePool controller cordons
+// and drains one node at a time, then names the release the node is to run;
+// the host's agent puts that release's binaries in place and restarts its
+// kubelet, kube-proxy and container runtime (containers keep running); once
+// the node is Ready on the new kubelet the controller uncordons it.
+const (
+	// DesiredReleaseAnnotation names the release the node is to run.
+	DesiredReleaseAnnotation = "hcp.dev/desired-release"
+	// UpgradingAnnotation marks a node the controller cordoned to upgrade.
+	UpgradingAnnotation = "hcp.dev/upgrading"
+)
+
 // MaxNodeSkew is how many minor versions a NodePool may trail its cluster's
 // control plane.
 const MaxNodeSkew = 3

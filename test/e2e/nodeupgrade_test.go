@@ -133,3 +133,99 @@ func TestNodePoolReplaceUpgrade(t *testing.T) {
 		t.Errorf("UpdatingVersion=%q after the rollout", c)
 	}
 }
+
+// TestNodePoolInPlaceUpgrade: an InPlace NodePool's two real nodes move to
+// the new release where they are: one at a time cordoned and drained, the
+// host's kubelet replaced, the node uncordoned; names kept.
+func TestNodePoolInPlaceUpgrade(t *testing.T) {
+	old := olderRelease(t)
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir, "--agents", "2", agentFlags)
+	gw := gatewayOf(t, up)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.waitAgentsKnown(t, 2)
+	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", old.Image,
+		"--node-pool-replicas", "0", "--wait", "--timeout", "5m")
+	up.mustKubectl(`apiVersion: hypershift.openshift.io/v1beta1
+kind: NodePool
+metadata:
+  name: inplace
+  namespace: clusters
+spec:
+  clusterName: example
+  replicas: 2
+  release:
+    image: `+old.Image+`
+  management:
+    upgradeType: InPlace
+  platform:
+    type: Agent
+`, "apply", "-f", "-")
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	// nodes is name=Ready=kubeletVersion=unschedulable of each node.
+	nodes := func() []string {
+		out, _ := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.nodeInfo.kubeletVersion}={.spec.unschedulable}{" "}{end}`)
+		return strings.Fields(out)
+	}
+	on := func(version string) (n int, names []string) {
+		for _, nd := range nodes() {
+			f := strings.Split(nd, "=")
+			names = append(names, f[0])
+			if len(f) == 4 && f[1] == "True" && f[2] == version && f[3] != "true" {
+				n++
+			}
+		}
+		slices.Sort(names)
+		return n, names
+	}
+	var before []string
+	eventually(t, 4*time.Minute, "2 nodes Ready on "+old.Name, func() error {
+		n, names := on(old.KubernetesVersion())
+		if n != 2 || len(names) != 2 {
+			return errorf("nodes %v", nodes())
+		}
+		before = names
+		return nil
+	})
+	up.mustKubectl("", "-n", "clusters", "patch", "hc", "example", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	eventually(t, 5*time.Minute, "the control plane upgraded", func() error {
+		if h := up.history(t, "example"); len(h) == 0 || h[0].Version != rel.Name || h[0].State != "Completed" {
+			return errorf("history %+v", h)
+		}
+		return nil
+	})
+	up.mustKubectl("", "-n", "clusters", "patch", "nodepool", "inplace", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
+	mostCordoned := 0
+	var steps []string
+	eventually(t, 8*time.Minute, "both nodes on "+rel.Name+" where they were", func() error {
+		cordoned := 0
+		for _, nd := range nodes() {
+			if strings.HasSuffix(nd, "=true") {
+				cordoned++
+			}
+		}
+		mostCordoned = max(mostCordoned, cordoned)
+		if c := up.condition("nodepool", "clusters", "inplace", "UpdatingVersion"); strings.Contains(c, "now: ") && !slices.Contains(steps, c) {
+			steps = append(steps, c)
+		}
+		n, names := on(rel.KubernetesVersion())
+		if n != 2 {
+			return errorf("nodes %v", nodes())
+		}
+		if !slices.Equal(names, before) {
+			t.Fatalf("node names changed: %v, were %v", names, before)
+		}
+		if v := up.mustKubectl("", "-n", "clusters", "get", "nodepool", "inplace", "-o", "jsonpath={.status.version}"); v != rel.Name {
+			return errorf("NodePool status.version %q", v)
+		}
+		return nil
+	})
+	t.Logf("in-place steps seen: %q", steps)
+	if mostCordoned > 1 {
+		t.Errorf("%d nodes were cordoned at once; want at most 1", mostCordoned)
+	}
+	if mostCordoned == 0 {
+		t.Errorf("no node was seen cordoned during the upgrade")
+	}
+}

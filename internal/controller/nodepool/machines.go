@@ -233,8 +233,7 @@ func setVersionStatus(np *hyperv1.NodePool, machines []clusterv1.Machine, want i
 	case len(old) == 0:
 		setCondition(np, ConditionUpdatingVersion, false, "AsExpected", fmt.Sprintf("New nodes run release %s (Kubernetes %s)", release, version))
 	case inPlace:
-		setCondition(np, ConditionUpdatingVersion, false, "InPlaceNotImplemented",
-			fmt.Sprintf("upgradeType InPlace does not change the release of existing nodes yet (%s); new nodes run %s. Use a NodePool with upgradeType Replace to roll nodes to a new release", limit(old), release))
+		setCondition(np, ConditionUpdatingVersion, true, "InPlaceUpgrade", fmt.Sprintf("Moving nodes to release %s (Kubernetes %s) one at a time: %s", release, version, limit(old)))
 	default:
 		setCondition(np, ConditionUpdatingVersion, true, "RollingOut", fmt.Sprintf("Replacing nodes with nodes of release %s (Kubernetes %s): %s", release, version, limit(old)))
 	}

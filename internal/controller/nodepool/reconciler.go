@@ -217,8 +217,20 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if err := r.ensureMachines(ctx, scope, template); err != nil {
 		return ctrl.Result{}, err
 	}
+	step := ""
+	if np.Spec.Management.UpgradeType == hyperv1.UpgradeTypeInPlace && meta.IsStatusConditionTrue(hc.Status.Conditions, hyperv1.ConditionAvailable) {
+		if step, err = r.upgradeInPlace(ctx, scope); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if err := r.machineStatus(ctx, scope, want); err != nil {
 		return ctrl.Result{}, err
+	}
+	if c := meta.FindStatusCondition(np.Status.Conditions, ConditionUpdatingVersion); step != "" && c != nil && c.Status == metav1.ConditionTrue {
+		setCondition(np, ConditionUpdatingVersion, true, "InPlaceUpgrade", c.Message+"; now: "+step)
+	}
+	if step != "" {
+		requeue = 2 * time.Second
 	}
 	if t := r.reachedAt(ctx, cpns, np.Name); t != "" {
 		setCondition(np, ConditionReachedIgnitionEndpoint, true, "AsExpected", "A host fetched its Ignition at "+t)
