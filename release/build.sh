@@ -2,9 +2,10 @@
 # Builds the hcp release payloads: one binary per component, from the pinned
 # upstream modules under release/, into bin/release/<version>/ with a
 # release.json describing it, one directory per release (see releases below).
-#   control plane: release/kube, release/kube-<minor> for older releases (etcd,
-#                  kube-apiserver, kube-controller-manager, kube-scheduler,
-#                  kubectl) and release/konnectivity
+#   control plane: release/kube (etcd, kube-apiserver, kube-controller-manager,
+#                  kube-scheduler, kubectl; older releases build the same
+#                  mains with the pins of release/kube-<minor>/go.mod) and
+#                  release/konnectivity
 #   nodes:         release/kube (kubelet, kube-proxy), release/containerd
 #                  (containerd, its runc shim, ctr), release/runc (with seccomp:
 #                  needs Debian's libseccomp-dev and pkg-config), release/cni
@@ -22,9 +23,10 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-# The releases, newest (the default) first: version, the module of its
-# Kubernetes and etcd programs, etcd's version (the one that Kubernetes
-# release pins). Every release shares the default's node runtime, CoreDNS,
+# The releases, newest (the default) first: version, the module whose go.mod
+# pins its Kubernetes and etcd (release/kube's mains are built with it; to
+# tidy one: cd release/kube && go mod tidy -modfile=../kube-1.36/go.mod),
+# etcd's version (the one that Kubernetes release pins). Every release shares the default's node runtime, CoreDNS,
 # konnectivity (both pin v0.34.0) and test programs: they are built once and
 # linked into the others.
 releases=(
@@ -58,7 +60,10 @@ build() {
   while [ "$1" != "--" ]; do bins+=("$1"); shift; done
   shift
   local stamp="$out/.pins-$dir" pins cmd="$*"
-  pins=$( (pins_of "$dir"; echo "${cmd//$build_date/}") | sha256sum | cut -c1-16)
+  # The command as it would be anywhere: without the build date and the
+  # checkout's own path.
+  cmd=${cmd//$build_date/}
+  pins=$( (pins_of "$dir"; echo "${cmd//$top/}") | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then
     local missing=0
     for b in "${bins[@]}"; do [ -x "$out/$b" ] || missing=1; done
@@ -74,16 +79,18 @@ export CGO_ENABLED=0
 gobuild() { go build -trimpath "$@"; }
 
 # kube_release <version> <module dir> <out>: a release's Kubernetes programs
-# and etcd, with Kubernetes' version in their version ldflags.
+# and etcd, from release/kube's mains with the module's pins, with
+# Kubernetes' version in their version ldflags.
 kube_release() {
-  local version=$1 dir=$2 out=$3 kv="v$1" minor ldflags=""
+  local version=$1 dir=$2 out=$3 kv="v$1" minor ldflags="" commit
   minor=$(echo "$version" | cut -d. -f2)
+  commit=$( (pins_of "$dir"; pins_of kube/cmd) | sha256sum | cut -c1-16)
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    ldflags+=" -X $pkg.gitCommit=$(pins_of "$dir") -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+    ldflags+=" -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
   done
   build "$dir" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
-    gobuild -ldflags "-s -w $ldflags" -o "$out/" \
+    go build -C ../kube -trimpath -modfile="../$dir/go.mod" -ldflags "-s -w $ldflags" -o "$out/" \
     ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy
 }
 kube_release "$default_version" kube "$out"
