@@ -65,3 +65,41 @@ func TestPlanRollout(t *testing.T) {
 		})
 	}
 }
+
+// A new target in the middle of a rollout: the components already moved
+// start over towards it in order; the ones not reached yet keep what they
+// run until their stage comes.
+func TestPlanRolloutConvergesToTheNewestTarget(t *testing.T) {
+	a := &release.Release{Name: "1.36.3", Components: map[string]string{Etcd: "v3.6.8", KubeAPIServer: "v1.36.3", KonnectivityServer: "v0.34.0",
+		KubeControllerManager: "v1.36.3", KubeScheduler: "v1.36.3"}}
+	b := &release.Release{Name: "1.36.4", Components: map[string]string{Etcd: "v3.6.9", KubeAPIServer: "v1.36.4", KonnectivityServer: "v0.34.0",
+		KubeControllerManager: "v1.36.4", KubeScheduler: "v1.36.4"}}
+	c := &release.Release{Name: "1.37.2", Components: map[string]string{Etcd: "v3.7.0", KubeAPIServer: "v1.37.2", KonnectivityServer: "v0.34.0",
+		KubeControllerManager: "v1.37.2", KubeScheduler: "v1.37.2"}}
+	running := func(component, version string) *release.Release {
+		for _, r := range []*release.Release{c, b, a} {
+			if r.Components[component] == version {
+				return r
+			}
+		}
+		return nil
+	}
+	// a -> b had moved etcd and one API server when c was asked for.
+	status := []hyperv1.ComponentStatus{
+		{Name: Etcd, Version: "v3.6.9", Replicas: 3, ReadyReplicas: 3, UpdatedReplicas: 3},
+		{Name: KonnectivityServer, Version: "v0.34.0", Replicas: 3, ReadyReplicas: 3, UpdatedReplicas: 3},
+		{Name: KubeAPIServer, Version: "v1.36.4", Replicas: 3, ReadyReplicas: 3, UpdatedReplicas: 1},
+		{Name: KubeControllerManager, Version: "v1.36.3", Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2},
+		{Name: KubeScheduler, Version: "v1.36.3", Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2},
+	}
+	got := PlanRollout(c, status, running)
+	if got.Complete || got.Step != "upgrading etcd 1/3 to 1.37.2" {
+		t.Fatalf("complete %v step %q", got.Complete, got.Step)
+	}
+	if got.Releases[Etcd] != nil {
+		t.Errorf("etcd runs %s, want the newest target", got.Releases[Etcd].Name)
+	}
+	if got.Releases[KubeAPIServer] != b || got.Releases[KubeControllerManager] != a || got.Releases[KubeScheduler] != a {
+		t.Errorf("held: kube-apiserver %v, kcm %v, scheduler %v; want each on what it runs", got.Releases[KubeAPIServer], got.Releases[KubeControllerManager], got.Releases[KubeScheduler])
+	}
+}

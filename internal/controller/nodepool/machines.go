@@ -37,6 +37,9 @@ type machineScope struct {
 	// version is the Kubernetes version of the NodePool's release, release
 	// its name.
 	version, release string
+	// template is the AgentMachineTemplate of the NodePool's current
+	// configuration.
+	template string
 }
 
 func (s machineScope) labels() map[string]string {
@@ -202,7 +205,36 @@ func (r *Reconciler) machineStatus(ctx context.Context, s machineScope, want int
 	}
 	setMachineStatus(s.np, list.Items, want)
 	setVersionStatus(s.np, list.Items, want, s.version, s.release)
+	setConfigStatus(s.np, list.Items, s.template)
 	return nil
+}
+
+// ConditionUpdatingConfig says whether a NodePool's nodes are being replaced
+// to take a change of its configuration (its machine template).
+const ConditionUpdatingConfig = "UpdatingConfig"
+
+// setConfigStatus sets UpdatingConfig from the Machines' templates: a
+// Replace NodePool's MachineDeployment replaces the machines of an older
+// template; an InPlace NodePool's existing nodes keep theirs.
+func setConfigStatus(np *hyperv1.NodePool, machines []clusterv1.Machine, template string) {
+	if template == "" {
+		return
+	}
+	var stale []string
+	for _, m := range machines {
+		if m.DeletionTimestamp.IsZero() && m.Spec.InfrastructureRef.Name != template {
+			stale = append(stale, m.Name)
+		}
+	}
+	switch {
+	case len(stale) == 0:
+		setCondition(np, ConditionUpdatingConfig, false, "AsExpected", "Every node has the NodePool's configuration")
+	case np.Spec.Management.UpgradeType == hyperv1.UpgradeTypeInPlace:
+		setCondition(np, ConditionUpdatingConfig, false, "NewNodesOnly",
+			"An InPlace NodePool's configuration change applies to new nodes; these keep the one before: "+limit(stale))
+	default:
+		setCondition(np, ConditionUpdatingConfig, true, "RollingOut", "Replacing nodes for a configuration change: "+limit(stale))
+	}
 }
 
 // ConditionUpdatingVersion says whether a NodePool's nodes are being moved

@@ -214,6 +214,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, np *hyperv1.NodePool, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	scope.template = template
 	if err := r.ensureMachines(ctx, scope, template); err != nil {
 		return ctrl.Result{}, err
 	}

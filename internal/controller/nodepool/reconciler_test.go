@@ -167,6 +167,38 @@ func TestNodePoolScalesRotatesAndCleansUp(t *testing.T) {
 		return nil
 	})
 
+	// Another release: new tokens at once, the old ones no longer valid,
+	// and the machines' version follows.
+	all, err := env.Releases.List()
+	if err != nil || len(all) < 2 {
+		t.Fatalf("the release payload has %d releases (%v); make build builds two", len(all), err)
+	}
+	older := all[len(all)-2]
+	rotated := ignition.TokensFrom(tokens)
+	patch(func(np *hyperv1.NodePool) { np.Spec.Release.Image = older.Image })
+	env.Eventually(t, "new tokens for release "+older.Name, func(ctx context.Context) error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hosted.TokenSecret("workers")}, tokens); err != nil {
+			return err
+		}
+		got := ignition.TokensFrom(tokens)
+		if got.Current == rotated.Current || string(tokens.Data[ignition.KeyRelease]) != older.Name {
+			return fmt.Errorf("tokens of release %q", tokens.Data[ignition.KeyRelease])
+		}
+		if got.Previous != "" || got.Valid(rotated.Current, now.Now(), time.Hour) {
+			return fmt.Errorf("the token of the release before still works (previous %q)", got.Previous)
+		}
+		return nil
+	})
+	env.Eventually(t, "the MachineDeployment on "+older.KubernetesVersion(), func(ctx context.Context) error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: "workers"}, md); err != nil {
+			return err
+		}
+		if md.Spec.Template.Spec.Version != older.KubernetesVersion() {
+			return fmt.Errorf("version %q", md.Spec.Template.Spec.Version)
+		}
+		return nil
+	})
+
 	if err := env.Client.Delete(context.Background(), np); err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +254,57 @@ func TestMachineStatus(t *testing.T) {
 				if c := meta.FindStatusCondition(np.Status.Conditions, typ); c == nil || c.Reason != reason {
 					t.Errorf("%s: got %+v, want reason %s", typ, c, reason)
 				}
+			}
+		})
+	}
+}
+
+// UpdatingVersion, UpdatingConfig and status.version come from the
+// Machines' versions and templates.
+func TestVersionAndConfigStatus(t *testing.T) {
+	machine := func(name, version, template string) clusterv1.Machine {
+		m := clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		m.Spec.Version, m.Spec.InfrastructureRef.Name = version, template
+		return m
+	}
+	for _, tc := range []struct {
+		name             string
+		upgrade          hyperv1.UpgradeType
+		machines         []clusterv1.Machine
+		want             int32
+		version          string
+		updatingVersion  metav1.ConditionStatus
+		updatingConfig   metav1.ConditionStatus
+		versionReason    string
+		configReason     string
+		statusVersion string
+	}{
+		{"all on the release", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.37.2", "t2"), machine("b", "v1.37.2", "t2")}, 2,
+			"1.37.2", metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "AsExpected", "1.37.2"},
+		{"replacing for a release", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.36.3", "t2"), machine("b", "v1.37.2", "t2")}, 2,
+			"", metav1.ConditionTrue, metav1.ConditionFalse, "RollingOut", "AsExpected", ""},
+		{"in place, one to go", hyperv1.UpgradeTypeInPlace, []clusterv1.Machine{machine("a", "v1.36.3", "t2"), machine("b", "v1.37.2", "t2")}, 2,
+			"", metav1.ConditionTrue, metav1.ConditionFalse, "InPlaceUpgrade", "AsExpected", ""},
+		{"replacing for a configuration", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.37.2", "t1"), machine("b", "v1.37.2", "t2")}, 2,
+			"1.37.2", metav1.ConditionFalse, metav1.ConditionTrue, "AsExpected", "RollingOut", "1.37.2"},
+		{"in place keeps the configuration", hyperv1.UpgradeTypeInPlace, []clusterv1.Machine{machine("a", "v1.37.2", "t1")}, 1,
+			"1.37.2", metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "NewNodesOnly", "1.37.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			np := &hyperv1.NodePool{}
+			np.Spec.Management.UpgradeType = tc.upgrade
+			setVersionStatus(np, tc.machines, tc.want, "v1.37.2", "1.37.2")
+			setConfigStatus(np, tc.machines, "t2")
+			if np.Status.Version != tc.statusVersion {
+				t.Errorf("status.version %q, want %q", np.Status.Version, tc.statusVersion)
+			}
+			v := meta.FindStatusCondition(np.Status.Conditions, ConditionUpdatingVersion)
+			c := meta.FindStatusCondition(np.Status.Conditions, ConditionUpdatingConfig)
+			if v == nil || v.Status != tc.updatingVersion || v.Reason != tc.versionReason {
+				t.Errorf("UpdatingVersion %+v, want %s/%s", v, tc.updatingVersion, tc.versionReason)
+			}
+			if c == nil || c.Status != tc.updatingConfig || c.Reason != tc.configReason {
+				t.Errorf("UpdatingConfig %+v, want %s/%s", c, tc.updatingConfig, tc.configReason)
 			}
 		})
 	}
