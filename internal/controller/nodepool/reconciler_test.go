@@ -268,16 +268,16 @@ func TestVersionAndConfigStatus(t *testing.T) {
 		return m
 	}
 	for _, tc := range []struct {
-		name             string
-		upgrade          hyperv1.UpgradeType
-		machines         []clusterv1.Machine
-		want             int32
-		version          string
-		updatingVersion  metav1.ConditionStatus
-		updatingConfig   metav1.ConditionStatus
-		versionReason    string
-		configReason     string
-		statusVersion string
+		name            string
+		upgrade         hyperv1.UpgradeType
+		machines        []clusterv1.Machine
+		want            int32
+		version         string
+		updatingVersion metav1.ConditionStatus
+		updatingConfig  metav1.ConditionStatus
+		versionReason   string
+		configReason    string
+		statusVersion   string
 	}{
 		{"all on the release", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.37.2", "t2"), machine("b", "v1.37.2", "t2")}, 2,
 			"1.37.2", metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "AsExpected", "1.37.2"},
