@@ -272,7 +272,6 @@ func TestVersionAndConfigStatus(t *testing.T) {
 		upgrade         hyperv1.UpgradeType
 		machines        []clusterv1.Machine
 		want            int32
-		version         string
 		updatingVersion metav1.ConditionStatus
 		updatingConfig  metav1.ConditionStatus
 		versionReason   string
@@ -280,15 +279,15 @@ func TestVersionAndConfigStatus(t *testing.T) {
 		statusVersion   string
 	}{
 		{"all on the release", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.37.2", "t2"), machine("b", "v1.37.2", "t2")}, 2,
-			"1.37.2", metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "AsExpected", "1.37.2"},
+			metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "AsExpected", "1.37.2"},
 		{"replacing for a release", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.36.3", "t2"), machine("b", "v1.37.2", "t2")}, 2,
-			"", metav1.ConditionTrue, metav1.ConditionFalse, "RollingOut", "AsExpected", ""},
+			metav1.ConditionTrue, metav1.ConditionFalse, "RollingOut", "AsExpected", ""},
 		{"in place, one to go", hyperv1.UpgradeTypeInPlace, []clusterv1.Machine{machine("a", "v1.36.3", "t2"), machine("b", "v1.37.2", "t2")}, 2,
-			"", metav1.ConditionTrue, metav1.ConditionFalse, "InPlaceUpgrade", "AsExpected", ""},
+			metav1.ConditionTrue, metav1.ConditionFalse, "InPlaceUpgrade", "AsExpected", ""},
 		{"replacing for a configuration", hyperv1.UpgradeTypeReplace, []clusterv1.Machine{machine("a", "v1.37.2", "t1"), machine("b", "v1.37.2", "t2")}, 2,
-			"1.37.2", metav1.ConditionFalse, metav1.ConditionTrue, "AsExpected", "RollingOut", "1.37.2"},
+			metav1.ConditionFalse, metav1.ConditionTrue, "AsExpected", "RollingOut", "1.37.2"},
 		{"in place keeps the configuration", hyperv1.UpgradeTypeInPlace, []clusterv1.Machine{machine("a", "v1.37.2", "t1")}, 1,
-			"1.37.2", metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "NewNodesOnly", "1.37.2"},
+			metav1.ConditionFalse, metav1.ConditionFalse, "AsExpected", "NewNodesOnly", "1.37.2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			np := &hyperv1.NodePool{}
