@@ -35,8 +35,14 @@ releases=(
 )
 if [ -n "${RELEASES:-}" ]; then # RELEASES="1.37.2": build only those
   keep=()
-  for r in "${releases[@]}"; do
-    for v in $RELEASES; do [ "${r%% *}" = "$v" ] && keep+=("$r"); done
+  for v in $RELEASES; do
+    found=""
+    for r in "${releases[@]}"; do [ "${r%% *}" = "$v" ] && found=$r; done
+    if [ -z "$found" ]; then
+      echo "RELEASES: $v is not a release this script builds (it builds: $(printf '%s ' "${releases[@]%% *}"))" >&2
+      exit 2
+    fi
+    keep+=("$found")
   done
   releases=("${keep[@]}")
 fi

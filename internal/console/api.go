@@ -145,12 +145,20 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request, sess *session) 
 	writeJSON(w, http.StatusOK, v)
 }
 
+// pathCluster reads the HostedCluster the request's path names
+// (/{namespace}/{name}) with the user's credentials.
+func pathCluster(ctx context.Context, r *http.Request, sess *session) (*hyperv1.HostedCluster, error) {
+	hc := &hyperv1.HostedCluster{}
+	err := sess.client.Get(ctx, client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}, hc)
+	return hc, err
+}
+
 // kubeconfig sends the cluster's admin kubeconfig as a download.
 func (s *Server) kubeconfig(w http.ResponseWriter, r *http.Request, sess *session) {
 	ctx, cancel := requestContext(r)
 	defer cancel()
-	hc := &hyperv1.HostedCluster{}
-	if err := sess.client.Get(ctx, client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}, hc); err != nil {
+	hc, err := pathCluster(ctx, r, sess)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -427,7 +435,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sess *session) 
 		ReleaseImage string `json:"releaseImage"`
 		Force        bool   `json:"force"`
 	}
-	if err := decodeBody(r, &req); err != nil || strings.TrimSpace(req.ReleaseImage) == "" {
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "body", `must be {"releaseImage": "<image>", "force": false}: `+err.Error())
+		return
+	}
+	if strings.TrimSpace(req.ReleaseImage) == "" {
 		writeError(w, http.StatusUnprocessableEntity, "releaseImage", "is required: the image of a release this management cluster serves, e.g. hcp.dev/release:1.37.2")
 		return
 	}
@@ -439,8 +451,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sess *session) 
 	}
 	ctx, cancel := requestContext(r)
 	defer cancel()
-	hc := &hyperv1.HostedCluster{}
-	if err := sess.client.Get(ctx, client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}, hc); err != nil {
+	hc, err := pathCluster(ctx, r, sess)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -2,10 +2,31 @@ package e2e
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hcp-dev/hcp/internal/release"
 )
+
+// olderClusterWithHosts runs hcp up with hosts lab hosts and creates the
+// SingleReplica cluster example on the release before the default one, with
+// a NodePool of replicas nodes; it returns the release and the cluster's
+// kubeconfig.
+func olderClusterWithHosts(t *testing.T, hosts, replicas int) (*upProcess, *release.Release, string) {
+	t.Helper()
+	old := olderRelease(t)
+	up := startUp(t, t.TempDir(), "--agents", strconv.Itoa(hosts), agentFlags)
+	gw := gatewayOf(t, up)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.waitAgentsKnown(t, hosts)
+	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", old.Image,
+		"--node-pool-replicas", strconv.Itoa(replicas), "--wait", "--timeout", "5m")
+	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	return up, old, kc
+}
 
 // TestNodePoolReplaceUpgrade: a NodePool of two real nodes on release N-1
 // with one spare lab host. A NodePool release newer than its cluster's is
@@ -13,16 +34,7 @@ import (
 // are replaced one at a time with nodes of the new release, never fewer
 // Ready nodes than replicas, and the Agents of the old nodes are unbound.
 func TestNodePoolReplaceUpgrade(t *testing.T) {
-	old := olderRelease(t)
-	dataDir := t.TempDir()
-	up := startUp(t, dataDir, "--agents", "3", agentFlags)
-	gw := gatewayOf(t, up)
-	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
-	up.waitAgentsKnown(t, 3)
-	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
-		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", old.Image,
-		"--node-pool-replicas", "2", "--wait", "--timeout", "5m")
-	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
+	up, old, kc := olderClusterWithHosts(t, 3, 2)
 
 	// nodes is name=Ready=kubeletVersion of each node.
 	nodes := func() []string {
@@ -138,15 +150,7 @@ func TestNodePoolReplaceUpgrade(t *testing.T) {
 // the new release where they are: one at a time cordoned and drained, the
 // host's kubelet replaced, the node uncordoned; names kept.
 func TestNodePoolInPlaceUpgrade(t *testing.T) {
-	old := olderRelease(t)
-	dataDir := t.TempDir()
-	up := startUp(t, dataDir, "--agents", "2", agentFlags)
-	gw := gatewayOf(t, up)
-	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
-	up.waitAgentsKnown(t, 2)
-	up.mustHCP("create", "cluster", "agent", "--name", "example", "--pull-secret", pull, "--agent-namespace", "clusters-example",
-		"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", old.Image,
-		"--node-pool-replicas", "0", "--wait", "--timeout", "5m")
+	up, old, kc := olderClusterWithHosts(t, 2, 0)
 	up.mustKubectl(`apiVersion: hypershift.openshift.io/v1beta1
 kind: NodePool
 metadata:
@@ -162,7 +166,6 @@ spec:
   platform:
     type: Agent
 `, "apply", "-f", "-")
-	kc := writeFile(t, "kubeconfig-example", up.mustHCP("create", "kubeconfig", "--namespace", "clusters", "--name", "example"))
 	// nodes is name=Ready=kubeletVersion=unschedulable of each node.
 	nodes := func() []string {
 		out, _ := runKubectl(kc, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}={.status.nodeInfo.kubeletVersion}={.spec.unschedulable}{" "}{end}`)

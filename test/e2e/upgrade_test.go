@@ -347,13 +347,22 @@ func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Rel
 	return client
 }
 
-func TestUpgradeHighlyAvailable(t *testing.T) {
+// olderCluster runs hcp up and creates cluster name with the availability
+// policy on the release before the default one, waiting until it is
+// Available; it returns hcp up's data directory and the release.
+func olderCluster(t *testing.T, name, policy string) (*upProcess, string, *release.Release) {
+	t.Helper()
 	old := olderRelease(t)
 	dataDir := t.TempDir()
 	up := startUp(t, dataDir)
 	prepareClusters(up)
-	up.mustKubectl(hostedCluster("ha", "HighlyAvailable", "local", old.Image), "apply", "-f", "-")
-	up.waitAvailable(t, "ha")
+	up.mustKubectl(hostedCluster(name, policy, "local", old.Image), "apply", "-f", "-")
+	up.waitAvailable(t, name)
+	return up, dataDir, old
+}
+
+func TestUpgradeHighlyAvailable(t *testing.T) {
+	up, dataDir, old := olderCluster(t, "ha", "HighlyAvailable")
 	eventually(t, 3*time.Minute, "every replica ready", func() error {
 		if c := up.condition("hcp", "clusters-ha", "ha", "Progressing"); !strings.HasPrefix(c, "False/") {
 			return fmt.Errorf("Progressing=%q", c)
@@ -370,12 +379,7 @@ func TestUpgradeHighlyAvailable(t *testing.T) {
 }
 
 func TestUpgradeSingleReplicaAndTheRules(t *testing.T) {
-	old := olderRelease(t)
-	dataDir := t.TempDir()
-	up := startUp(t, dataDir)
-	prepareClusters(up)
-	up.mustKubectl(hostedCluster("one", "SingleReplica", "local", old.Image), "apply", "-f", "-")
-	up.waitAvailable(t, "one")
+	up, dataDir, old := olderCluster(t, "one", "SingleReplica")
 	hcpRelease := func() string {
 		return up.mustKubectl("", "-n", "clusters-one", "get", "hcp", "one", "-o", "jsonpath={.spec.releaseImage}")
 	}
@@ -438,6 +442,9 @@ func TestUpgradeSingleReplicaAndTheRules(t *testing.T) {
 	}
 	if code, out := admin.do("POST", "/api/clusters/clusters/one/upgrade", `{"releaseImage":"hcp.dev/release:9.9.9"}`, nil); code != http.StatusUnprocessableEntity || !strings.Contains(out, "release not found") {
 		t.Errorf("the console's unknown release: %d %s", code, out)
+	}
+	if code, out := admin.do("POST", "/api/clusters/clusters/one/upgrade", `{"releaseImage":"`+old.Image+`","force":"yes"}`, nil); code != http.StatusUnprocessableEntity || !strings.Contains(out, `"field":"body"`) {
+		t.Errorf("the console's malformed body: %d %s", code, out)
 	}
 	up.mustKubectl("", "-n", "clusters", "annotate", "hc", "one", "hypershift.openshift.io/force-upgrade-to="+old.Image)
 	eventually(t, time.Minute, "the forced downgrade let through", func() error {
