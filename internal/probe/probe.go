@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,35 @@ func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.do(req)
+}
+
+// EtcdLeads reports whether the etcd member serving clients at base (its
+// https://host:port) leads its cluster, from its maintenance status.
+func (c *Client) EtcdLeads(ctx context.Context, base string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v3/maintenance/status", strings.NewReader("{}"))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	body, err := c.do(req)
+	if err != nil {
+		return false, err
+	}
+	var st struct {
+		Header struct {
+			MemberID string `json:"member_id"`
+		} `json:"header"`
+		Leader string `json:"leader"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.Header.MemberID == "" {
+		return false, fmt.Errorf("%s/v3/maintenance/status: unexpected answer %q", base, lastLines(string(body), 1))
+	}
+	return st.Leader == st.Header.MemberID, nil
+}
+
+func (c *Client) do(req *http.Request) ([]byte, error) {
+	url := req.URL.String()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

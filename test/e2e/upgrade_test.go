@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,8 +21,52 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 )
+
+// etcdLeader is the replica (etcd-<i>) that leads a control plane's etcd,
+// asked of each member with the certificate it serves with.
+func etcdLeader(t *testing.T, cpDir string) string {
+	t.Helper()
+	for _, pid := range componentProcesses(cpDir) {
+		key := replicaOf(pid)
+		if !strings.HasPrefix(key, "etcd-") {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		flags := map[string]string{}
+		for _, a := range strings.Split(string(cmdline), "\x00") {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "="); ok {
+				flags[k] = v
+			}
+		}
+		ca, err := os.ReadFile(flags["trusted-ca-file"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(ca)
+		pair, err := tls.LoadX509KeyPair(flags["cert-file"], flags["key-file"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		leads, err := probe.New(roots, &pair).EtcdLeads(ctx, flags["listen-client-urls"])
+		cancel()
+		if err != nil {
+			t.Fatalf("asking %s whether it leads: %v", key, err)
+		}
+		if leads {
+			return key
+		}
+	}
+	t.Fatalf("no etcd member of %s leads", cpDir)
+	return ""
+}
 
 // olderRelease is the release before the default one in the payload: the
 // upgrade tests start clusters there.
@@ -243,7 +289,7 @@ func serverVersion(t *testing.T, kubeconfig string) string {
 
 // upgrade moves cluster name from old to the default release while a client
 // writes and reads its API, and checks the rollout's order and status.
-func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Release, replicas int, trigger func()) *apiClient {
+func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Release, replicas int, trigger func()) (*apiClient, map[string]time.Time) {
 	t.Helper()
 	kc := up.adminKubeconfig(t, name)
 	if v := serverVersion(t, kc); v != old.KubernetesVersion() {
@@ -344,7 +390,7 @@ func upgrade(t *testing.T, up *upProcess, dataDir, name string, old *release.Rel
 	if !strings.Contains(co, strings.TrimPrefix(rel.KubernetesVersion(), "v")) {
 		t.Errorf("ClusterOperator kube-apiserver versions %q, want %s", co, rel.KubernetesVersion())
 	}
-	return client
+	return client, seen
 }
 
 // olderCluster runs hcp up and creates cluster name with the availability
@@ -369,23 +415,32 @@ func TestUpgradeHighlyAvailable(t *testing.T) {
 		}
 		return nil
 	})
-	client := upgrade(t, up, dataDir, "ha", old, 3, func() {
+	leader := etcdLeader(t, filepath.Join(dataDir, "controlplanes", "clusters-ha"))
+	client, seen := upgrade(t, up, dataDir, "ha", old, 3, func() {
 		up.mustKubectl("", "-n", "clusters", "patch", "hc", "ha", "--type", "merge", "-p", `{"spec":{"release":{"image":"`+rel.Image+`"}}}`)
 	})
 	t.Logf("API requests during the upgrade: %d, failed: %d", client.total, len(client.failed))
-	// Known, not fixed: a write can time out in etcd while a member (the
-	// leader) restarts; seen as one failed request in some runs. Those are
-	// reported; any other failure, or more than one, fails the test.
+	// The member that led restarts last: leadership moves once, to a
+	// member already on the new release.
+	if _, last, _ := span(seen, "etcd"); !seen[leader].Equal(last) {
+		t.Errorf("the etcd leader %s reached the new release at %s, before the last member (%s)", leader,
+			seen[leader].Format("15:04:05.000"), last.Format("15:04:05.000"))
+	}
+	// Upstream etcd drops a write in flight while its leadership moves
+	// (answered "request timed out, possibly due to previous leader
+	// failure"), and the kube-apiserver does not retry writes: the one
+	// move, when the leader restarts last, can fail one. That is reported;
+	// any other failure, or more than one, fails the test.
 	var other []string
 	for _, f := range client.failed {
-		if !strings.Contains(f, "etcdserver: request timed out") {
+		if !strings.Contains(f, "etcdserver: request timed out") && !strings.Contains(f, "raft proposal dropped") {
 			other = append(other, f)
 		}
 	}
 	if len(other) > 0 || len(client.failed) > 1 {
 		t.Errorf("%d of %d requests failed during the HighlyAvailable upgrade:\n%s", len(client.failed), client.total, strings.Join(client.failed, "\n"))
 	} else if len(client.failed) == 1 {
-		t.Logf("KNOWN: one write timed out in etcd while its members restarted: %s", client.failed[0])
+		t.Logf("KNOWN: one write failed in etcd as its leadership moved: %s", client.failed[0])
 	}
 }
 
@@ -420,7 +475,7 @@ func TestUpgradeSingleReplicaAndTheRules(t *testing.T) {
 	button := "#upgrade-" + strings.ReplaceAll(rel.Name, ".", "-")
 	b.waitText(button, "Upgrade to "+rel.Name, 30*time.Second)
 	b.shot("upgrade-offered")
-	client := upgrade(t, up, dataDir, "one", old, 1, func() {
+	client, _ := upgrade(t, up, dataDir, "one", old, 1, func() {
 		// The page redraws itself as the cluster changes: click the
 		// button as it is now.
 		if got := b.eval(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return "missing"; el.click(); return "clicked"; })()`, button)); got != "clicked" {

@@ -92,6 +92,14 @@ func (h *healthLoop) readySince(key string, t time.Time) bool {
 	return p.ready && p.at.After(t)
 }
 
+// etcdLeads reports whether the etcd member rep of c leads its cluster.
+func (h *healthLoop) etcdLeads(ctx context.Context, c controlplane.Component, rep controlplane.Replica) (bool, error) {
+	h.mu.Lock()
+	client := h.client(c.Probe.Secret)
+	h.mu.Unlock()
+	return client.EtcdLeads(ctx, "https://"+net.JoinHostPort(rep.Host, strconv.Itoa(c.Probe.Port)))
+}
+
 func (h *healthLoop) client(secret string) *probe.Client {
 	if c := h.clients[secret]; c != nil {
 		return c

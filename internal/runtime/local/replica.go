@@ -70,20 +70,25 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 	}
 	hash := hex.EncodeToString(h.Sum(nil)[:8])
 	p.desired[key] = hash
+	if c.Release != nil {
+		rel = c.Release
+	}
+	path := rel.Binary(c.Binary)
 	if proc := p.procs[key]; proc != nil {
 		if proc.Spec().Hash == hash || !p.mayReplace(c, key) {
+			return nil
+		}
+		if p.leaderWaits(ctx, c, rep, key, path) {
+			r.opts.Log.Info("the etcd leader restarts after the other members", "replica", p.namespace+"/"+key)
 			return nil
 		}
 		r.opts.Log.Info("restarting a replica to roll out a change", "replica", p.namespace+"/"+key, "version", c.Version)
 		proc.Stop(stopGrace(c))
 		delete(p.procs, key)
 	}
-	if c.Release != nil {
-		rel = c.Release
-	}
 	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
 		Name:      p.namespace + "/" + key,
-		Path:      rel.Binary(c.Binary),
+		Path:      path,
 		Args:      args,
 		Env:       append([]string{processorLimit}, c.Env...),
 		Dir:       dir,
@@ -138,6 +143,34 @@ func (p *plane) mayReplace(c controlplane.Component, key string) bool {
 		}
 	}
 	return true
+}
+
+// leaderWaits reports whether a replica of a replicated etcd that is to run
+// the binary at path keeps running for now because it leads while another
+// member still runs an older binary: restarted last, the leader hands its
+// leadership over once, to a member already on the new binary, instead of to
+// one that restarts next. A leadership change can drop a write in flight
+// (etcd times it out as "possibly due to previous leader failure", and the
+// kube-apiserver does not retry writes), so a rollout makes as few as it can.
+func (p *plane) leaderWaits(ctx context.Context, c controlplane.Component, rep controlplane.Replica, key, path string) bool {
+	if c.Name != controlplane.Etcd || len(c.Replicas) < 2 || p.health == nil {
+		return false
+	}
+	behind := false
+	for j := range c.Replicas {
+		other := fmt.Sprintf("%s-%d", c.Name, j)
+		if proc := p.procs[other]; other != key && proc != nil && proc.Spec().Path != path {
+			behind = true
+		}
+	}
+	if !behind {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	leads, err := p.health.etcdLeads(ctx, c, rep)
+	// A member that cannot say serves nothing either: it may go.
+	return err == nil && leads
 }
 
 // updated is how many replicas of c run its current specification and have
