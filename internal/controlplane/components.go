@@ -42,6 +42,9 @@ type Input struct {
 	Network Network
 	// StorageClass is etcd's resolved StorageClass.
 	StorageClass string
+	// Encryption is the digest of the API server's encryption configuration
+	// (SecretEncryptionConfig); empty: Secrets are not encrypted.
+	Encryption string
 }
 
 // ServiceCIDR is the cluster's service network.
@@ -240,6 +243,10 @@ func kubeAPIServer(in Input, replicas int) Component {
 		Resources:      Resources{CPU: "200m", Memory: "256Mi"},
 		Env:            []string{"GOMEMLIMIT=175MiB"},
 	}
+	if in.Encryption != "" {
+		c.Volumes = append(c.Volumes, Volume{Name: "encryption", Secret: SecretEncryptionConfig})
+		c.ConfigDigest = in.Encryption
+	}
 	n := in.Network
 	if n.pods() {
 		// An API server gives up when etcd does not answer within its
@@ -287,6 +294,9 @@ func kubeAPIServer(in Input, replicas int) Component {
 			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
 			"--event-ttl=1h",
 		}})
+		if in.Encryption != "" {
+			c.Replicas[i].Args = append(c.Replicas[i].Args, "--encryption-provider-config="+file("encryption", KeyEncryptionConfig))
+		}
 		switch {
 		case n.pods():
 			// A pod being deleted keeps serving while Services and load

@@ -108,6 +108,11 @@ type Component struct {
 	// before it is killed; 0: the runtime's default. Not part of the
 	// specification.
 	StopGrace time.Duration `json:"-"`
+	// ConfigDigest changes when a file the component reads only as it
+	// starts changes (the API server's encryption configuration): a change
+	// restarts its replicas, one at a time, as any change of its
+	// specification does.
+	ConfigDigest string `json:",omitempty"`
 	// StartAfter names a component that must have a ready replica before this
 	// one starts (kube-controller-manager and kube-scheduler wait for
 	// kube-apiserver instead of crash-looping and taking CPU from it).

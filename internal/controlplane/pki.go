@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/kubeconfig"
 	"github.com/hcp-dev/hcp/internal/pki"
 )
@@ -147,6 +148,17 @@ func PKI(in PKIInput, existing map[string]*corev1.Secret) ([]*corev1.Secret, err
 			return nil, err
 		}
 		out = append(out, secret(in.Namespace, SecretServiceAccount, map[string][]byte{KeySAPrivate: priv, KeySAPublic: pub}))
+	}
+
+	// The key Secrets are encrypted with when the spec names none.
+	if k := existing[SecretEncryptionKey]; k != nil && hosted.CheckEncryptionKey(k.Data[KeyEncryptionKey]) == nil {
+		out = append(out, k)
+	} else {
+		key, err := GenerateEncryptionKey()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, secret(in.Namespace, SecretEncryptionKey, map[string][]byte{KeyEncryptionKey: key.Secret}))
 	}
 	return out, nil
 }

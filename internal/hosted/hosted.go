@@ -100,6 +100,9 @@ func UserDataSecret(nodePool string) string { return "user-data-" + nodePool }
 const (
 	PullSecretName = "pull-secret"
 	SSHKeySecret   = "ssh-key"
+	// EncryptionKeyPrefix prefixes the copies of a HostedCluster's
+	// encryption key Secrets in its control plane namespace.
+	EncryptionKeyPrefix = "secret-encryption-"
 )
 
 // Bound says whether an Agent is bound to a cluster.
@@ -226,4 +229,16 @@ func Paused(pausedUntil *string, now time.Time) (paused bool, wait time.Duration
 		return true, until.Sub(now), nil
 	}
 	return false, 0, nil
+}
+
+// CheckEncryptionKey says what is wrong with an AES key for Secrets at rest
+// (the bytes under an encryption key Secret's key "key"), or nil.
+func CheckEncryptionKey(secret []byte) error {
+	switch len(secret) {
+	case 16, 24, 32:
+		return nil
+	case 0:
+		return fmt.Errorf("has no key %q", "key")
+	}
+	return fmt.Errorf("key %q holds %d bytes; an AES key is 16, 24 or 32 random bytes (e.g. head -c 32 /dev/urandom)", "key", len(secret))
 }

@@ -60,12 +60,7 @@ func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
 // EtcdLeads reports whether the etcd member serving clients at base (its
 // https://host:port) leads its cluster, from its maintenance status.
 func (c *Client) EtcdLeads(ctx context.Context, base string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v3/maintenance/status", strings.NewReader("{}"))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	body, err := c.do(req)
+	body, err := c.PostJSON(ctx, base+"/v3/maintenance/status", "{}")
 	if err != nil {
 		return false, err
 	}
@@ -79,6 +74,17 @@ func (c *Client) EtcdLeads(ctx context.Context, base string) (bool, error) {
 		return false, fmt.Errorf("%s/v3/maintenance/status: unexpected answer %q", base, lastLines(string(body), 1))
 	}
 	return st.Leader == st.Header.MemberID, nil
+}
+
+// PostJSON POSTs a JSON body to url and returns the start of the body of a
+// 200 answer, as Get does.
+func (c *Client) PostJSON(ctx context.Context, url, body string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req)
 }
 
 func (c *Client) do(req *http.Request) ([]byte, error) {

@@ -107,7 +107,13 @@ func startUp(t *testing.T, dataDir string, extra ...string) *upProcess {
 		}
 	}()
 	go func() { _ = u.cmd.Wait(); close(u.exited) }()
-	t.Cleanup(func() { u.stop() })
+	t.Cleanup(func() {
+		u.stop()
+		if t.Failed() {
+			lines := strings.Split(strings.TrimSpace(u.output()), "\n")
+			t.Logf("the last lines of hcp up's output:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	select {
 	case u.kubeconfig = <-ready:
 	case <-u.exited:

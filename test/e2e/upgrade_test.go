@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,47 +19,21 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/hcp-dev/hcp/internal/probe"
 	"github.com/hcp-dev/hcp/internal/release"
 )
 
-// etcdLeader is the replica (etcd-<i>) that leads a control plane's etcd,
-// asked of each member with the certificate it serves with.
+// etcdLeader is the replica (etcd-<i>) that leads a control plane's etcd.
 func etcdLeader(t *testing.T, cpDir string) string {
 	t.Helper()
-	for _, pid := range componentProcesses(cpDir) {
-		key := replicaOf(pid)
-		if !strings.HasPrefix(key, "etcd-") {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		flags := map[string]string{}
-		for _, a := range strings.Split(string(cmdline), "\x00") {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "="); ok {
-				flags[k] = v
-			}
-		}
-		ca, err := os.ReadFile(flags["trusted-ca-file"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		roots := x509.NewCertPool()
-		roots.AppendCertsFromPEM(ca)
-		pair, err := tls.LoadX509KeyPair(flags["cert-file"], flags["key-file"])
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range etcdMembers(t, cpDir) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		leads, err := probe.New(roots, &pair).EtcdLeads(ctx, flags["listen-client-urls"])
+		leads, err := m.client.EtcdLeads(ctx, m.url)
 		cancel()
 		if err != nil {
-			t.Fatalf("asking %s whether it leads: %v", key, err)
+			t.Fatalf("asking %s whether it leads: %v", m.replica, err)
 		}
 		if leads {
-			return key
+			return m.replica
 		}
 	}
 	t.Fatalf("no etcd member of %s leads", cpDir)

@@ -174,6 +174,12 @@ type HostedClusterSpec struct {
 	// +optional
 	Etcd EtcdSpec `json:"etcd,omitempty"`
 
+	// SecretEncryption names the keys the cluster's Secrets are encrypted
+	// with in etcd. Unset, hcp generates a key for the cluster; either way
+	// Secrets are never stored in plain text.
+	// +optional
+	SecretEncryption *SecretEncryptionSpec `json:"secretEncryption,omitempty"`
+
 	// Services says how each control plane service is published.
 	// +required
 	// +kubebuilder:validation:MinItems=1
@@ -353,6 +359,44 @@ type EtcdSpec struct {
 	// Managed configures an etcd run by hcp.
 	// +optional
 	Managed *ManagedEtcdSpec `json:"managed,omitempty"`
+}
+
+// SecretEncryptionType is how Secrets are encrypted at rest.
+// +kubebuilder:validation:Enum=aescbc
+type SecretEncryptionType string
+
+// AESCBC encrypts with AES-CBC keys kept in Secrets.
+const AESCBC SecretEncryptionType = "aescbc"
+
+// AESCBCKeySecretKey is the key of an encryption key Secret: 16, 24 or 32
+// random bytes.
+const AESCBCKeySecretKey = "key"
+
+// SecretEncryptionSpec says how Secrets are encrypted in etcd.
+// +kubebuilder:validation:XValidation:rule="self.type != 'aescbc' || has(self.aescbc)",message="spec.secretEncryption.aescbc is required when type is aescbc"
+type SecretEncryptionSpec struct {
+	// Type is the encryption: aescbc.
+	// +required
+	Type SecretEncryptionType `json:"type"`
+
+	// AESCBC names the key Secrets (key "key") in the HostedCluster's
+	// namespace.
+	// +optional
+	AESCBC *AESCBCSpec `json:"aescbc,omitempty"`
+}
+
+// AESCBCSpec names AES-CBC key Secrets.
+type AESCBCSpec struct {
+	// ActiveKey encrypts every Secret written from now on; Secrets written
+	// earlier are rewritten with it.
+	// +required
+	ActiveKey corev1.LocalObjectReference `json:"activeKey"`
+
+	// BackupKey still decrypts Secrets written with it (the previous active
+	// key during a rotation). hcp keeps a replaced key for reading until
+	// every Secret is rewritten anyway; a backup key also stays after.
+	// +optional
+	BackupKey *corev1.LocalObjectReference `json:"backupKey,omitempty"`
 }
 
 // ManagedEtcdSpec configures an etcd run by hcp.

@@ -17,6 +17,9 @@ const (
 	ConditionKubeAPIServerAvailable    = "KubeAPIServerAvailable"
 	ConditionInfrastructureReady       = "InfrastructureReady"
 	ConditionIgnitionEndpointAvailable = "IgnitionEndpointAvailable"
+	// ConditionSecretsEncrypted is True when every Secret of the hosted
+	// cluster is stored encrypted with the active key.
+	ConditionSecretsEncrypted = "SecretsEncrypted"
 	// ConditionReconciliationActive is False while spec.pausedUntil pauses
 	// the control plane's reconciliation.
 	ConditionReconciliationActive = "ReconciliationActive"
@@ -90,6 +93,10 @@ type HostedControlPlaneSpec struct {
 	// Etcd is how etcd is run.
 	// +optional
 	Etcd EtcdSpec `json:"etcd,omitempty"`
+	// SecretEncryption names the keys Secrets are encrypted with in etcd;
+	// a key hcp generates when unset.
+	// +optional
+	SecretEncryption *SecretEncryptionSpec `json:"secretEncryption,omitempty"`
 	// Services says how each service is published.
 	// +required
 	// +listType=atomic

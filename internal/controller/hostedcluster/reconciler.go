@@ -41,6 +41,7 @@ const CreatedNamespaceAnnotation = "hypershift.openshift.io/created-by-hostedclu
 var copiedConditions = []string{
 	hyperv1.ConditionAvailable, hyperv1.ConditionProgressing, hyperv1.ConditionDegraded,
 	hyperv1.ConditionEtcdAvailable, hyperv1.ConditionKubeAPIServerAvailable, hyperv1.ConditionInfrastructureReady,
+	hyperv1.ConditionSecretsEncrypted,
 }
 
 // Reconciler reconciles HostedClusters.
@@ -145,7 +146,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	if err := r.copySecrets(ctx, hc, cpns); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns, releaseRefused(problems)); err != nil {
+	if err := r.copyEncryptionKeys(ctx, hc, cpns, encryptionRefused(problems)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureHostedControlPlane(ctx, hc, hcp, cpns, releaseRefused(problems), encryptionRefused(problems)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureClusterAPI(ctx, hc, hcp, cpns); err != nil {
@@ -277,10 +281,42 @@ func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster,
 	return nil
 }
 
+// copyEncryptionKeys copies the key Secrets spec.secretEncryption names into
+// the control plane namespace, unless they were refused (the control plane
+// keeps the keys it has).
+func (r *Reconciler) copyEncryptionKeys(ctx context.Context, hc *hyperv1.HostedCluster, cpns string, refused bool) error {
+	se := hc.Spec.SecretEncryption
+	if refused || se == nil || se.AESCBC == nil {
+		return nil
+	}
+	names := []string{se.AESCBC.ActiveKey.Name}
+	if b := se.AESCBC.BackupKey; b != nil && b.Name != "" {
+		names = append(names, b.Name)
+	}
+	for _, name := range names {
+		src := &corev1.Secret{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: name}, src); err != nil {
+			return fmt.Errorf("reading secret %s/%s: %w", hc.Namespace, name, err)
+		}
+		dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: hosted.EncryptionKeyPrefix + name}}
+		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dst, func() error {
+			if dst.Labels == nil {
+				dst.Labels = map[string]string{}
+			}
+			dst.Labels[hosted.ManagedLabel] = hc.Name
+			dst.Data = map[string][]byte{hyperv1.AESCBCKeySecretKey: src.Data[hyperv1.AESCBCKeySecretKey]}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("copying secret %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // ensureHostedControlPlane creates or updates the HostedControlPlane from the
 // HostedCluster's spec; with keepRelease (spec.release is refused) an existing
 // one keeps the release it has.
-func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane, cpns string, keepRelease bool) error {
+func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.HostedCluster, hcp *hyperv1.HostedControlPlane, cpns string, keepRelease, keepEncryption bool) error {
 	hcp.Namespace, hcp.Name = cpns, hc.Name
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, hcp, func() error {
 		if hcp.Annotations == nil {
@@ -294,10 +330,13 @@ func (r *Reconciler) ensureHostedControlPlane(ctx context.Context, hc *hyperv1.H
 				delete(hcp.Annotations, a)
 			}
 		}
-		running := hcp.Spec.ReleaseImage
+		running, encryption := hcp.Spec.ReleaseImage, hcp.Spec.SecretEncryption
 		hcp.Spec = specFor(hc)
 		if keepRelease && running != "" {
 			hcp.Spec.ReleaseImage = running
+		}
+		if keepEncryption {
+			hcp.Spec.SecretEncryption = encryption
 		}
 		return nil
 	})
@@ -330,6 +369,13 @@ func specFor(hc *hyperv1.HostedCluster) hyperv1.HostedControlPlaneSpec {
 	}
 	if s.SSHKey.Name != "" {
 		spec.SSHKey = corev1.LocalObjectReference{Name: hosted.SSHKeySecret}
+	}
+	if se := s.SecretEncryption; se != nil && se.AESCBC != nil {
+		spec.SecretEncryption = &hyperv1.SecretEncryptionSpec{Type: se.Type, AESCBC: &hyperv1.AESCBCSpec{
+			ActiveKey: corev1.LocalObjectReference{Name: hosted.EncryptionKeyPrefix + se.AESCBC.ActiveKey.Name}}}
+		if b := se.AESCBC.BackupKey; b != nil && b.Name != "" {
+			spec.SecretEncryption.AESCBC.BackupKey = &corev1.LocalObjectReference{Name: hosted.EncryptionKeyPrefix + b.Name}
+		}
 	}
 	return spec
 }

@@ -110,6 +110,24 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 		bad(hyperv1.ConditionValidConfiguration, "MissingService", "spec.services must publish APIServer (e.g. type NodePort with nodePort.address set to the API address)")
 	}
 
+	if se := hc.Spec.SecretEncryption; se != nil && se.AESCBC != nil {
+		keys := []struct{ field, name string }{{"activeKey", se.AESCBC.ActiveKey.Name}}
+		if b := se.AESCBC.BackupKey; b != nil && b.Name != "" {
+			keys = append(keys, struct{ field, name string }{"backupKey", b.Name})
+		}
+		for _, k := range keys {
+			s := &corev1.Secret{}
+			if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: k.name}, s); apierrors.IsNotFound(err) {
+				bad(hyperv1.ConditionValidConfiguration, ReasonInvalidSecretEncryption, "spec.secretEncryption.aescbc.%s: secret %q does not exist in namespace %q; create it with key %q holding 32 random bytes (kubectl create secret generic %s --from-file=key=<(head -c 32 /dev/urandom))",
+					k.field, k.name, hc.Namespace, hyperv1.AESCBCKeySecretKey, k.name)
+			} else if err != nil {
+				return nil, nil, err
+			} else if err := hosted.CheckEncryptionKey(s.Data[hyperv1.AESCBCKeySecretKey]); err != nil {
+				bad(hyperv1.ConditionValidConfiguration, ReasonInvalidSecretEncryption, "spec.secretEncryption.aescbc.%s: secret %q %v", k.field, k.name, err)
+			}
+		}
+	}
+
 	rel, cond := hosted.ReleaseImage(r.Releases, hc.Spec.Release.Image, hc.Generation)
 	if rel == nil {
 		bad(cond.Type, cond.Reason, "%s", cond.Message)
@@ -122,6 +140,21 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 
 // releaseRefused reports whether the problems include one with spec.release:
 // the control plane keeps the release it has.
+// ReasonInvalidSecretEncryption: a key spec.secretEncryption names is
+// missing or not an AES key.
+const ReasonInvalidSecretEncryption = "InvalidSecretEncryption"
+
+// encryptionRefused reports whether the problems include one with
+// spec.secretEncryption: the control plane keeps the keys it has.
+func encryptionRefused(problems []problem) bool {
+	for _, p := range problems {
+		if p.reason == ReasonInvalidSecretEncryption {
+			return true
+		}
+	}
+	return false
+}
+
 func releaseRefused(problems []problem) bool {
 	for _, p := range problems {
 		if p.condition == hyperv1.ConditionValidReleaseImage {

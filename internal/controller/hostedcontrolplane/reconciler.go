@@ -188,7 +188,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		observed = hcp.Status.Components
 	}
 	plan := controlplane.PlanRollout(rel, observed, r.runningRelease(hcp))
-	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storageClass})
+	encryption, err := r.ensureEncryption(ctx, hcp, secrets, observed)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storageClass,
+		Encryption: encryption})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -384,6 +389,12 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 		s.Labels[hosted.ManagedLabel] = hcp.Name
 		for k, v := range want.Labels {
 			s.Labels[k] = v
+		}
+		if len(want.Annotations) > 0 && s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		for k, v := range want.Annotations {
+			s.Annotations[k] = v
 		}
 		s.Data = want.Data
 		return nil
