@@ -2,7 +2,7 @@
 # Builds the hcp release payloads: one binary per component, from the pinned
 # upstream modules under release/, into bin/release/<version>/ with a
 # release.json describing it, one directory per release (see releases below).
-#   control plane: release/kube (etcd, kube-apiserver, kube-controller-manager,
+#   control plane: release/kube (etcd, etcdutl, kube-apiserver, kube-controller-manager,
 #                  kube-scheduler, kubectl; older releases build the same
 #                  mains with the pins of release/kube-<minor>/go.mod) and
 #                  release/konnectivity
@@ -95,9 +95,10 @@ kube_release() {
     ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
   done
-  build "$dir" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
+  build "$dir" etcd etcdutl kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
     go build -C ../kube -trimpath -modfile="../$dir/go.mod" -ldflags "-s -w $ldflags" -o "$out/" \
-    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy
+    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/etcd ./cmd/kubectl ./cmd/kubelet ./cmd/kube-proxy \
+    go.etcd.io/etcd/etcdutl/v3
 }
 kube_release "$default_version" kube "$out"
 build konnectivity konnectivity-server konnectivity-agent -- \

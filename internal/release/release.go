@@ -26,6 +26,7 @@ const MetadataFile = "release.json"
 // Component binary names.
 const (
 	Etcd                  = "etcd"
+	Etcdutl               = "etcdutl"
 	KubeAPIServer         = "kube-apiserver"
 	KubeControllerManager = "kube-controller-manager"
 	KubeScheduler         = "kube-scheduler"

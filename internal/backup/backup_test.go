@@ -1,0 +1,173 @@
+package backup
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hcp-dev/hcp/internal/hub/hubtest"
+	"github.com/hcp-dev/hcp/internal/release"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startEtcd runs the release's etcd on loopback and returns its client URL.
+func startEtcd(t *testing.T, rel *release.Release) string {
+	t.Helper()
+	dir := t.TempDir()
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(rel.Binary(release.Etcd), "--name=m", "--data-dir="+filepath.Join(dir, "data"),
+		"--listen-client-urls="+client, "--advertise-client-urls="+client,
+		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer, "--initial-cluster=m="+peer, "--log-level=error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return client
+}
+
+func TestSnapshotArchiveRoundTrip(t *testing.T) {
+	store, err := hubtest.Releases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := store.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := startEtcd(t, rel)
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 100 {
+		if _, err := c.Put(ctx, fmt.Sprintf("/registry/configmaps/default/cm-%03d", i), strings.Repeat("x", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snap.db")
+	if err := Snapshot(ctx, []string{"http://127.0.0.1:1", ep}, nil, snap); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Verify(ctx, rel.Binary(release.Etcdutl), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Revision < 101 || st.TotalKey < 100 {
+		t.Errorf("snapshot status %+v: want revision >= 101 and 100 keys", st)
+	}
+
+	secrets := []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "root-ca"}, Data: map[string][]byte{"ca.crt": []byte("cert"), "ca.key": []byte("key")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "sa-signing-key", Annotations: map[string]string{"a": "b"}}, Data: map[string][]byte{"service-account.key": []byte("k")}},
+	}
+	m := &Manifest{Cluster: "clusters/example", InfraID: "example-1", Release: "1.37.2", Revision: st.Revision, Keys: st.TotalKey, Time: time.Now().UTC().Truncate(time.Second)}
+	var archive bytes.Buffer
+	if err := Write(&archive, m, snap, secrets); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Read(bytes.NewReader(archive.Bytes()), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Manifest.InfraID != "example-1" || out.Manifest.Revision != st.Revision || out.Manifest.Snapshot.Size == 0 || len(out.Secrets) != 2 {
+		t.Errorf("manifest read back: %+v", out.Manifest)
+	}
+	if string(out.Secrets[0].Data["ca.key"]) != "key" || out.Secrets[1].Annotations["a"] != "b" {
+		t.Errorf("secrets read back: %+v", out.Secrets)
+	}
+	a, _ := os.ReadFile(snap)
+	b, _ := os.ReadFile(out.SnapshotPath)
+	if !bytes.Equal(a, b) {
+		t.Error("the snapshot read back differs")
+	}
+
+	// Bad archives are refused, saying why.
+	raw := archive.Bytes()
+	flipped := bytes.Clone(raw)
+	flipped[len(flipped)/2] ^= 0xff
+	var mismatch bytes.Buffer
+	other := *m
+	if err := Write(&mismatch, &other, snap, secrets); err != nil {
+		t.Fatal(err)
+	}
+	mismatched := rewriteManifest(t, mismatch.Bytes(), func(s string) string {
+		return strings.Replace(s, other.Snapshot.SHA256, strings.Repeat("0", 64), 1)
+	})
+	for _, tc := range []struct {
+		name, want string
+		data       []byte
+	}{
+		{"not an archive", "not a backup archive", []byte("hello")},
+		{"truncated", "truncated", raw[:len(raw)/2]},
+		{"corrupted", "corrupt", flipped},
+		{"checksum mismatch", "does not match its checksum", mismatched},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Read(bytes.NewReader(tc.data), t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Verify(ctx, rel.Binary(release.Etcdutl), filepath.Join(dir, "nothing")); err == nil {
+		t.Error("etcdutl verified a missing file")
+	}
+	garbage := filepath.Join(dir, "garbage.db")
+	_ = os.WriteFile(garbage, bytes.Repeat([]byte("garbage!"), 1024), 0o600)
+	if _, err := Verify(ctx, rel.Binary(release.Etcdutl), garbage); err == nil {
+		t.Error("etcdutl verified a file that is not a database")
+	}
+}
+
+// rewriteManifest edits the manifest of an archive and writes the archive
+// again, as someone tampering with it would.
+func rewriteManifest(t *testing.T, archive []byte, edit func(string) string) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The manifest is the first member; its header holds its size, so the
+	// edit keeps the length.
+	edited := []byte(edit(string(plain)))
+	if len(edited) != len(plain) {
+		t.Fatal("the edit changed the archive's length")
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	_, _ = zw.Write(edited)
+	_ = zw.Close()
+	return out.Bytes()
+}
