@@ -8,7 +8,7 @@ CONTROLLER_GEN := $(BIN)/tools/controller-gen
 CONTROLLER_GEN_VERSION := v0.23.0
 GO_TEST_FLAGS ?=
 
-.PHONY: all build release generate verify-generate quickstart install test unit e2e bench conformance fuzz lint clean
+.PHONY: all build release testtools generate verify-generate quickstart install test unit e2e bench conformance fuzz lint clean
 
 all: build
 
@@ -54,9 +54,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 
+## testtools: programs only the tests run (SeaweedFS's S3 gateway, which the backup tests write to), rebuilt when their pins change
+TESTTOOLS := $(BIN)/testtools
+testtools: $(TESTTOOLS)/weed
+$(TESTTOOLS)/weed: release/seaweedfs/go.mod release/seaweedfs/go.sum
+	cd release/seaweedfs && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(TESTTOOLS)/weed github.com/seaweedfs/seaweedfs/weed
+
 ## test: lint, generated files, unit, integration and end-to-end tests
-test: build lint verify-generate
-	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 45m $(GO_TEST_FLAGS) ./...
+test: build testtools lint verify-generate
+	HCP_BIN=$(BIN) $(GO) test -count=1 -timeout 60m $(GO_TEST_FLAGS) ./...
 
 ## bench: measured numbers, each next to its baseline from the same run (BENCH_FLAGS="-only density" for the density run)
 bench: build

@@ -171,3 +171,36 @@ func rewriteManifest(t *testing.T, archive []byte, edit func(string) string) []b
 	_ = zw.Close()
 	return out.Bytes()
 }
+
+func TestDirPutListPrune(t *testing.T) {
+	ctx := context.Background()
+	d := Dir(filepath.Join(t.TempDir(), "backups"))
+	for i, name := range []string{"ns-a-1.tar.gz", "ns-a-2.tar.gz", "ns-a-3.tar.gz", "ns-b-1.tar.gz"} {
+		u, err := d.Put(ctx, name, strings.NewReader(strings.Repeat("x", i+1)), int64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(u, "file://") || !strings.HasSuffix(u, "/backups/"+name) {
+			t.Errorf("url %s", u)
+		}
+		// Distinct modification times order the archives.
+		at := time.Now().Add(time.Duration(i-10) * time.Minute)
+		_ = os.Chtimes(filepath.Join(string(d), name), at, at)
+	}
+	_ = os.WriteFile(filepath.Join(string(d), "ns-a-4.tar.gz.part"), []byte("half"), 0o600)
+	gone, err := Prune(ctx, d, "ns-a-", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(gone, ",") != "ns-a-1.tar.gz" {
+		t.Errorf("pruned %v, want the oldest of ns-a", gone)
+	}
+	left, _ := d.List(ctx, "ns-")
+	var names []string
+	for _, o := range left {
+		names = append(names, o.Name)
+	}
+	if strings.Join(names, ",") != "ns-a-2.tar.gz,ns-a-3.tar.gz,ns-b-1.tar.gz" {
+		t.Errorf("left %v", names)
+	}
+}

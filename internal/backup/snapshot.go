@@ -37,7 +37,7 @@ func Snapshot(ctx context.Context, endpoints []string, tlsConfig *tls.Config, pa
 	return fmt.Errorf("taking an etcd snapshot: %w", errors.Join(errs...))
 }
 
-func client(ep string, tlsConfig *tls.Config) (*clientv3.Client, error) {
+func etcdClient(ep string, tlsConfig *tls.Config) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{Endpoints: []string{ep}, TLS: tlsConfig, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
@@ -45,7 +45,7 @@ func client(ep string, tlsConfig *tls.Config) (*clientv3.Client, error) {
 func pickMember(ctx context.Context, endpoints []string, tlsConfig *tls.Config) []string {
 	var followers, leaders []string
 	for _, ep := range endpoints {
-		c, err := client(ep, tlsConfig)
+		c, err := etcdClient(ep, tlsConfig)
 		if err != nil {
 			continue
 		}
@@ -65,7 +65,7 @@ func pickMember(ctx context.Context, endpoints []string, tlsConfig *tls.Config) 
 }
 
 func snapshotFrom(ctx context.Context, ep string, tlsConfig *tls.Config, path string) error {
-	c, err := client(ep, tlsConfig)
+	c, err := etcdClient(ep, tlsConfig)
 	if err != nil {
 		return err
 	}

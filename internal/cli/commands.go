@@ -26,12 +26,12 @@ import (
 )
 
 func newCreateCommand(kubeconfig *string) *cobra.Command {
-	create := &cobra.Command{Use: "create", Short: "Create hosted clusters, node pools, InfraEnvs and kubeconfigs"}
+	create := &cobra.Command{Use: "create", Short: "Create hosted clusters, node pools, InfraEnvs, kubeconfigs and etcd backups"}
 	cluster := &cobra.Command{Use: "cluster", Short: "Create a hosted cluster"}
 	cluster.AddCommand(newCreateClusterAgentCommand(kubeconfig))
 	nodepool := &cobra.Command{Use: "nodepool", Short: "Create a node pool"}
 	nodepool.AddCommand(newCreateNodePoolAgentCommand(kubeconfig))
-	create.AddCommand(cluster, nodepool, newCreateKubeconfigCommand(kubeconfig), newCreateInfraEnvCommand(kubeconfig))
+	create.AddCommand(cluster, nodepool, newCreateKubeconfigCommand(kubeconfig), newCreateInfraEnvCommand(kubeconfig), newCreateEtcdBackupCommand(kubeconfig))
 	return create
 }
 

@@ -49,6 +49,7 @@ var lists = map[string]func() client.ObjectList{
 	"agents":              func() client.ObjectList { return &agentv1.AgentList{} },
 	"infraenvs":           func() client.ObjectList { return &agentv1.InfraEnvList{} },
 	"machines":            func() client.ObjectList { return &clusterv1.MachineList{} },
+	"hcpetcdbackups":      func() client.ObjectList { return &hyperv1.HCPEtcdBackupList{} },
 }
 
 func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
@@ -87,6 +88,8 @@ type clusterView struct {
 	// Upgrades are the releases the cluster may move to under the upgrade
 	// rules (a later patch, or the next minor version).
 	Upgrades []releaseChoice `json:"upgrades"`
+	// Backups are the cluster's HCPEtcdBackups, newest first.
+	Backups []hyperv1.HCPEtcdBackup `json:"backups"`
 	// Unreadable says which parts the user may not read.
 	Unreadable []string `json:"unreadable,omitempty"`
 }
@@ -123,6 +126,17 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request, sess *session) 
 	} else if !apierrors.IsNotFound(err) {
 		note("control plane", err)
 	}
+	backups := &hyperv1.HCPEtcdBackupList{}
+	note("backups", c.List(ctx, backups, client.InNamespace(hc.Namespace)))
+	v.Backups = []hyperv1.HCPEtcdBackup{}
+	for _, b := range backups.Items {
+		if b.Spec.HostedCluster.Name == hc.Name {
+			v.Backups = append(v.Backups, b)
+		}
+	}
+	sort.Slice(v.Backups, func(i, j int) bool {
+		return v.Backups[j].CreationTimestamp.Before(&v.Backups[i].CreationTimestamp)
+	})
 	pools := &hyperv1.NodePoolList{}
 	note("node pools", c.List(ctx, pools, client.InNamespace(hc.Namespace)))
 	for _, np := range pools.Items {
@@ -474,6 +488,39 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sess *session) 
 	}
 	s.Log.Info("console changed a cluster's release", "user", sess.user, "hostedcluster", hc.Namespace+"/"+hc.Name, "release", image, "force", req.Force)
 	writeJSON(w, http.StatusOK, map[string]string{"releaseImage": image})
+}
+
+// backup creates an HCPEtcdBackup of the cluster the path names: to the
+// management plane's data directory, or to the storage the body names.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request, sess *session) {
+	var req struct {
+		Storage *hyperv1.EtcdBackupStorage `json:"storage"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "body", `must be {} or {"storage": {"type": "Local"|"S3", ...}}: `+err.Error())
+			return
+		}
+	}
+	storage := hyperv1.EtcdBackupStorage{Type: hyperv1.LocalBackupStorage}
+	if req.Storage != nil {
+		storage = *req.Storage
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	hc, err := pathCluster(ctx, r, sess)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	b := &hyperv1.HCPEtcdBackup{ObjectMeta: metav1.ObjectMeta{Namespace: hc.Namespace, Name: hc.Name + "-" + time.Now().UTC().Format("20060102-150405")},
+		Spec: hyperv1.HCPEtcdBackupSpec{HostedCluster: corev1.LocalObjectReference{Name: hc.Name}, Storage: storage}}
+	if err := sess.client.Create(ctx, b); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.Log.Info("console started a backup", "user", sess.user, "hostedcluster", hc.Namespace+"/"+hc.Name, "backup", b.Name)
+	writeJSON(w, http.StatusCreated, map[string]string{"name": b.Name})
 }
 
 // approve sets an Agent's spec.approved.

@@ -81,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/clusters/{namespace}/{name}/kubeconfig", s.authed(s.kubeconfig))
 	mux.HandleFunc("POST /api/clusters", s.authed(s.create))
 	mux.HandleFunc("POST /api/clusters/{namespace}/{name}/upgrade", s.authed(s.upgrade))
+	mux.HandleFunc("POST /api/clusters/{namespace}/{name}/backups", s.authed(s.backup))
 	mux.HandleFunc("GET /api/wizard", s.authed(s.wizard))
 	mux.HandleFunc("GET /api/agents/matching", s.authed(s.matchingAgents))
 	mux.HandleFunc("POST /api/agents/{namespace}/{name}/approval", s.authed(s.approve))

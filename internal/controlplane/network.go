@@ -111,6 +111,16 @@ func (n Network) APIServerPort() int {
 	return KubeAPIServerPort
 }
 
+// EtcdClientURLs are where the etcd members of a control plane with
+// replicas members serve clients.
+func (n Network) EtcdClientURLs(replicas int) []string {
+	var out []string
+	for i := range replicas {
+		out = append(out, url(n.etcdPeer(i), EtcdClientPort))
+	}
+	return out
+}
+
 // APIServerURL is the API server as the components and the operator reach it.
 func (n Network) APIServerURL() string { return url(n.apiServer(0), n.APIServerPort()) }
 

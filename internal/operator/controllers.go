@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/controller/etcdbackup"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcluster"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
 	"github.com/hcp-dev/hcp/internal/ignition"
@@ -67,12 +68,27 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	if ignitionEndpoint != "" {
 		ignitionCheck = ignitionProbe(opts.Infra.Addr)
 	}
+	backupDir := opts.DataDir
+	if backupDir == "" {
+		// In a pod: Local backups are on the operator's own disk.
+		backupDir = filepath.Join(os.TempDir(), "hcp")
+	}
 	if err := (&hostedcluster.Reconciler{
+		Network:             rt.Network,
+		DataDir:             backupDir,
 		IgnitionEndpoint:    ignitionEndpoint,
 		IgnitionCheck:       ignitionCheck,
 		Client:              mgr.GetClient(),
 		Releases:            releases,
 		SupportedPublishing: publishing,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&etcdbackup.Reconciler{
+		Client:   mgr.GetClient(),
+		Releases: releases,
+		Network:  rt.Network,
+		DataDir:  backupDir,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

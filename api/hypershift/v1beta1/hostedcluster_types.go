@@ -404,6 +404,32 @@ type ManagedEtcdSpec struct {
 	// Storage is where etcd keeps its data.
 	// +required
 	Storage ManagedEtcdStorageSpec `json:"storage"`
+
+	// Backup takes backups of etcd on a schedule.
+	// +optional
+	Backup *EtcdBackupSchedule `json:"backup,omitempty"`
+}
+
+// EtcdBackupSchedule takes a backup (as an HCPEtcdBackup does) on a
+// schedule and keeps the newest ones.
+type EtcdBackupSchedule struct {
+	// Schedule is a cron schedule in UTC (minute hour day-of-month month
+	// day-of-week, or @every <duration>); every 4 hours when empty.
+	// +optional
+	// +kubebuilder:default="0 */4 * * *"
+	Schedule string `json:"schedule,omitempty"`
+
+	// Retention is how many of the cluster's archives are kept in the
+	// storage; older ones are deleted after each backup.
+	// +optional
+	// +kubebuilder:default=6
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Retention int32 `json:"retention,omitempty"`
+
+	// Storage is where the archives are written.
+	// +required
+	Storage EtcdBackupStorage `json:"storage"`
 }
 
 // ManagedEtcdStorageSpec is where etcd keeps its data.
@@ -528,6 +554,15 @@ type HostedClusterStatus struct {
 	// IgnitionEndpoint is the host:port of the ignition server for nodes.
 	// +optional
 	IgnitionEndpoint string `json:"ignitionEndpoint,omitempty"`
+
+	// LastSuccessfulEtcdBackupURL is where the newest scheduled backup
+	// that succeeded is.
+	// +optional
+	LastSuccessfulEtcdBackupURL string `json:"lastSuccessfulEtcdBackupURL,omitempty"`
+
+	// LastEtcdBackupTime is when the last scheduled backup was tried.
+	// +optional
+	LastEtcdBackupTime *metav1.Time `json:"lastEtcdBackupTime,omitempty"`
 
 	// Conditions are the cluster's conditions.
 	// +optional

@@ -223,6 +223,7 @@ async function clusterView(ns, name) {
             ? h("a", { class: "button", id: "download-kubeconfig", href: "/api/clusters/" + ns + "/" + name + "/kubeconfig", download: "kubeconfig-" + name }, "Download kubeconfig")
             : h("span", { class: "muted" }, "The admin kubeconfig can be downloaded once the cluster is Available."))),
       versionCard(ns, name, hc, v.upgrades || []),
+      backupsCard(ns, name, hc, v.backups || []),
       h("h2", {}, "Control plane components"),
       h("table", { id: "components" }, h("thead", {}, h("tr", {}, ["Component", "Ready", "Version", "Message"].map(t => h("th", {}, t)))),
         h("tbody", {}, comps.length ? comps.map(c => h("tr", { "data-component": c.name },
@@ -279,6 +280,35 @@ function versionCard(ns, name, hc, upgrades) {
         }
       } }, "Upgrade to " + u.name)) : h("span", { class: "muted" }, rolling ? "" : "No upgrade available: this management cluster serves no later release the rules allow."),
       upgrades.length ? h("span", { class: "muted" }, " etcd first, then the API servers, then the controllers, one replica at a time.") : null));
+}
+
+// backupsCard lists the cluster's backups, newest first, the scheduled
+// backups' state, and takes one to the management plane's data directory.
+function backupsCard(ns, name, hc, backups) {
+  const scheduled = cond(hc, "EtcdBackupSucceeded");
+  return h("div", { class: "card", id: "backups" },
+    h("div", {}, h("strong", {}, "Backups"),
+      scheduled ? h("span", { class: "muted", id: "scheduled-backups" }, " · scheduled: ", badge(scheduled), " ", scheduled.message) : null),
+    h("table", { id: "backup-list" }, h("thead", {}, h("tr", {}, ["Name", "Completed", "Size", "Where", "Age"].map(t => h("th", {}, t)))),
+      h("tbody", {}, backups.length ? backups.map(b => {
+        const done = cond(b, "BackupCompleted");
+        return h("tr", { "data-backup": b.metadata.name },
+          h("td", {}, b.metadata.name),
+          h("td", { class: "backup-completed" }, done ? badge(done) : h("span", { class: "badge wait" }, "Pending")),
+          h("td", {}, b.status && b.status.size ? Math.round(b.status.size / 1024) + " KiB" : ""),
+          h("td", { class: "mono" }, (b.status && b.status.url) || (done && done.status === "False" ? done.message : "")),
+          h("td", {}, age(b.metadata.creationTimestamp)));
+      }) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No backups yet."))])),
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "take-backup", onclick: async () => {
+        setError("cluster-error", "");
+        try {
+          await api("POST", "/api/clusters/" + ns + "/" + name + "/backups", {});
+        } catch (e) {
+          setError("cluster-error", e.message);
+        }
+      } }, "Back up now"),
+      h("span", { class: "muted" }, " an etcd snapshot with the cluster's CA and keys, to the management plane's data directory (hcp create etcd-backup --to for S3).")));
 }
 
 // nodePoolRow is a node pool with its scale control; errors go to errorID.

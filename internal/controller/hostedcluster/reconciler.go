@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/backup"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/hosted"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -56,6 +57,10 @@ type Reconciler struct {
 	IgnitionEndpoint string
 	// IgnitionCheck, when set, says whether the ignition server answers.
 	IgnitionCheck func(context.Context) error
+	// Network places control planes' replicas (the runtime's) and DataDir
+	// holds Local backups: scheduled backups need both.
+	Network backup.Networker
+	DataDir string
 }
 
 // SetupWithManager registers the controller.
@@ -158,7 +163,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	if err := r.copyStatus(ctx, hc, hcp); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: r.scheduledBackup(ctx, hc)}, nil
 }
 
 func (r *Reconciler) reconcileDelete(ctx context.Context, hc *hyperv1.HostedCluster) (ctrl.Result, error) {
