@@ -49,7 +49,8 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is reported)")
 	clusters := flag.Int("clusters", 10, "hosted clusters created one after another, of each availability policy")
 	agentCount := flag.Int("agents", 1000, "simulated discovery agents")
-	only := flag.String("only", "management,hosted,upgrade,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density, managementdensity)")
+	backupObjects := flag.Int("backup-objects", 10000, "ConfigMaps in the hosted cluster the backup benchmark backs up")
+	only := flag.String("only", "management,hosted,upgrade,backup,agents,nodes,realnodes,kubernetes,managementnodes", "benchmarks to run (comma-separated; also density, managementdensity)")
 	mgmtClusters := flag.Int("management-node-clusters", 3, "SingleReplica clusters created one after another on hcp up's 3 management nodes")
 	realNodeCount := flag.Int("real-nodes", 2, "lab hosts that join as real nodes")
 	podCount := flag.Int("pods", 100, "pods started one at a time on the real nodes")
@@ -109,6 +110,12 @@ func main() {
 	}
 	if selected["upgrade"] {
 		if err := upgrades(*bin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if selected["backup"] {
+		if err := backups(*bin, *backupObjects); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
