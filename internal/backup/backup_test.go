@@ -204,3 +204,85 @@ func TestDirPutListPrune(t *testing.T) {
 		t.Errorf("left %v", names)
 	}
 }
+
+func TestRestoreDataBumpsTheRevision(t *testing.T) {
+	store, err := hubtest.Releases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := store.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := startEtcd(t, rel)
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	put, err := c.Put(ctx, "/registry/secrets/default/keep", "value")
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snap.db")
+	if err := Snapshot(ctx, []string{ep}, nil, snap); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restored as a member of a new one-member cluster, it starts with the
+	// data, past every revision the old cluster handed out.
+	peer, client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	args := []string{"--name=etcd-0", "--initial-cluster=etcd-0=" + peer, "--initial-cluster-token=ns", "--initial-advertise-peer-urls=" + peer}
+	m := MemberOf(args)
+	if m.Name != "etcd-0" || m.Token != "ns" || m.PeerURL != peer {
+		t.Fatalf("MemberOf: %+v", m)
+	}
+	data := filepath.Join(dir, "data")
+	if err := RestoreData(ctx, rel.Binary(release.Etcdutl), snap, data, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(data + ".restore"); !os.IsNotExist(err) {
+		t.Errorf("the restore's scratch directory is left: %v", err)
+	}
+	cmd := exec.Command(rel.Binary(release.Etcd), append(args, "--data-dir="+data, "--listen-peer-urls="+peer,
+		"--listen-client-urls="+client, "--advertise-client-urls="+client, "--log-level=error")...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	c2, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var got *clientv3.GetResponse
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if got, err = c2.Get(ctx, "/registry/secrets/default/keep"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "value" {
+		t.Fatalf("the restored member: %v %+v", err, got)
+	}
+	if got.Header.Revision < put.Header.Revision+bumpRevision {
+		t.Errorf("revision %d after the restore, want at least %d", got.Header.Revision, put.Header.Revision+bumpRevision)
+	}
+	// A watch from a revision of the old cluster is refused as compacted.
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	for resp := range c2.Watch(wctx, "/registry/", clientv3.WithPrefix(), clientv3.WithRev(put.Header.Revision)) {
+		if resp.CompactRevision == 0 {
+			t.Errorf("a watch from revision %d was not refused as compacted: %+v", put.Header.Revision, resp)
+		}
+		break
+	}
+	// A second restore into a directory with data is refused by etcdutl and
+	// leaves the data as it was.
+	if err := RestoreData(ctx, rel.Binary(release.Etcdutl), snap, data, m); err == nil {
+		t.Error("a restore over existing data succeeded")
+	}
+}

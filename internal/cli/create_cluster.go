@@ -72,6 +72,8 @@ func newCreateClusterAgentCommand(kubeconfig *string) *cobra.Command {
 	f.StringVar(&o.BaseDomain, "base-domain", "", "base domain: the API is api.<name>.<base-domain>")
 	f.StringVar(&o.APIServerAddress, "api-server-address", "", "address nodes and clients use for the API server (default: a management node's address, or the local management plane's)")
 	f.StringVar(&o.EtcdStorageClass, "etcd-storage-class", "", "StorageClass of etcd's volumes (default: the default StorageClass)")
+	f.StringVar(&o.InfraID, "infra-id", "", "the cluster's infrastructure ID (default: generated; with --restore-from, the backed-up cluster's)")
+	f.StringVar(&o.RestoreFrom, "restore-from", "", "a backup archive the cluster starts from (hcp create etcd-backup): file:///<path> on the management plane or an http(s) URL; needs --infra-id")
 	f.StringVar(&o.EtcdStorageSize, "etcd-storage-size", "", "size of each etcd volume (default 8Gi)")
 	f.StringVar(&o.SSHKeyFile, "ssh-key", o.SSHKeyFile, "file with the public ssh key for user core on the nodes")
 	f.StringVar(&o.ControlPlaneAvailabilityPolicy, "control-plane-availability-policy", o.ControlPlaneAvailabilityPolicy, "SingleReplica or HighlyAvailable")

@@ -74,8 +74,9 @@ func Objects(s *Spec, in *Inputs) []client.Object {
 			Platform: hyperv1.PlatformSpec{Type: hyperv1.AgentPlatform,
 				Agent: &hyperv1.AgentPlatformSpec{AgentNamespace: s.AgentNamespace}},
 			DNS: hyperv1.DNSSpec{BaseDomain: s.BaseDomain},
+			InfraID:                          s.InfraID,
 			Etcd: hyperv1.EtcdSpec{ManagementType: hyperv1.Managed, Managed: &hyperv1.ManagedEtcdSpec{
-				Storage: hyperv1.ManagedEtcdStorageSpec{Type: "PersistentVolume", PersistentVolume: storage}}},
+				Storage: hyperv1.ManagedEtcdStorageSpec{Type: "PersistentVolume", PersistentVolume: storage, RestoreSnapshotURL: restoreURLs(s.RestoreFrom)}}},
 			Networking: hyperv1.ClusterNetworking{
 				ClusterNetwork: []hyperv1.ClusterNetworkEntry{{CIDR: hyperv1.CIDR(s.ClusterCIDR)}},
 				ServiceNetwork: []hyperv1.ServiceNetworkEntry{{CIDR: hyperv1.CIDR(s.ServiceCIDR)}},
@@ -94,6 +95,13 @@ func Objects(s *Spec, in *Inputs) []client.Object {
 		objs = append(objs, NodePool(s.Namespace, s.Name, s.Name, s.ReleaseImage, s.NodePoolReplicas, in.agentSelector))
 	}
 	return objs
+}
+
+func restoreURLs(u string) []string {
+	if u == "" {
+		return nil
+	}
+	return []string{u}
 }
 
 // NodePool is an Agent NodePool of a HostedCluster.

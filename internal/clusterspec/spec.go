@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,10 @@ type Spec struct {
 	APIServerPublishing            string
 	EtcdStorageClass               string
 	EtcdStorageSize                string
+	// InfraID is the cluster's infrastructure ID; generated when empty.
+	InfraID string
+	// RestoreFrom is a backup archive the cluster starts from.
+	RestoreFrom string
 	SSHKey                         []byte
 	ControlPlaneAvailabilityPolicy string
 	InfraAvailabilityPolicy        string
@@ -134,6 +139,25 @@ func (s *Spec) Check() (*Inputs, []*FieldError) {
 		func() error {
 			if s.ReleaseImage == "" || strings.ContainsAny(s.ReleaseImage, " \t\n") {
 				return Invalid("release-image", "is required: a release image reference (hcp version lists the available ones)", "hcp.dev/release:1.37.2")
+			}
+			return nil
+		},
+		func() error {
+			if s.InfraID != "" && len(validation.IsDNS1123Label(s.InfraID)) > 0 {
+				return Invalid("infra-id", fmt.Sprintf("%q is not a DNS label (lower-case letters, digits and '-')", s.InfraID), "example-x7k2p")
+			}
+			return nil
+		},
+		func() error {
+			if s.RestoreFrom == "" {
+				return nil
+			}
+			u, err := url.Parse(s.RestoreFrom)
+			switch {
+			case err != nil || (u.Scheme == "file" && u.Path == "") || (u.Scheme != "file" && u.Scheme != "http" && u.Scheme != "https"):
+				return Invalid("restore-from", fmt.Sprintf("%q: use file:///<path> on the management plane or an http(s) URL of a backup archive", s.RestoreFrom), "file:///var/lib/hcp/backups/clusters-example-20261203-031317.tar.gz")
+			case s.InfraID == "":
+				return Invalid("infra-id", "is required with --restore-from: the infraID of the cluster the archive was taken of (its manifest.json says it)", "example-x7k2p")
 			}
 			return nil
 		},

@@ -45,6 +45,9 @@ type Input struct {
 	// Encryption is the digest of the API server's encryption configuration
 	// (SecretEncryptionConfig); empty: Secrets are not encrypted.
 	Encryption string
+	// RestoreSnapshot is an etcd snapshot a new control plane's etcd starts
+	// from (see Component.Restore).
+	RestoreSnapshot string
 }
 
 // ServiceCIDR is the cluster's service network.
@@ -143,6 +146,7 @@ func etcd(in Input, replicas int) Component {
 		Resources:     Resources{CPU: "100m", Memory: "64Mi"},
 		Env:           []string{"GOMEMLIMIT=64MiB"},
 	}
+	c.Restore = in.RestoreSnapshot
 	if replicas == 1 {
 		// A lone member has no leadership to hand over, and its graceful
 		// stop waits out its request timeout (7 s) for clients' watches

@@ -108,6 +108,11 @@ type Component struct {
 	// before it is killed; 0: the runtime's default. Not part of the
 	// specification.
 	StopGrace time.Duration `json:"-"`
+	// Restore, for etcd, is a snapshot file each member's data directory is
+	// restored from before the member first starts (a cluster created from
+	// a backup); a member that has data keeps it. Not part of the
+	// specification.
+	Restore string `json:"-"`
 	// ConfigDigest changes when a file the component reads only as it
 	// starts changes (the API server's encryption configuration): a change
 	// restarts its replicas, one at a time, as any change of its

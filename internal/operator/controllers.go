@@ -99,6 +99,7 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		Changes:         changes,
 		WatchWorkloads:  opts.Runtime == RuntimeKubernetes,
 		OperatorOutside: opts.OutsideCluster,
+		DataDir:         backupDir,
 	}).SetupWithManager(mgr)
 }
 

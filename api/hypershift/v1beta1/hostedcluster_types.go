@@ -442,6 +442,17 @@ type ManagedEtcdStorageSpec struct {
 	// PersistentVolume configures a persistent volume per etcd member.
 	// +optional
 	PersistentVolume *PersistentVolumeEtcdStorageSpec `json:"persistentVolume,omitempty"`
+
+	// RestoreSnapshotURL names a backup archive (hcp create etcd-backup)
+	// the cluster starts from when it is created: its etcd data, root CA,
+	// service account key and encryption keys. file:///<path> on the
+	// management plane, or an http(s) URL (e.g. a presigned S3 URL). The
+	// archive must be of a cluster with this cluster's spec.infraID. At
+	// most one.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1
+	// +listType=atomic
+	RestoreSnapshotURL []string `json:"restoreSnapshotURL,omitempty"`
 }
 
 // PersistentVolumeEtcdStorageSpec configures etcd's persistent volumes.

@@ -122,12 +122,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 }
 
 func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedCluster) (ctrl.Result, error) {
-	problems, _, err := r.validate(ctx, hc)
+	problems, rel, err := r.validate(ctx, hc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	setValidationConditions(hc, problems)
-
 	cpns := hosted.ControlPlaneNamespace(hc.Namespace, hc.Name)
 	hcp := &hyperv1.HostedControlPlane{}
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: cpns, Name: hc.Name}, hcp)
@@ -135,6 +133,17 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
+	// A cluster created from a backup starts from a checked archive, or is
+	// not created at all.
+	var restore *backup.Contents
+	if !exists && len(problems) == 0 && restoreURL(hc) != "" {
+		var p *problem
+		if restore, p = r.fetchRestore(ctx, hc, rel, cpns); p != nil {
+			problems = append(problems, *p)
+		}
+	}
+	setValidationConditions(hc, problems)
+
 	if len(problems) > 0 && !exists {
 		// Nothing is created for an invalid cluster; look again later, since
 		// what was missing may appear.
@@ -150,6 +159,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hc *hyperv1.HostedClus
 	}
 	if err := r.copySecrets(ctx, hc, cpns); err != nil {
 		return ctrl.Result{}, err
+	}
+	if restore != nil {
+		if err := r.restoreSecrets(ctx, hc, cpns, restore); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if err := r.copyEncryptionKeys(ctx, hc, cpns, encryptionRefused(problems)); err != nil {
 		return ctrl.Result{}, err

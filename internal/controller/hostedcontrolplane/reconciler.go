@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/backup"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/guest"
 	"github.com/hcp-dev/hcp/internal/hosted"
@@ -72,6 +75,9 @@ type Reconciler struct {
 	// cluster's pod network (hcp up with management nodes): it reaches hosted
 	// API servers on their published endpoints, not their Services.
 	OperatorOutside bool
+	// DataDir holds the snapshots control planes created from a backup
+	// start from (backup.RestoreDir).
+	DataDir string
 
 	guests guest.Clients
 }
@@ -192,8 +198,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	restore, err := r.restoreSnapshot(hcp)
+	if err != nil {
+		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
+			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
+		return ctrl.Result{}, nil
+	}
 	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storageClass,
-		Encryption: encryption})
+		Encryption: encryption, RestoreSnapshot: restore})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -277,6 +289,31 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 		return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
 	}
 	return ctrl.Result{RequeueAfter: time.Minute}, nil
+}
+
+// restoreSnapshot is the snapshot a control plane created from a backup
+// starts from, until it has been initialized; "" for others. A control plane
+// whose snapshot is not there does not start (it would start empty).
+func (r *Reconciler) restoreSnapshot(hcp *hyperv1.HostedControlPlane) (string, error) {
+	m := hcp.Spec.Etcd.Managed
+	if m == nil || len(m.Storage.RestoreSnapshotURL) == 0 {
+		return "", nil
+	}
+	if hcp.Status.Initialized {
+		// Restored: the unpacked archive is not needed any more.
+		if r.DataDir != "" {
+			_ = os.RemoveAll(backup.RestoreDir(r.DataDir, hcp.Namespace))
+		}
+		return "", nil
+	}
+	if r.WatchWorkloads {
+		return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: restoring from a backup is not supported on the Kubernetes runtime yet")
+	}
+	p := filepath.Join(backup.RestoreDir(r.DataDir, hcp.Namespace), backup.SnapshotName)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: the snapshot to start from is not at %s (%v); create the HostedCluster again", p, err)
+	}
+	return p, nil
 }
 
 func (r *Reconciler) reconcileDelete(ctx context.Context, hcp *hyperv1.HostedControlPlane) error {

@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/hcp-dev/hcp/internal/backup"
 	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/release"
 	"github.com/hcp-dev/hcp/internal/supervisor"
@@ -70,6 +71,16 @@ func (r *Runtime) runReplica(ctx context.Context, p *plane, c controlplane.Compo
 	}
 	hash := hex.EncodeToString(h.Sum(nil)[:8])
 	p.desired[key] = hash
+	if c.Persistent && c.Restore != "" && p.procs[key] == nil && !exists(filepath.Join(data, "member")) {
+		etcdutl := rel.Binary(release.Etcdutl)
+		if c.Release != nil {
+			etcdutl = c.Release.Binary(release.Etcdutl)
+		}
+		r.opts.Log.Info("restoring a member's data from a backup", "replica", p.namespace+"/"+key, "snapshot", c.Restore)
+		if err := backup.RestoreData(ctx, etcdutl, c.Restore, data, backup.MemberOf(args)); err != nil {
+			return fmt.Errorf("%s: restoring from the backup: %w", key, err)
+		}
+	}
 	if c.Release != nil {
 		rel = c.Release
 	}

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// restoredCluster is hostedCluster with an infraID and a backup to start
+// from.
+func restoredCluster(name, infraID, url string) string {
+	y := hostedCluster(name, "SingleReplica", "local", rel.Image)
+	y = strings.Replace(y, "spec:\n", "spec:\n  infraID: "+infraID+"\n", 1)
+	return strings.Replace(y, "      storage:\n", "      storage:\n        restoreSnapshotURL:\n        - "+url+"\n", 1)
+}
+
+func guestClient(t *testing.T, kubeconfig string) *kubernetes.Clientset {
+	t.Helper()
+	return guestClientAt(t, kubeconfig, "")
+}
+
+// guestClientAt uses a kubeconfig's credentials against server ("": the
+// kubeconfig's own).
+func guestClientAt(t *testing.T, kubeconfig, server string) *kubernetes.Clientset {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags(server, kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst, cfg.Timeout = 200, 400, 30*time.Second
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+func TestRestoreFromBackup(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+	prepareClusters(up)
+	up.mustKubectl(hostedCluster("rs", "SingleReplica", "local", rel.Image), "apply", "-f", "-")
+	up.waitAvailable(t, "rs")
+	oldKubeconfig := up.adminKubeconfig(t, "rs")
+	cs := guestClient(t, oldKubeconfig)
+	ctx := context.Background()
+
+	// 1000 ConfigMaps, a Secret and a service account token.
+	const objects = 1000
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= objects; i = next.Add(1) {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%04d", i)}, Data: map[string]string{"i": fmt.Sprint(i)}}
+				if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+					t.Errorf("creating %s: %v", cm.Name, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	guestKubectl(t, oldKubeconfig, "create", "secret", "generic", "keep-me", "--from-literal=password=s3cr3t")
+	guestKubectl(t, oldKubeconfig, "create", "serviceaccount", "robot")
+	token := strings.TrimSpace(guestKubectl(t, oldKubeconfig, "create", "token", "robot", "--duration=2h"))
+	before, err := cs.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "rs", "-o", "jsonpath={.spec.infraID}")
+	up.mustHCP("create", "etcd-backup", "--name", "rs", "--backup-name", "rs-1", "--wait")
+	archive := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "rs-1", "-o", "jsonpath={.status.url}"), "file://")
+
+	// Bad archives are refused before anything is created.
+	raw, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := t.TempDir()
+	truncated, tampered := filepath.Join(bad, "truncated.tar.gz"), filepath.Join(bad, "tampered.tar.gz")
+	_ = os.WriteFile(truncated, raw[:len(raw)/2], 0o600)
+	flipped := append([]byte(nil), raw...)
+	flipped[len(flipped)*3/4] ^= 0xff
+	_ = os.WriteFile(tampered, flipped, 0o600)
+	for _, tc := range []struct{ name, infraID, url, want string }{
+		{"bad-truncated", infraID, "file://" + truncated, "truncated"},
+		{"bad-tampered", infraID, "file://" + tampered, "corrupt"},
+		{"bad-infra", "someone-else", "file://" + archive, "infraID"},
+		{"bad-missing", infraID, "file://" + filepath.Join(bad, "none.tar.gz"), "no such file"},
+	} {
+		up.mustKubectl(restoredCluster(tc.name, tc.infraID, tc.url), "apply", "-f", "-")
+		eventually(t, time.Minute, tc.name+" refused", func() error {
+			c := up.condition("hc", "clusters", tc.name, "ValidConfiguration")
+			if !strings.HasPrefix(c, "False/") || !strings.Contains(c, "restoreSnapshotURL") || !strings.Contains(c, tc.want) {
+				return fmt.Errorf("ValidConfiguration=%q", c)
+			}
+			return nil
+		})
+		if out, err := up.kubectl("", "get", "namespace", "clusters-"+tc.name); err == nil {
+			t.Errorf("%s: the control plane namespace was created: %s", tc.name, out)
+		}
+		up.mustKubectl("", "-n", "clusters", "delete", "hc", tc.name, "--wait=true", "--timeout=2m")
+	}
+
+	// The cluster goes, and comes back from the archive.
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "rs", "--wait=true", "--timeout=5m")
+	start := time.Now()
+	up.mustKubectl(restoredCluster("rs", infraID, "file://"+archive), "apply", "-f", "-")
+	eventually(t, 5*time.Minute, "the restored cluster Available", func() error {
+		if c := up.condition("hc", "clusters", "rs", "Available"); !strings.HasPrefix(c, "True/") {
+			return fmt.Errorf("Available=%q", c)
+		}
+		return nil
+	})
+	t.Logf("restored cluster Available %.1fs after it was created", time.Since(start).Seconds())
+	server := guestKubectl(t, up.adminKubeconfig(t, "rs"), "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+
+	// The old admin kubeconfig still authenticates (its address aside: the
+	// new control plane may be published on another port).
+	got := guestKubectl(t, oldKubeconfig, "--server", server, "get", "configmaps", "-o", "name")
+	n := strings.Count(got, "configmap/cm-")
+	if n != objects {
+		t.Errorf("%d of %d ConfigMaps after the restore", n, objects)
+	}
+	if v := guestKubectl(t, oldKubeconfig, "--server", server, "get", "configmap", "cm-0777", "-o", "jsonpath={.data.i}"); v != "777" {
+		t.Errorf("cm-0777 holds %q", v)
+	}
+	if v := guestKubectl(t, oldKubeconfig, "--server", server, "get", "secret", "keep-me", "-o", "jsonpath={.data.password}"); v != base64.StdEncoding.EncodeToString([]byte("s3cr3t")) {
+		t.Errorf("secret keep-me holds %q", v)
+	}
+	// The token issued before the backup still authenticates.
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	caData := guestKubectl(t, oldKubeconfig, "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
+	caPEM, _ := base64.StdEncoding.DecodeString(caData)
+	_ = os.WriteFile(ca, caPEM, 0o600)
+	empty := filepath.Join(t.TempDir(), "empty")
+	_ = os.WriteFile(empty, nil, 0o600)
+	who, err := runKubectl(empty, "", "--server", server, "--certificate-authority", ca, "--token", token, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	if err != nil || who != "system:serviceaccount:default:robot" {
+		t.Errorf("the service account token after the restore: %v: %s", err, who)
+	}
+	// A watch from a revision before the backup starts over (410), rather
+	// than replaying revisions.
+	restored := guestClientAt(t, oldKubeconfig, server)
+	w, err := restored.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{ResourceVersion: before.ResourceVersion})
+	if err == nil {
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type != watch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) && !apierrors.IsGone(apierrors.FromObject(ev.Object)) {
+				t.Errorf("a watch from revision %s after the restore got %s %v, want 410 Gone", before.ResourceVersion, ev.Type, ev.Object)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("a watch from revision %s after the restore got nothing", before.ResourceVersion)
+		}
+		w.Stop()
+	} else if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) && !errors.Is(err, context.Canceled) {
+		t.Errorf("a watch from revision %s after the restore: %v, want 410 Gone", before.ResourceVersion, err)
+	}
+}
