@@ -73,8 +73,8 @@ func Objects(s *Spec, in *Inputs) []client.Object {
 			InfrastructureAvailabilityPolicy: hyperv1.AvailabilityPolicy(s.InfraAvailabilityPolicy),
 			Platform: hyperv1.PlatformSpec{Type: hyperv1.AgentPlatform,
 				Agent: &hyperv1.AgentPlatformSpec{AgentNamespace: s.AgentNamespace}},
-			DNS: hyperv1.DNSSpec{BaseDomain: s.BaseDomain},
-			InfraID:                          s.InfraID,
+			DNS:     hyperv1.DNSSpec{BaseDomain: s.BaseDomain},
+			InfraID: s.InfraID,
 			Etcd: hyperv1.EtcdSpec{ManagementType: hyperv1.Managed, Managed: &hyperv1.ManagedEtcdSpec{
 				Storage: hyperv1.ManagedEtcdStorageSpec{Type: "PersistentVolume", PersistentVolume: storage, RestoreSnapshotURL: restoreURLs(s.RestoreFrom)}}},
 			Networking: hyperv1.ClusterNetworking{

@@ -34,19 +34,19 @@ const (
 // Spec is a new hosted cluster as the user describes it. Contents of files
 // (pull secret, ssh key, mirrors) are already read.
 type Spec struct {
-	Name                           string
-	Namespace                      string
-	PullSecret                     []byte
-	AgentNamespace                 string
-	BaseDomain                     string
-	APIServerAddress               string
-	APIServerPublishing            string
-	EtcdStorageClass               string
-	EtcdStorageSize                string
+	Name                string
+	Namespace           string
+	PullSecret          []byte
+	AgentNamespace      string
+	BaseDomain          string
+	APIServerAddress    string
+	APIServerPublishing string
+	EtcdStorageClass    string
+	EtcdStorageSize     string
 	// InfraID is the cluster's infrastructure ID; generated when empty.
 	InfraID string
 	// RestoreFrom is a backup archive the cluster starts from.
-	RestoreFrom string
+	RestoreFrom                    string
 	SSHKey                         []byte
 	ControlPlaneAvailabilityPolicy string
 	InfraAvailabilityPolicy        string
