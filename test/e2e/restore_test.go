@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,7 +25,11 @@ import (
 // restoredCluster is hostedCluster with an infraID and a backup to start
 // from.
 func restoredCluster(name, infraID, url string) string {
-	y := hostedCluster(name, "SingleReplica", "local", rel.Image)
+	return restoredClusterOf(name, "SingleReplica", infraID, url)
+}
+
+func restoredClusterOf(name, policy, infraID, url string) string {
+	y := hostedCluster(name, policy, "local", rel.Image)
 	y = strings.Replace(y, "spec:\n", "spec:\n  infraID: "+infraID+"\n", 1)
 	return strings.Replace(y, "      storage:\n", "      storage:\n        restoreSnapshotURL:\n        - "+url+"\n", 1)
 }
@@ -170,5 +175,56 @@ func TestRestoreFromBackup(t *testing.T) {
 		w.Stop()
 	} else if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) && !errors.Is(err, context.Canceled) {
 		t.Errorf("a watch from revision %s after the restore: %v, want 410 Gone", before.ResourceVersion, err)
+	}
+}
+
+func TestRestoreHighlyAvailable(t *testing.T) {
+	dataDir := t.TempDir()
+	up := startUp(t, dataDir)
+	prepareClusters(up)
+	up.mustKubectl(hostedCluster("rha", "HighlyAvailable", "local", rel.Image), "apply", "-f", "-")
+	up.waitAvailable(t, "rha")
+	kc := up.adminKubeconfig(t, "rha")
+	for i := range 20 {
+		guestKubectl(t, kc, "create", "configmap", fmt.Sprintf("ha-%02d", i), "--from-literal=i="+fmt.Sprint(i))
+	}
+	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "rha", "-o", "jsonpath={.spec.infraID}")
+	up.mustHCP("create", "etcd-backup", "--name", "rha", "--backup-name", "rha-1", "--wait")
+	url := up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "rha-1", "-o", "jsonpath={.status.url}")
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "rha", "--wait=true", "--timeout=5m")
+
+	up.mustKubectl(restoredClusterOf("rha", "HighlyAvailable", infraID, url), "apply", "-f", "-")
+	cpDir := filepath.Join(dataDir, "controlplanes", "clusters-rha")
+	eventually(t, 5*time.Minute, "the restored HighlyAvailable cluster with three healthy etcd members", func() error {
+		if c := up.condition("hc", "clusters", "rha", "Available"); !strings.HasPrefix(c, "True/") {
+			return fmt.Errorf("Available=%q", c)
+		}
+		ready := up.mustKubectl("", "-n", "clusters-rha", "get", "hcp", "rha", "-o", `jsonpath={.status.components[?(@.name=="etcd")].readyReplicas}`)
+		if ready != "3" {
+			return fmt.Errorf("etcd ready replicas %q", ready)
+		}
+		return nil
+	})
+	// Each member answers healthy and they agree on one leader.
+	leaders := map[string]bool{}
+	for _, m := range etcdMembers(t, cpDir) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := m.client.PostJSON(ctx, m.url+"/v3/maintenance/status", "{}")
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", m.replica, err)
+		}
+		var st struct {
+			Leader string `json:"leader"`
+		}
+		_ = json.Unmarshal(out, &st)
+		leaders[st.Leader] = true
+	}
+	if len(leaders) != 1 || leaders[""] {
+		t.Errorf("the restored members name leaders %v, want one", leaders)
+	}
+	got := guestKubectl(t, up.adminKubeconfig(t, "rha"), "get", "configmaps", "-o", "name")
+	if n := strings.Count(got, "configmap/ha-"); n != 20 {
+		t.Errorf("%d of 20 ConfigMaps after the restore:\n%s", n, got)
 	}
 }
