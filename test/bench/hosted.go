@@ -166,6 +166,13 @@ func percentiles(d []time.Duration) (p50, p90 time.Duration) {
 // Available; it returns once the cluster has settled (no longer Progressing),
 // so that each figure is one create, not a pile-up of startups.
 func createCluster(ctx context.Context, c client.Client, rel *release.Release, name string, policy hyperv1.AvailabilityPolicy, dir string) (available, allReady time.Duration, err error) {
+	return createClusterWith(ctx, c, rel, name, policy, dir, nil)
+}
+
+// createClusterWith is createCluster with the HostedCluster changed by
+// change first.
+func createClusterWith(ctx context.Context, c client.Client, rel *release.Release, name string, policy hyperv1.AvailabilityPolicy, dir string,
+	change func(*hyperv1.HostedCluster)) (available, allReady time.Duration, err error) {
 	hc := &hyperv1.HostedCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "clusters", Name: name},
 		Spec: hyperv1.HostedClusterSpec{
@@ -177,6 +184,9 @@ func createCluster(ctx context.Context, c client.Client, rel *release.Release, n
 				ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort,
 					NodePort: &hyperv1.NodePortPublishingStrategy{Address: "127.0.0.1"}}}},
 		},
+	}
+	if change != nil {
+		change(hc)
 	}
 	start := time.Now()
 	if err := c.Create(ctx, hc); err != nil {
