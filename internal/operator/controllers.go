@@ -18,6 +18,7 @@ import (
 	"github.com/hcp-dev/hcp/internal/controller/etcdbackup"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcluster"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
+	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
@@ -73,8 +74,16 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		// In a pod: Local backups are on the operator's own disk.
 		backupDir = filepath.Join(os.TempDir(), "hcp")
 	}
+	etcdNetwork := rt.Network
+	if opts.Runtime == RuntimeKubernetes {
+		// The control plane namespace's NetworkPolicy keeps the operator
+		// away from etcd; a backup there is to run inside the namespace.
+		etcdNetwork = func(string, int) (controlplane.Network, error) {
+			return controlplane.Network{}, fmt.Errorf("backups of control planes on the Kubernetes runtime are not supported yet (its NetworkPolicy lets only the namespace's own pods reach etcd)")
+		}
+	}
 	if err := (&hostedcluster.Reconciler{
-		Network:             rt.Network,
+		Network:             etcdNetwork,
 		DataDir:             backupDir,
 		IgnitionEndpoint:    ignitionEndpoint,
 		IgnitionCheck:       ignitionCheck,
@@ -87,7 +96,7 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	if err := (&etcdbackup.Reconciler{
 		Client:   mgr.GetClient(),
 		Releases: releases,
-		Network:  rt.Network,
+		Network:  etcdNetwork,
 		DataDir:  backupDir,
 	}).SetupWithManager(mgr); err != nil {
 		return err
