@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +32,7 @@ func restoredCluster(name, infraID, url string) string {
 func restoredClusterOf(name, policy, infraID, url string) string {
 	y := hostedCluster(name, policy, "local", rel.Image)
 	y = strings.Replace(y, "spec:\n", "spec:\n  infraID: "+infraID+"\n", 1)
-	return strings.Replace(y, "      storage:\n", "      storage:\n        restoreSnapshotURL:\n        - "+url+"\n", 1)
+	return strings.Replace(y, "      storage:\n", "      storage:\n        restoreSnapshotURL:\n        - \""+url+"\"\n", 1)
 }
 
 func guestClient(t *testing.T, kubeconfig string) *kubernetes.Clientset {
@@ -90,6 +91,19 @@ func TestRestoreFromBackup(t *testing.T) {
 	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "rs", "-o", "jsonpath={.spec.infraID}")
 	up.mustHCP("create", "etcd-backup", "--name", "rs", "--backup-name", "rs-1", "--wait")
 	archive := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "rs-1", "-o", "jsonpath={.status.url}"), "file://")
+	// The same to a real S3 server; the cluster comes back from there.
+	s3 := startS3(t)
+	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(ctx, "restore", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
+		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
+	up.mustHCP("create", "etcd-backup", "--name", "rs", "--backup-name", "rs-s3", "--to", "s3://restore", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
+	key := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "rs-s3", "-o", "jsonpath={.status.url}"), "s3://restore/")
+	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "restore", key, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Bad archives are refused before anything is created.
 	raw, err := os.ReadFile(archive)
@@ -125,7 +139,7 @@ func TestRestoreFromBackup(t *testing.T) {
 	// The cluster goes, and comes back from the archive.
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "rs", "--wait=true", "--timeout=5m")
 	start := time.Now()
-	up.mustKubectl(restoredCluster("rs", infraID, "file://"+archive), "apply", "-f", "-")
+	up.mustKubectl(restoredCluster("rs", infraID, presigned.String()), "apply", "-f", "-")
 	eventually(t, 5*time.Minute, "the restored cluster Available", func() error {
 		if c := up.condition("hc", "clusters", "rs", "Available"); !strings.HasPrefix(c, "True/") {
 			return fmt.Errorf("Available=%q", c)
