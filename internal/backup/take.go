@@ -138,6 +138,17 @@ func ArchivePrefix(hc *hyperv1.HostedCluster) string {
 	return hc.Namespace + "-" + hc.Name + "-"
 }
 
+// ScheduledPrefix starts the names of a cluster's scheduled archives: the
+// retention count applies to those only, never to a backup taken by hand.
+func ScheduledPrefix(hc *hyperv1.HostedCluster) string {
+	return ArchivePrefix(hc) + "scheduled-"
+}
+
+// ScheduledArchiveName is the name of a cluster's scheduled archive taken at t.
+func ScheduledArchiveName(hc *hyperv1.HostedCluster, t time.Time) string {
+	return ScheduledPrefix(hc) + t.UTC().Format("20060102-150405") + ".tar.gz"
+}
+
 // Take snapshots the source's etcd, checks the snapshot with etcdutl, and
 // stores the archive in target under name. Nothing is stored unless the
 // archive is whole; workDir holds the snapshot meanwhile.
@@ -204,10 +215,10 @@ func Prune(ctx context.Context, target Target, prefix string, keep int) ([]strin
 }
 
 // TakeFor backs a HostedCluster up to storage (credentials from the
-// HostedCluster's namespace); dataDir holds Local archives when storage
-// names no directory, and the snapshot meanwhile.
+// HostedCluster's namespace) as archive name; dataDir holds Local archives
+// when storage names no directory, and the snapshot meanwhile.
 func TakeFor(ctx context.Context, c client.Client, releases release.Store, network Networker, dataDir string,
-	hc *hyperv1.HostedCluster, storage hyperv1.EtcdBackupStorage) (*Result, error) {
+	hc *hyperv1.HostedCluster, storage hyperv1.EtcdBackupStorage, name string) (*Result, error) {
 	target, err := TargetFor(ctx, c, hc.Namespace, storage, dataDir)
 	if err != nil {
 		return nil, err
@@ -218,5 +229,5 @@ func TakeFor(ctx context.Context, c client.Client, releases release.Store, netwo
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	return Take(tctx, src, target, ArchiveName(hc, time.Now()), filepath.Join(dataDir, "tmp"))
+	return Take(tctx, src, target, name, filepath.Join(dataDir, "tmp"))
 }

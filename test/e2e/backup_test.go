@@ -234,12 +234,16 @@ func TestEtcdBackup(t *testing.T) {
 	}
 	// Scheduled: every 20 seconds, the newest two kept; a stopped store turns
 	// EtcdBackupSucceeded False, and it turns True again once it is back.
+	// A backup taken by hand where the scheduled ones go is never pruned.
+	up.mustHCP("create", "etcd-backup", "--name", "bk", "--backup-name", "bk-by-hand", "--to", "s3://hcp-backups/scheduled",
+		"--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
+	byHand := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "bk-by-hand", "-o", "jsonpath={.status.url}"), "s3://hcp-backups/")
 	up.mustKubectl("", "-n", "clusters", "patch", "hc", "bk", "--type", "merge", "-p", `{"spec":{"etcd":{"managed":{"backup":{"schedule":"@every 20s","retention":2,`+
 		`"storage":{"type":"S3","s3":{"endpoint":"`+s3.endpoint+`","bucket":"hcp-backups","prefix":"scheduled","credentials":{"name":"s3-creds"}}}}}}}}`)
 	seen := map[string]bool{}
 	inBucket := func() []string {
 		var keys []string
-		for o := range s3.client(t, s3.accessKey, s3.secret).ListObjects(context.Background(), "hcp-backups", minio.ListObjectsOptions{Prefix: "scheduled/"}) {
+		for o := range s3.client(t, s3.accessKey, s3.secret).ListObjects(context.Background(), "hcp-backups", minio.ListObjectsOptions{Prefix: "scheduled/clusters-bk-scheduled-"}) {
 			if o.Err == nil {
 				keys = append(keys, o.Key)
 			}
@@ -256,6 +260,9 @@ func TestEtcdBackup(t *testing.T) {
 		}
 		return nil
 	})
+	if _, err := s3.client(t, s3.accessKey, s3.secret).StatObject(context.Background(), "hcp-backups", byHand, minio.StatObjectOptions{}); err != nil {
+		t.Errorf("the backup taken by hand (%s) was pruned with the scheduled ones: %v", byHand, err)
+	}
 	s3.stop()
 	eventually(t, 3*time.Minute, "a failed scheduled backup reported", func() error {
 		if c := up.condition("hc", "clusters", "bk", "EtcdBackupSucceeded"); !strings.HasPrefix(c, "False/The backup at") {

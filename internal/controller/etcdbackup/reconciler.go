@@ -88,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		set(metav1.ConditionUnknown, ReasonWaitingForControlPlane, "Waiting for HostedCluster %s to be Available", hc.Name)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
-	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, b.Spec.Storage)
+	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, b.Spec.Storage, backup.ArchiveName(hc, time.Now()))
 	if err != nil {
 		set(metav1.ConditionFalse, ReasonBackupFailed, "%v", err)
 		return ctrl.Result{}, nil

@@ -65,7 +65,7 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	if due := schedule.Next(last); now.Before(due) {
 		return due.Sub(now)
 	}
-	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, sch.Storage)
+	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, sch.Storage, backup.ScheduledArchiveName(hc, now))
 	hc.Status.LastEtcdBackupTime = &metav1.Time{Time: now}
 	next := schedule.Next(time.Now()).Sub(time.Now())
 	if err != nil {
@@ -82,9 +82,9 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	if retention <= 0 {
 		retention = DefaultBackupRetention
 	}
-	kept := fmt.Sprintf("the newest %d are kept", retention)
+	kept := fmt.Sprintf("the newest %d scheduled archives are kept", retention)
 	if target, err := backup.TargetFor(ctx, r.Client, hc.Namespace, sch.Storage, r.DataDir); err == nil {
-		if _, err := backup.Prune(ctx, target, backup.ArchivePrefix(hc), retention); err != nil {
+		if _, err := backup.Prune(ctx, target, backup.ScheduledPrefix(hc), retention); err != nil {
 			kept = fmt.Sprintf("deleting archives beyond the newest %d failed: %v", retention, err)
 		}
 	}
