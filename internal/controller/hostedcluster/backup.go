@@ -26,6 +26,8 @@ const (
 const (
 	DefaultBackupSchedule  = "0 */4 * * *"
 	DefaultBackupRetention = 6
+	// retryFailedBackup is how soon a failed scheduled backup is tried again.
+	retryFailedBackup = 5 * time.Minute
 )
 
 // scheduledBackup takes the cluster's scheduled backup when it is due,
@@ -61,14 +63,17 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	if t := hc.Status.LastEtcdBackupTime; t != nil {
 		last = t.Time
 	}
+	c := meta.FindStatusCondition(hc.Status.Conditions, hyperv1.ConditionEtcdBackupSucceeded)
+	due := dueAt(schedule, last, c != nil && c.Reason == ReasonBackupFailed)
 	now := time.Now()
-	if due := schedule.Next(last); now.Before(due) {
+	if now.Before(due) {
 		return due.Sub(now)
 	}
 	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, sch.Storage, backup.ScheduledArchiveName(hc, now))
 	hc.Status.LastEtcdBackupTime = &metav1.Time{Time: now}
 	next := schedule.Next(time.Now()).Sub(time.Now())
 	if err != nil {
+		next = min(next, retryFailedBackup)
 		lastGood := "none yet"
 		if hc.Status.LastSuccessfulEtcdBackupURL != "" {
 			lastGood = hc.Status.LastSuccessfulEtcdBackupURL
@@ -91,4 +96,14 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	set(metav1.ConditionTrue, ReasonBackupSucceeded, "Backed up at %s to %s (%d bytes, etcd revision %d); %s",
 		res.Manifest.Time.Format(time.RFC3339), res.URL, res.Size, res.Manifest.Revision, kept)
 	return next
+}
+
+// dueAt is when the backup after one tried at last is due: the schedule's
+// next slot, or retryFailedBackup after a failed one when that is sooner.
+func dueAt(schedule cron.Schedule, last time.Time, failed bool) time.Time {
+	due := schedule.Next(last)
+	if retry := last.Add(retryFailedBackup); failed && retry.Before(due) {
+		return retry
+	}
+	return due
 }
