@@ -48,7 +48,10 @@ func startEtcd(t *testing.T, rel *release.Release) string {
 	return client
 }
 
-func TestSnapshotArchiveRoundTrip(t *testing.T) {
+// etcdWithClient runs the default release's etcd and returns the release,
+// the member's client URL and a client (closed when the test ends).
+func etcdWithClient(t *testing.T) (*release.Release, string, *clientv3.Client) {
+	t.Helper()
 	store, err := hubtest.Releases()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,12 @@ func TestSnapshotArchiveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return rel, ep, c
+}
+
+func TestSnapshotArchiveRoundTrip(t *testing.T) {
+	rel, ep, c := etcdWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i := range 100 {
@@ -206,23 +214,10 @@ func TestDirPutListPrune(t *testing.T) {
 }
 
 func TestRestoreDataBumpsTheRevision(t *testing.T) {
-	store, err := hubtest.Releases()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := store.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep := startEtcd(t, rel)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel, ep, c := etcdWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	put, err := c.Put(ctx, "/registry/secrets/default/keep", "value")
-	c.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,10 @@ func TestBackupStorage(t *testing.T) {
 		want                string // type/path-or-bucket/prefix, or the flag an error names
 	}{
 		{to: "", want: "Local//"},
-		{to: "/var/backups/hcp/", want: "Local//var/backups/hcp/"},
+		{to: "/var/backups/hcp/", want: "Local//var/backups/hcp"},
 		{to: "s3://bucket/a/b/", endpoint: "http://127.0.0.1:8333", creds: "c", want: "S3/bucket/a/b"},
 		{to: "s3://bucket", endpoint: "https://s3.example.com/", creds: "c", want: "S3/bucket/"},
+		{to: "/srv/../srv/b", want: "Local//srv/b"},
 		{to: "backups", want: "--to"},
 		{to: "s3://", endpoint: "http://x", creds: "c", want: "--to"},
 		{to: "s3://Bad_Bucket", endpoint: "http://x", creds: "c", want: "--to"},
@@ -32,11 +33,11 @@ func TestBackupStorage(t *testing.T) {
 		case st.Type == hyperv1.S3BackupStorage:
 			got = "S3/" + st.S3.Bucket + "/" + st.S3.Prefix
 		case st.Local != nil:
-			got = "Local//" + st.Local.Path[1:] + "/"
+			got = "Local/" + st.Local.Path
 		default:
 			got = "Local//"
 		}
-		if !strings.Contains(got, tc.want) {
+		if (err == nil && got != tc.want) || (err != nil && !strings.Contains(got, tc.want)) {
 			t.Errorf("--to %q --s3-endpoint %q --s3-credentials %q: got %q, want %q", tc.to, tc.endpoint, tc.creds, got, tc.want)
 		}
 	}

@@ -276,26 +276,38 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, hc *hyperv1.HostedClus
 
 // copySecrets copies the pull secret and ssh key into the control plane namespace.
 func (r *Reconciler) copySecrets(ctx context.Context, hc *hyperv1.HostedCluster, cpns string) error {
-	pairs := [][2]string{{hc.Spec.PullSecret.Name, hosted.PullSecretName}}
-	if hc.Spec.SSHKey.Name != "" {
-		pairs = append(pairs, [2]string{hc.Spec.SSHKey.Name, hosted.SSHKeySecret})
+	if err := r.copySecret(ctx, hc, cpns, hc.Spec.PullSecret.Name, hosted.PullSecretName, nil); err != nil {
+		return err
 	}
-	for _, p := range pairs {
-		src := &corev1.Secret{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: p[0]}, src); err != nil {
-			return fmt.Errorf("reading secret %s/%s: %w", hc.Namespace, p[0], err)
+	if hc.Spec.SSHKey.Name != "" {
+		return r.copySecret(ctx, hc, cpns, hc.Spec.SSHKey.Name, hosted.SSHKeySecret, nil)
+	}
+	return nil
+}
+
+// copySecret copies Secret src of the HostedCluster's namespace to dst in
+// the control plane namespace: its keys, or only those named.
+func (r *Reconciler) copySecret(ctx context.Context, hc *hyperv1.HostedCluster, cpns, src, dst string, keys []string) error {
+	from := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: src}, from); err != nil {
+		return fmt.Errorf("reading secret %s/%s: %w", hc.Namespace, src, err)
+	}
+	to := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: dst}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, to, func() error {
+		if to.Labels == nil {
+			to.Labels = map[string]string{}
 		}
-		dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: p[1]}}
-		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dst, func() error {
-			if dst.Labels == nil {
-				dst.Labels = map[string]string{}
+		to.Labels[hosted.ManagedLabel] = hc.Name
+		to.Type, to.Data = from.Type, from.Data
+		if keys != nil {
+			to.Data = map[string][]byte{}
+			for _, k := range keys {
+				to.Data[k] = from.Data[k]
 			}
-			dst.Labels[hosted.ManagedLabel] = hc.Name
-			dst.Type, dst.Data = src.Type, src.Data
-			return nil
-		}); err != nil {
-			return fmt.Errorf("copying secret %s: %w", p[0], err)
 		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("copying secret %s: %w", src, err)
 	}
 	return nil
 }
@@ -313,20 +325,8 @@ func (r *Reconciler) copyEncryptionKeys(ctx context.Context, hc *hyperv1.HostedC
 		names = append(names, b.Name)
 	}
 	for _, name := range names {
-		src := &corev1.Secret{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: hc.Namespace, Name: name}, src); err != nil {
-			return fmt.Errorf("reading secret %s/%s: %w", hc.Namespace, name, err)
-		}
-		dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cpns, Name: hosted.EncryptionKeyPrefix + name}}
-		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dst, func() error {
-			if dst.Labels == nil {
-				dst.Labels = map[string]string{}
-			}
-			dst.Labels[hosted.ManagedLabel] = hc.Name
-			dst.Data = map[string][]byte{hyperv1.AESCBCKeySecretKey: src.Data[hyperv1.AESCBCKeySecretKey]}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("copying secret %s: %w", name, err)
+		if err := r.copySecret(ctx, hc, cpns, name, hosted.EncryptionKeyPrefix+name, []string{hyperv1.AESCBCKeySecretKey}); err != nil {
+			return err
 		}
 	}
 	return nil
