@@ -142,6 +142,9 @@ func (n *realNode) prepare(ctx context.Context) error {
 	if r := reserved(n.o.Inventory, n.o.MachineShare); r != nil {
 		host["systemReserved"] = r
 	}
+	for k, v := range sharedDisk(root) {
+		host[k] = v
+	}
 	b, err := yaml.Marshal(host)
 	if err != nil {
 		return err
@@ -157,6 +160,28 @@ func (n *realNode) prepare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sharedDisk is the eviction settings of a node whose files live under a
+// directory of a machine it shares (a lab or management node of hcp up):
+// the disk the kubelet would watch is the machine's, filled and freed by
+// everything else on it, so a fuller disk must not evict the node's pods
+// or delete its images; memory pressure still evicts. nil for a node that
+// has its own root.
+func sharedDisk(root string) map[string]any {
+	if root == "" || filepath.Clean(root) == "/" {
+		return nil
+	}
+	return map[string]any{
+		"evictionHard": map[string]string{
+			"memory.available":   "100Mi",
+			"nodefs.available":   "0%",
+			"nodefs.inodesFree":  "0%",
+			"imagefs.available":  "0%",
+			"imagefs.inodesFree": "0%",
+		},
+		"imageGCHighThresholdPercent": 100,
+	}
 }
 
 // reserved is what a node sharing the machine with share-1 others keeps

@@ -94,6 +94,24 @@ func TestReservedLeavesEachNodeItsShare(t *testing.T) {
 	}
 }
 
+func TestSharedDiskDoesNotEvictOnTheMachinesDisk(t *testing.T) {
+	for _, root := range []string{"", "/", "//"} {
+		if s := sharedDisk(root); s != nil {
+			t.Errorf("a node with its own root (%q) changes eviction: %v", root, s)
+		}
+	}
+	s := sharedDisk("/var/lib/hcp/lab/host-0")
+	hard, _ := s["evictionHard"].(map[string]string)
+	for _, k := range []string{"nodefs.available", "nodefs.inodesFree", "imagefs.available", "imagefs.inodesFree"} {
+		if hard[k] != "0%" {
+			t.Errorf("evictionHard[%s] = %q, want 0%%", k, hard[k])
+		}
+	}
+	if hard["memory.available"] != "100Mi" || s["imageGCHighThresholdPercent"] != 100 {
+		t.Errorf("memory eviction or image GC: %v", s)
+	}
+}
+
 func TestCgroupLayouts(t *testing.T) {
 	v1 := t.TempDir()
 	for _, h := range []string{"cpu", "cpuset", "memory", "systemd", "unified"} {

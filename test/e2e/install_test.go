@@ -125,7 +125,10 @@ func TestInstallOnManagementNodes(t *testing.T) {
 		if t.Failed() {
 			logs, _ := up.kubectl("", "-n", "hcp-system", "logs", "deployment/hcp-operator", "--tail", "60")
 			prev, _ := up.kubectl("", "-n", "hcp-system", "logs", "deployment/hcp-operator", "--previous", "--tail", "30")
-			t.Logf("operator log:\n%s\nbefore its last restart:\n%s", logs, prev)
+			pods, _ := up.kubectl("", "get", "pods", "-A", "-o", "wide")
+			events, _ := up.kubectl("", "get", "events", "-A", "--sort-by", ".lastTimestamp")
+			node, _ := up.kubectl("", "get", "node", "management-0", "-o", "jsonpath={range .status.conditions[*]}{.type}={.status} {.message}{\"\\n\"}{end}")
+			t.Logf("operator log:\n%s\nbefore its last restart:\n%s\npods:\n%s\nevents:\n%s\nmanagement-0:\n%s", logs, prev, pods, tail(events, 6000), node)
 		}
 	})
 	out2 := up.mustHCP(append(installArgs, "--wait", "--timeout", "5m")...)
@@ -140,6 +143,14 @@ func TestInstallOnManagementNodes(t *testing.T) {
 	}
 	if !seen.pulled("mirror/hcp/operator") {
 		t.Error("the management node did not pull the operator from the mirror registry")
+	}
+	// The node shares this machine's disk: a fuller disk does not evict
+	// its pods (memory pressure still does).
+	cfg := up.mustKubectl("", "get", "--raw", "/api/v1/nodes/management-0/proxy/configz")
+	for _, want := range []string{`"nodefs.available":"0%"`, `"imagefs.available":"0%"`, `"memory.available":"100Mi"`} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("management-0's kubelet configuration has no %s:\n%s", want, tail(cfg, 3000))
+		}
 	}
 
 	// The installed operator reconciles: a cluster becomes Available with
