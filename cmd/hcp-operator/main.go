@@ -36,6 +36,11 @@ func main() {
 		}
 		return
 	}
+	// Backup Jobs and restore init containers of the Kubernetes runtime
+	// run this same executable, from the backup image.
+	if len(os.Args) > 1 && (os.Args[1] == "etcd-backup" || os.Args[1] == "etcd-restore") {
+		os.Exit(backupTool(os.Args[1], os.Args[2:]))
+	}
 	var (
 		kubeconfig string
 		opts       = operator.Options{}

@@ -85,8 +85,13 @@ const bumpRevision = 1_000_000_000
 // compacted, so that clients' watches from before start over rather than see
 // revisions again. dataDir is left as it was when the restore fails.
 func RestoreData(ctx context.Context, etcdutl, snapshot, dataDir string, m Member) error {
-	tmp := dataDir + ".restore"
+	// Restored beside where it goes, on the same file system (a pod's
+	// volume is mounted at dataDir), then moved in.
+	tmp := filepath.Join(dataDir, ".restore")
 	_ = os.RemoveAll(tmp)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, etcdutl, "snapshot", "restore", snapshot, "--data-dir="+tmp,
 		"--name="+m.Name, "--initial-cluster="+m.InitialCluster, "--initial-cluster-token="+m.Token,
@@ -97,9 +102,6 @@ func RestoreData(ctx context.Context, etcdutl, snapshot, dataDir string, m Membe
 		return fmt.Errorf("etcdutl snapshot restore: %v: %s", err, strings.TrimSpace(out.String()))
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return err
-	}
 	if _, err := os.Stat(filepath.Join(dataDir, "member")); err == nil {
 		return fmt.Errorf("%s already holds a member's data; it is kept", dataDir)
 	}
@@ -110,4 +112,38 @@ func RestoreData(ctx context.Context, etcdutl, snapshot, dataDir string, m Membe
 // created from a backup.
 func RestoreDir(dataDir, namespace string) string {
 	return filepath.Join(dataDir, "restore", namespace)
+}
+
+// RunRestore is an etcd member's init container on the Kubernetes runtime
+// (hcp-operator etcd-restore): a member with no data yet gets the snapshot
+// of the archive at rawURL, which must be of infraID; a member with data
+// keeps it. etcdArgs are the member's own arguments (its name, data
+// directory and cluster). It says what it did.
+func RunRestore(ctx context.Context, rawURL, infraID, etcdutl, workDir string, etcdArgs []string) (string, error) {
+	dataDir := ""
+	for _, a := range etcdArgs {
+		if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+			dataDir = v
+		}
+	}
+	if dataDir == "" {
+		return "", fmt.Errorf("the member's arguments name no --data-dir")
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "member")); err == nil {
+		return "the member has data; nothing to restore", nil
+	}
+	dir := filepath.Join(workDir, "restore")
+	defer os.RemoveAll(dir)
+	c, err := Fetch(ctx, rawURL, dir)
+	if err != nil {
+		return "", err
+	}
+	if c.Manifest.InfraID != infraID {
+		return "", fmt.Errorf("the archive is of infraID %q, not %q", c.Manifest.InfraID, infraID)
+	}
+	m := MemberOf(etcdArgs)
+	if err := RestoreData(ctx, etcdutl, c.SnapshotPath, dataDir, m); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("member %s restored from etcd revision %d of %s", m.Name, c.Manifest.Revision, c.Manifest.Cluster), nil
 }

@@ -78,6 +78,9 @@ digest and the hcp install command that uses them.`,
 			for _, r := range rels {
 				specs = append(specs, images.ControlPlaneSpec(r))
 			}
+			for _, r := range rels {
+				specs = append(specs, images.EtcdBackupSpec(r, filepath.Join(binDir, "hcp-operator")))
+			}
 			op, err := images.OperatorSpec(binDir, version.Version, rels)
 			if err != nil {
 				return err

@@ -108,10 +108,11 @@ type Component struct {
 	// before it is killed; 0: the runtime's default. Not part of the
 	// specification.
 	StopGrace time.Duration `json:"-"`
-	// Restore, for etcd, is a snapshot file each member's data directory is
-	// restored from before the member first starts (a cluster created from
-	// a backup); a member that has data keeps it. Not part of the
-	// specification.
+	// Restore, for etcd, is what each member's data directory is restored
+	// from before the member first starts (a cluster created from a
+	// backup): a snapshot file on the local runtime, the archive's http(s)
+	// URL on the Kubernetes runtime (part of its pods' specification there).
+	// A member that has data keeps it. Not part of the specification.
 	Restore string `json:"-"`
 	// ConfigDigest changes when a file the component reads only as it
 	// starts changes (the API server's encryption configuration): a change

@@ -465,7 +465,7 @@ type Registry struct {
 
 // WithManagementImages makes Load also build what management nodes run:
 // each release's control plane image and its volume provisioner
-// (ManagementSpecs).
+// (ManagementSpecs), and the backup image.
 func (r *Registry) WithManagementImages() *Registry {
 	r.management = true
 	return r
@@ -523,7 +523,7 @@ func (r *Registry) Load(ctx context.Context, rels []*release.Release) error {
 		imgs, err := FromRelease(rel, r.dir)
 		if err == nil && r.management {
 			var more []Image
-			more, err = Build(r.dir, ManagementSpecs(rel)...)
+			more, err = Build(r.dir, ManagementSpecs(rel, OperatorProgram())...)
 			imgs = append(imgs, more...)
 		}
 		if err != nil {

@@ -23,6 +23,9 @@ import (
 const (
 	ControlPlaneImage = "control-plane"
 	OperatorImage     = "operator"
+	// EtcdBackupImage takes and restores a control plane's backups on the
+	// Kubernetes runtime: the operator's program and the release's etcdutl.
+	EtcdBackupImage = "etcd-backup"
 	// OwnRepository is the repository path of hcp's images in hcp's registry.
 	OwnRepository = "hcp"
 	// DefaultRepository is where nodes pull hcp's own images by default.
@@ -50,15 +53,48 @@ func ControlPlaneSpec(rel *release.Release) Spec {
 		Cmd: []string{release.KubeAPIServer, "--version"}, User: nonRoot}
 }
 
+// EtcdBackupSpec is the image of the release's backup Jobs and restore
+// init containers: operatorProgram (hcp-operator etcd-backup, etcd-restore)
+// and the release's etcdutl, tagged with the release's name. It changes with
+// the operator, so pods name it by digest (Digest), never by tag.
+func EtcdBackupSpec(rel *release.Release, operatorProgram string) Spec {
+	return Spec{Repository: OwnRepository + "/" + EtcdBackupImage, Tag: rel.Name,
+		Layers: []*Layer{
+			{Files: map[string]string{"/usr/local/bin/hcp-operator": operatorProgram}},
+			{Files: map[string]string{"/usr/local/bin/" + release.Etcdutl: rel.Binary(release.Etcdutl)}},
+		},
+		Entrypoint: []string{"/usr/local/bin/hcp-operator"}, User: nonRoot}
+}
+
+// OperatorProgram is the hcp-operator program beside the running one (hcp,
+// hcp-operator or a test binary in the same directory): the program of the
+// backup image. "" when there is none.
+func OperatorProgram() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), "hcp-operator")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 // LocalPathProvisionerRepository is the repository of management nodes'
 // volume provisioner's image, its upstream path.
 const LocalPathProvisionerRepository = "rancher/local-path-provisioner"
 
-// ManagementSpecs are the images management nodes run besides the control
-// plane image: rancher's local-path-provisioner, tagged with its version,
-// when the release has it.
-func ManagementSpecs(rel *release.Release) []Spec {
+// ManagementSpecs are the images management nodes run: the control plane
+// image, the backup image (when operatorProgram is known) and rancher's
+// local-path-provisioner, tagged with its version, when the release has it.
+func ManagementSpecs(rel *release.Release, operatorProgram string) []Spec {
 	specs := []Spec{ControlPlaneSpec(rel)}
+	if operatorProgram != "" {
+		if _, err := os.Stat(rel.Binary(release.Etcdutl)); err == nil {
+			specs = append(specs, EtcdBackupSpec(rel, operatorProgram))
+		}
+	}
 	if v := rel.Components["local-path-provisioner"]; v != "" {
 		specs = append(specs, Spec{Repository: LocalPathProvisionerRepository, Tag: v,
 			Layers:     []*Layer{{Files: map[string]string{"/usr/local/bin/local-path-provisioner": rel.Binary("local-path-provisioner")}}},

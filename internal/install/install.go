@@ -164,6 +164,7 @@ func clusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{""}, Resources: []string{"pods", "nodes", "endpoints"}, Verbs: read},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: all},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: all},
+			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: all},
 			{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: all},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: all},
 			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: read},

@@ -15,10 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
+	"github.com/hcp-dev/hcp/internal/backup"
 	"github.com/hcp-dev/hcp/internal/controller/etcdbackup"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcluster"
 	"github.com/hcp-dev/hcp/internal/controller/hostedcontrolplane"
-	"github.com/hcp-dev/hcp/internal/controlplane"
 	"github.com/hcp-dev/hcp/internal/ignition"
 	"github.com/hcp-dev/hcp/internal/release"
 	k8sruntime "github.com/hcp-dev/hcp/internal/runtime/kubernetes"
@@ -32,13 +32,18 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	releases := release.Store{Dir: opts.ReleaseDir}
 	var (
 		rt         hostedcontrolplane.Runtime
+		backups    backup.Taker
 		changes    chan string
 		publishing = map[hyperv1.PublishingStrategyType]bool{hyperv1.NodePort: true}
 	)
 	switch opts.Runtime {
 	case RuntimeKubernetes:
-		rt = k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime"),
+		k8s := k8sruntime.New(k8sruntime.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Log: opts.Log.WithName("runtime"),
 			ImageRepository: opts.ImageRepository})
+		rt = k8s
+		// Only the control plane namespace's own pods reach etcd: backups
+		// run as Jobs there.
+		backups = k8sruntime.Backups{Runtime: k8s, Client: mgr.GetClient(), Releases: releases}
 		publishing[hyperv1.LoadBalancer] = true
 		publishing[hyperv1.Route] = true // checked against the served APIs when applied
 	case RuntimeLocal, "":
@@ -74,17 +79,13 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		// In a pod: Local backups are on the operator's own disk.
 		backupDir = filepath.Join(os.TempDir(), "hcp")
 	}
-	etcdNetwork := rt.Network
-	if opts.Runtime == RuntimeKubernetes {
-		// The control plane namespace's NetworkPolicy keeps the operator
-		// away from etcd; a backup there is to run inside the namespace.
-		etcdNetwork = func(string, int) (controlplane.Network, error) {
-			return controlplane.Network{}, fmt.Errorf("backups of control planes on the Kubernetes runtime are not supported yet (its NetworkPolicy lets only the namespace's own pods reach etcd)")
-		}
+	if backups == nil {
+		backups = backup.Local{Client: mgr.GetClient(), Releases: releases, Network: rt.Network, DataDir: backupDir}
 	}
 	if err := (&hostedcluster.Reconciler{
-		Network:             etcdNetwork,
+		Backups:             backups,
 		DataDir:             backupDir,
+		RemoteRestore:       opts.Runtime == RuntimeKubernetes,
 		IgnitionEndpoint:    ignitionEndpoint,
 		IgnitionCheck:       ignitionCheck,
 		Client:              mgr.GetClient(),
@@ -94,10 +95,8 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 		return err
 	}
 	if err := (&etcdbackup.Reconciler{
-		Client:   mgr.GetClient(),
-		Releases: releases,
-		Network:  etcdNetwork,
-		DataDir:  backupDir,
+		Client:  mgr.GetClient(),
+		Backups: backups,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

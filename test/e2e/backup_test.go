@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,17 +29,25 @@ type s3Server struct {
 	endpoint          string
 	accessKey, secret string
 	dir               string
+	ip                string
 	cmd               *exec.Cmd
 	ports             []int
 }
 
 func startS3(t *testing.T) *s3Server {
 	t.Helper()
+	return startS3On(t, "127.0.0.1")
+}
+
+// startS3On starts the S3 server on ip: loopback, or an address of this
+// machine that pods on the lab network reach.
+func startS3On(t *testing.T, ip string) *s3Server {
+	t.Helper()
 	weed := filepath.Join(binDir, "testtools", "weed")
 	if _, err := os.Stat(weed); err != nil {
 		t.Fatalf("the S3 server is missing (%v): make build builds it", err)
 	}
-	s := &s3Server{accessKey: "hcp-backup", secret: "s3cret-" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
+	s := &s3Server{accessKey: "hcp-backup", secret: "s3cret-" + strconv.Itoa(freePort(t)), dir: t.TempDir(), ip: ip}
 	cfg := fmt.Sprintf(`{"identities":[{"name":"hcp","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","Write","List","Tagging"]}]}`, s.accessKey, s.secret)
 	if err := os.WriteFile(filepath.Join(s.dir, "s3.json"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -51,7 +60,7 @@ func startS3(t *testing.T) *s3Server {
 			s.ports = append(s.ports, p)
 		}
 	}
-	s.endpoint = "http://127.0.0.1:" + strconv.Itoa(s.ports[3])
+	s.endpoint = "http://" + net.JoinHostPort(ip, strconv.Itoa(s.ports[3]))
 	s.start(t)
 	t.Cleanup(s.stop)
 	return s
@@ -68,7 +77,7 @@ func (s *s3Server) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(filepath.Join(binDir, "testtools", "weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+	s.cmd = exec.Command(filepath.Join(binDir, "testtools", "weed"), "server", "-ip="+s.ip, "-ip.bind="+s.ip,
 		"-dir="+filepath.Join(s.dir, "data"), "-master.port="+strconv.Itoa(s.ports[0]), "-volume.port="+strconv.Itoa(s.ports[1]),
 		"-filer", "-filer.port="+strconv.Itoa(s.ports[2]), "-s3", "-s3.port="+strconv.Itoa(s.ports[3]),
 		"-s3.config="+filepath.Join(s.dir, "s3.json"), "-volume.max=4", "-master.volumeSizeLimitMB=64")

@@ -17,7 +17,6 @@ import (
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/backup"
-	"github.com/hcp-dev/hcp/internal/release"
 )
 
 // Reasons of BackupCompleted.
@@ -26,6 +25,7 @@ const (
 	ReasonBackupFailed             = "BackupFailed"
 	ReasonHostedClusterNotFound    = "HostedClusterNotFound"
 	ReasonWaitingForControlPlane   = "WaitingForControlPlane"
+	ReasonBackupInProgress         = "BackupInProgress"
 	ReasonControlPlaneNotAvailable = "ControlPlaneNotAvailable"
 )
 
@@ -35,13 +35,10 @@ const waitForControlPlane = 5 * time.Minute
 
 // Reconciler reconciles HCPEtcdBackups.
 type Reconciler struct {
-	Client   client.Client
-	Releases release.Store
-	// Network places a control plane's replicas (the runtime's).
-	Network backup.Networker
-	// DataDir holds Local backups (<DataDir>/backups) when their storage
-	// names no path, and snapshots while they are archived.
-	DataDir string
+	Client client.Client
+	// Backups takes the backups: in this process (the local runtime) or as
+	// Jobs (the Kubernetes runtime).
+	Backups backup.Taker
 }
 
 // SetupWithManager registers the controller.
@@ -88,7 +85,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		set(metav1.ConditionUnknown, ReasonWaitingForControlPlane, "Waiting for HostedCluster %s to be Available", hc.Name)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
-	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, b.Spec.Storage, backup.ArchiveName(hc, time.Now()))
+	res, err := r.Backups.Take(ctx, hc, b.Spec.Storage, backup.ArchiveName(hc, b.CreationTimestamp.Time))
+	if errors.Is(err, backup.ErrInProgress) {
+		set(metav1.ConditionUnknown, ReasonBackupInProgress, "Taking the backup")
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
 	if err != nil {
 		set(metav1.ConditionFalse, ReasonBackupFailed, "%v", err)
 		return ctrl.Result{}, nil

@@ -2,6 +2,7 @@ package hostedcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,7 +40,7 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	if m := hc.Spec.Etcd.Managed; m != nil {
 		sch = m.Backup
 	}
-	if sch == nil || r.Network == nil {
+	if sch == nil || r.Backups == nil {
 		meta.RemoveStatusCondition(&hc.Status.Conditions, hyperv1.ConditionEtcdBackupSucceeded)
 		return 0
 	}
@@ -69,7 +70,12 @@ func (r *Reconciler) scheduledBackup(ctx context.Context, hc *hyperv1.HostedClus
 	if now.Before(due) {
 		return due.Sub(now)
 	}
-	res, err := backup.TakeFor(ctx, r.Client, r.Releases, r.Network, r.DataDir, hc, sch.Storage, backup.ScheduledArchiveName(hc, now))
+	// Named after the slot it is taken for: a backup that runs elsewhere
+	// keeps its name until it has finished.
+	res, err := r.Backups.Take(ctx, hc, sch.Storage, backup.ScheduledArchiveName(hc, due))
+	if errors.Is(err, backup.ErrInProgress) {
+		return 2 * time.Second
+	}
 	hc.Status.LastEtcdBackupTime = &metav1.Time{Time: now}
 	next := schedule.Next(time.Now()).Sub(time.Now())
 	if err != nil {

@@ -57,10 +57,14 @@ type Reconciler struct {
 	IgnitionEndpoint string
 	// IgnitionCheck, when set, says whether the ignition server answers.
 	IgnitionCheck func(context.Context) error
-	// Network places control planes' replicas (the runtime's) and DataDir
-	// holds Local backups: scheduled backups need both.
-	Network backup.Networker
+	// Backups takes scheduled backups (none when nil). DataDir holds Local
+	// backups and archives while a control plane is restored from them.
+	Backups backup.Taker
 	DataDir string
+	// RemoteRestore: control planes' etcd pods fetch the archive they are
+	// restored from themselves (the Kubernetes runtime), so it must be at
+	// an http(s) URL.
+	RemoteRestore bool
 }
 
 // SetupWithManager registers the controller.

@@ -292,12 +292,26 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 }
 
 // restoreSnapshot is the snapshot a control plane created from a backup
-// starts from, until it has been initialized; "" for others. A control plane
+// starts from, until it has been initialized (the local runtime), or the
+// archive's URL (the Kubernetes runtime); "" for others. A control plane
 // whose snapshot is not there does not start (it would start empty).
 func (r *Reconciler) restoreSnapshot(hcp *hyperv1.HostedControlPlane) (string, error) {
 	m := hcp.Spec.Etcd.Managed
 	if m == nil || len(m.Storage.RestoreSnapshotURL) == 0 {
 		return "", nil
+	}
+	if r.WatchWorkloads {
+		// Each etcd pod's init container fetches the archive itself and
+		// restores a member that has no data; it stays while the spec names
+		// the archive, so that the restore's end does not roll etcd.
+		u := m.Storage.RestoreSnapshotURL[0]
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: %q: on the Kubernetes runtime etcd's pods fetch the archive themselves; use an http(s) URL (a presigned S3 URL)", u)
+		}
+		if hcp.Status.Initialized && r.DataDir != "" {
+			_ = os.RemoveAll(backup.RestoreDir(r.DataDir, hcp.Namespace))
+		}
+		return u, nil
 	}
 	if hcp.Status.Initialized {
 		// Restored: the unpacked archive is not needed any more.
@@ -305,9 +319,6 @@ func (r *Reconciler) restoreSnapshot(hcp *hyperv1.HostedControlPlane) (string, e
 			_ = os.RemoveAll(backup.RestoreDir(r.DataDir, hcp.Namespace))
 		}
 		return "", nil
-	}
-	if r.WatchWorkloads {
-		return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: restoring from a backup is not supported on the Kubernetes runtime yet")
 	}
 	p := filepath.Join(backup.RestoreDir(r.DataDir, hcp.Namespace), backup.SnapshotName)
 	if _, err := os.Stat(p); err != nil {

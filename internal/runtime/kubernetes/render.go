@@ -55,6 +55,9 @@ type Input struct {
 	Images map[string]string
 	// UID is the user (and group) the pods run as.
 	UID int64
+	// BackupImage runs etcd's restore init container (a control plane
+	// created from a backup: Component.Restore).
+	BackupImage string
 	// DedicatedNodes says that management nodes are labelled for control
 	// planes (hypershift.openshift.io/control-plane=true), so pods go only there.
 	DedicatedNodes bool
@@ -286,6 +289,19 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 			SecurityContext:          containerSecurity(),
 		}},
 		Volumes: volumes,
+	}
+	if c.Restore != "" {
+		// A member with no data yet starts from the archive's snapshot.
+		spec.InitContainers = []corev1.Container{{
+			Name:                     "restore",
+			Image:                    in.BackupImage,
+			Command:                  []string{"/usr/local/bin/hcp-operator", "etcd-restore", "--url=" + c.Restore, "--work-dir=/tmp", "--"},
+			Args:                     args,
+			Env:                      env,
+			VolumeMounts:             mounts,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          containerSecurity(),
+		}}
 	}
 	if c.StopGrace > 0 {
 		spec.TerminationGracePeriodSeconds = ptr.To(int64(max(c.StopGrace/time.Second, 1)))

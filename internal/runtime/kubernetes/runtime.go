@@ -62,6 +62,8 @@ type Runtime struct {
 	// held is, per namespace, the components not started yet and what each
 	// waits for.
 	held map[string]map[string]heldComponent
+	// backupImages is each release's backup image (BackupImage).
+	backupImages map[string]string
 }
 
 // heldComponent is a component not started yet: its replicas and what it
@@ -81,7 +83,8 @@ func (r *Runtime) repository() string {
 
 // New returns a runtime.
 func New(opts Options) *Runtime {
-	return &Runtime{opts: opts, order: map[string][]string{}, applied: map[string]string{}, held: map[string]map[string]heldComponent{}}
+	return &Runtime{opts: opts, order: map[string][]string{}, applied: map[string]string{}, held: map[string]map[string]heldComponent{},
+		backupImages: map[string]string{}}
 }
 
 // Network: replicas listen on their pods' addresses and find one another
@@ -123,7 +126,16 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 			perComponent[c.Name] = c.Release.ImageRef(r.repository(), images.ControlPlaneImage)
 		}
 	}
-	objs, err := Render(Input{ControlPlane: started, Image: image, Images: perComponent, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated})
+	backupImage := ""
+	for _, c := range started.Components {
+		if c.Restore != "" {
+			if backupImage, err = r.BackupImage(rel); err != nil {
+				return nil, err
+			}
+		}
+	}
+	objs, err := Render(Input{ControlPlane: started, Image: image, Images: perComponent, UID: UIDFor(ns.Name, ns.Annotations), DedicatedNodes: dedicated,
+		BackupImage: backupImage})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// On the Kubernetes runtime (control planes on management nodes) a backup
+// is a Job in the control plane namespace that writes the archive to S3,
+// and a cluster created from it restores each etcd member in an init
+// container of its pod.
+func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
+	ctx := context.Background()
+	s3 := startS3On(t, machineAddress(t))
+	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(ctx, "mgmt", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up := startUp(t, t.TempDir(), "--management-nodes", "1")
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustKubectl("", "create", "namespace", "clusters-example")
+	create := func(extra ...string) {
+		t.Helper()
+		up.mustHCP(append([]string{"create", "cluster", "agent", "--name", "kb", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+			"--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image, "--node-pool-replicas", "0"}, extra...)...)
+	}
+	create("--wait", "--timeout", "8m")
+	oldKubeconfig := up.adminKubeconfig(t, "kb")
+	cs := guestClient(t, oldKubeconfig)
+	const objects = 100
+	for i := 1; i <= objects; i++ {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%03d", i)}, Data: map[string]string{"i": fmt.Sprint(i)}}
+		if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating %s: %v", cm.Name, err)
+		}
+	}
+	guestKubectl(t, oldKubeconfig, "create", "secret", "generic", "keep-me", "--from-literal=password=s3cr3t")
+	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "kb", "-o", "jsonpath={.spec.infraID}")
+
+	// A directory on the management plane is no target for a Job.
+	out, err := up.hcp("create", "etcd-backup", "--name", "kb", "--backup-name", "kb-local", "--wait")
+	if err == nil || !strings.Contains(out, "back up to S3 only") {
+		t.Errorf("a Local backup on the Kubernetes runtime: %v\n%s", err, out)
+	}
+	// Wrong credentials fail with the reason.
+	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-wrong",
+		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key=not-the-secret")
+	out, err = up.hcp("create", "etcd-backup", "--name", "kb", "--backup-name", "kb-wrong", "--to", "s3://mgmt", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-wrong", "--wait")
+	if err == nil || !strings.Contains(out, "refused the credentials") {
+		t.Errorf("a backup with wrong credentials: %v\n%s", err, out)
+	}
+
+	// The backup: a Job in the control plane namespace, gone once its
+	// archive is in the bucket.
+	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
+		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
+	up.mustHCP("create", "etcd-backup", "--name", "kb", "--backup-name", "kb-1", "--to", "s3://mgmt", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
+	u := up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "kb-1", "-o", "jsonpath={.status.url}")
+	key, ok := strings.CutPrefix(u, "s3://mgmt/")
+	if !ok {
+		t.Fatalf("status.url %q, want s3://mgmt/...", u)
+	}
+	st, err := s3.client(t, s3.accessKey, s3.secret).StatObject(ctx, "mgmt", key, minio.StatObjectOptions{})
+	if err != nil || st.Size == 0 {
+		t.Fatalf("the archive %s in the bucket: %v %+v", key, err, st)
+	}
+	eventually(t, time.Minute, "the backup Jobs gone", func() error {
+		if out, _ := up.kubectl("", "-n", "clusters-kb", "get", "jobs,secrets", "-l", "app=etcd-backup", "-o", "name"); strings.TrimSpace(out) != "" {
+			return errorf("left: %s", out)
+		}
+		return nil
+	})
+	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "mgmt", key, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The cluster goes and comes back from the archive; a file:// archive
+	// is refused, pods cannot read it.
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kb", "--wait=true", "--timeout=5m")
+	create("--infra-id", infraID, "--restore-from", "file:///var/lib/hcp/backups/kb.tar.gz")
+	eventually(t, time.Minute, "a file:// archive refused", func() error {
+		if c := up.condition("hc", "clusters", "kb", "ValidConfiguration"); !strings.HasPrefix(c, "False/") || !strings.Contains(c, "use an http(s) URL") {
+			return errorf("ValidConfiguration=%q", c)
+		}
+		return nil
+	})
+	if out, err := up.kubectl("", "get", "namespace", "clusters-kb"); err == nil {
+		t.Errorf("the control plane namespace was created: %s", out)
+	}
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kb", "--wait=true", "--timeout=2m")
+	start := time.Now()
+	create("--infra-id", infraID, "--restore-from", presigned.String(), "--wait", "--timeout", "8m")
+	t.Logf("restored cluster Available %.1fs after it was created", time.Since(start).Seconds())
+	if msg := up.mustKubectl("", "-n", "clusters-kb", "get", "pods", "-l", "app=etcd", "-o",
+		"jsonpath={.items[0].status.initContainerStatuses[0].state.terminated.message}"); !strings.Contains(msg, "restored from etcd revision") {
+		t.Errorf("etcd's restore init container said %q", msg)
+	}
+	server := guestKubectl(t, up.adminKubeconfig(t, "kb"), "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+	got := guestKubectl(t, oldKubeconfig, "--server", server, "get", "configmaps", "-o", "name")
+	if n := strings.Count(got, "configmap/cm-"); n != objects {
+		t.Errorf("%d of %d ConfigMaps after the restore", n, objects)
+	}
+	if v := guestKubectl(t, oldKubeconfig, "--server", server, "get", "secret", "keep-me", "-o", "jsonpath={.data.password}"); v != "czNjcjN0" {
+		t.Errorf("secret keep-me holds %q", v)
+	}
+}
