@@ -159,7 +159,7 @@ func BackupJob(in Input, jobName, image, archive string) *batchv1.Job {
 			Name:    BackupApp,
 			Image:   image,
 			Command: []string{"/usr/local/bin/hcp-operator", "etcd-backup"},
-			Env: []corev1.EnvVar{secretEnv("AWS_ACCESS_KEY_ID", jobName), secretEnv("AWS_SECRET_ACCESS_KEY", jobName)},
+			Env:     []corev1.EnvVar{secretEnv("AWS_ACCESS_KEY_ID", jobName), secretEnv("AWS_SECRET_ACCESS_KEY", jobName)},
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "input", MountPath: backup.JobInputDir, ReadOnly: true},
 				{Name: "etcd-client", MountPath: backup.JobEtcdClientDir, ReadOnly: true},
