@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,7 +241,7 @@ func TestRestoreDataBumpsTheRevision(t *testing.T) {
 	if err := RestoreData(ctx, rel.Binary(release.Etcdutl), snap, data, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(data + ".restore"); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(data, ".restore")); !os.IsNotExist(err) {
 		t.Errorf("the restore's scratch directory is left: %v", err)
 	}
 	cmd := exec.Command(rel.Binary(release.Etcd), append(args, "--data-dir="+data, "--listen-peer-urls="+peer,
@@ -279,5 +281,51 @@ func TestRestoreDataBumpsTheRevision(t *testing.T) {
 	// leaves the data as it was.
 	if err := RestoreData(ctx, rel.Binary(release.Etcdutl), snap, data, m); err == nil {
 		t.Error("a restore over existing data succeeded")
+	}
+}
+
+// An etcd pod's restore init container: a member without data gets the
+// archive's snapshot from an http URL; one with data keeps it; an archive of
+// another infraID is refused.
+func TestRunRestore(t *testing.T) {
+	rel, ep, c := etcdWithClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Put(ctx, "/registry/configmaps/default/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snap.db")
+	if err := Snapshot(ctx, []string{ep}, nil, snap); err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if err := Write(&archive, &Manifest{Cluster: "clusters/example", InfraID: "example-abcde", Release: rel.Name}, snap, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(archive.Bytes()) }))
+	defer srv.Close()
+	data := filepath.Join(dir, "data")
+	args := []string{"--name=etcd-0", "--data-dir=" + data, "--initial-cluster=etcd-0=http://127.0.0.1:2380",
+		"--initial-cluster-token=ns", "--initial-advertise-peer-urls=http://127.0.0.1:2380"}
+	etcdutl := rel.Binary(release.Etcdutl)
+	if _, err := RunRestore(ctx, srv.URL, "someone-else", etcdutl, filepath.Join(dir, "work"), args); err == nil || !strings.Contains(err.Error(), "infraID") {
+		t.Errorf("an archive of another infraID: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "member")); !os.IsNotExist(err) {
+		t.Fatalf("a refused archive left member data: %v", err)
+	}
+	msg, err := RunRestore(ctx, srv.URL, "example-abcde", etcdutl, filepath.Join(dir, "work"), args)
+	if err != nil || !strings.Contains(msg, "member etcd-0 restored from etcd revision") {
+		t.Fatalf("restore: %v %q", err, msg)
+	}
+	if _, err := os.Stat(filepath.Join(data, "member", "snap", "db")); err != nil {
+		t.Errorf("no member data: %v", err)
+	}
+	if msg, err := RunRestore(ctx, srv.URL+"/gone", "example-abcde", etcdutl, filepath.Join(dir, "work"), args); err != nil || !strings.Contains(msg, "has data") {
+		t.Errorf("a member with data: %v %q", err, msg)
+	}
+	if _, err := RunRestore(ctx, srv.URL, "", etcdutl, dir, args[:1]); err == nil || !strings.Contains(err.Error(), "--data-dir") {
+		t.Errorf("no data directory: %v", err)
 	}
 }

@@ -116,7 +116,8 @@ func RestoreDir(dataDir, namespace string) string {
 
 // RunRestore is an etcd member's init container on the Kubernetes runtime
 // (hcp-operator etcd-restore): a member with no data yet gets the snapshot
-// of the archive at rawURL, which must be of infraID; a member with data
+// of the archive at rawURL, which must be of infraID (when not ""; the
+// operator checked the archive before it created anything); a member with data
 // keeps it. etcdArgs are the member's own arguments (its name, data
 // directory and cluster). It says what it did.
 func RunRestore(ctx context.Context, rawURL, infraID, etcdutl, workDir string, etcdArgs []string) (string, error) {
@@ -138,7 +139,7 @@ func RunRestore(ctx context.Context, rawURL, infraID, etcdutl, workDir string, e
 	if err != nil {
 		return "", err
 	}
-	if c.Manifest.InfraID != infraID {
+	if infraID != "" && c.Manifest.InfraID != infraID {
 		return "", fmt.Errorf("the archive is of infraID %q, not %q", c.Manifest.InfraID, infraID)
 	}
 	m := MemberOf(etcdArgs)

@@ -29,7 +29,7 @@ type s3Server struct {
 	endpoint          string
 	accessKey, secret string
 	dir               string
-	ip                string
+	bind              string
 	cmd               *exec.Cmd
 	ports             []int
 }
@@ -47,7 +47,7 @@ func startS3On(t *testing.T, ip string) *s3Server {
 	if _, err := os.Stat(weed); err != nil {
 		t.Fatalf("the S3 server is missing (%v): make build builds it", err)
 	}
-	s := &s3Server{accessKey: "hcp-backup", secret: "s3cret-" + strconv.Itoa(freePort(t)), dir: t.TempDir(), ip: ip}
+	s := &s3Server{accessKey: "hcp-backup", secret: "s3cret-" + strconv.Itoa(freePort(t)), dir: t.TempDir(), bind: "127.0.0.1"}
 	cfg := fmt.Sprintf(`{"identities":[{"name":"hcp","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","Write","List","Tagging"]}]}`, s.accessKey, s.secret)
 	if err := os.WriteFile(filepath.Join(s.dir, "s3.json"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -61,8 +61,19 @@ func startS3On(t *testing.T, ip string) *s3Server {
 		}
 	}
 	s.endpoint = "http://" + net.JoinHostPort(ip, strconv.Itoa(s.ports[3]))
+	if ip != "127.0.0.1" {
+		// Its parts talk among themselves on loopback (the lab network's
+		// rules do not touch it) and listen on every address.
+		s.bind = "0.0.0.0"
+	}
 	s.start(t)
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(s.dir, "weed.log"))
+			t.Logf("the S3 server's log:\n%s", tail(string(b), 4000))
+		}
+	})
 	return s
 }
 
@@ -77,10 +88,13 @@ func (s *s3Server) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(filepath.Join(binDir, "testtools", "weed"), "server", "-ip="+s.ip, "-ip.bind="+s.ip,
+	// Each bucket is a collection that grows volumes of its own, as does
+	// the filer's metadata log once a minute: room for 32 (not
+	// preallocated, at most 64 MB each).
+	s.cmd = exec.Command(filepath.Join(binDir, "testtools", "weed"), "server", "-ip=127.0.0.1", "-ip.bind="+s.bind,
 		"-dir="+filepath.Join(s.dir, "data"), "-master.port="+strconv.Itoa(s.ports[0]), "-volume.port="+strconv.Itoa(s.ports[1]),
 		"-filer", "-filer.port="+strconv.Itoa(s.ports[2]), "-s3", "-s3.port="+strconv.Itoa(s.ports[3]),
-		"-s3.config="+filepath.Join(s.dir, "s3.json"), "-volume.max=4", "-master.volumeSizeLimitMB=64")
+		"-s3.config="+filepath.Join(s.dir, "s3.json"), "-volume.max=32", "-master.volumeSizeLimitMB=64")
 	_ = os.MkdirAll(filepath.Join(s.dir, "data"), 0o700)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {

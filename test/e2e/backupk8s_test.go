@@ -23,6 +23,14 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := startUp(t, t.TempDir(), "--management-nodes", "1")
+	t.Cleanup(func() {
+		if t.Failed() {
+			pods, _ := up.kubectl("", "-n", "clusters-kb", "get", "pods", "-o",
+				`jsonpath={range .items[*]}{.metadata.name}: {.status.phase} init={.status.initContainerStatuses} containers={.status.containerStatuses}{"\n"}{end}`)
+			events, _ := up.kubectl("", "-n", "clusters-kb", "get", "events", "--sort-by", ".lastTimestamp")
+			t.Logf("pods of clusters-kb:\n%s\nevents:\n%s", pods, tail(events, 4000))
+		}
+	})
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
 	up.mustKubectl("", "create", "namespace", "clusters-example")
 	create := func(extra ...string) {
@@ -84,6 +92,7 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	// The cluster goes and comes back from the archive; a file:// archive
 	// is refused, pods cannot read it.
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kb", "--wait=true", "--timeout=5m")
+	up.mustKubectl("", "wait", "--for=delete", "namespace/clusters-kb", "--timeout=3m")
 	create("--infra-id", infraID, "--restore-from", "file:///var/lib/hcp/backups/kb.tar.gz")
 	eventually(t, time.Minute, "a file:// archive refused", func() error {
 		if c := up.condition("hc", "clusters", "kb", "ValidConfiguration"); !strings.HasPrefix(c, "False/") || !strings.Contains(c, "use an http(s) URL") {
@@ -96,7 +105,7 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	}
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kb", "--wait=true", "--timeout=2m")
 	start := time.Now()
-	create("--infra-id", infraID, "--restore-from", presigned.String(), "--wait", "--timeout", "8m")
+	create("--infra-id", infraID, "--restore-from", presigned.String(), "--wait", "--timeout", "5m")
 	t.Logf("restored cluster Available %.1fs after it was created", time.Since(start).Seconds())
 	if msg := up.mustKubectl("", "-n", "clusters-kb", "get", "pods", "-l", "app=etcd", "-o",
 		"jsonpath={.items[0].status.initContainerStatuses[0].state.terminated.message}"); !strings.Contains(msg, "restored from etcd revision") {

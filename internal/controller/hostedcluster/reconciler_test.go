@@ -93,6 +93,11 @@ func TestInvalidClustersAreReportedAndGetNothing(t *testing.T) {
 			hc.Spec.Services = hc.Spec.Services[1:]
 			return false
 		}, hyperv1.ConditionValidConfiguration, "MissingService"},
+		{"backup schedule that is not cron", func(hc *hyperv1.HostedCluster, _ *corev1.Secret) bool {
+			hc.Spec.Etcd.Managed.Backup = &hyperv1.EtcdBackupSchedule{Schedule: "every tuesday",
+				Storage: hyperv1.EtcdBackupStorage{Type: hyperv1.LocalBackupStorage}}
+			return false
+		}, hyperv1.ConditionValidConfiguration, ReasonInvalidSchedule},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Names are unique across the management cluster.

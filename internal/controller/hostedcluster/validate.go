@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/robfig/cron/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -125,6 +126,13 @@ func (r *Reconciler) validate(ctx context.Context, hc *hyperv1.HostedCluster) ([
 			} else if err := hosted.CheckEncryptionKey(s.Data[hyperv1.AESCBCKeySecretKey]); err != nil {
 				bad(hyperv1.ConditionValidConfiguration, ReasonInvalidSecretEncryption, "spec.secretEncryption.aescbc.%s: secret %q %v", k.field, k.name, err)
 			}
+		}
+	}
+
+	if m := hc.Spec.Etcd.Managed; m != nil && m.Backup != nil && m.Backup.Schedule != "" {
+		if _, err := cron.ParseStandard(m.Backup.Schedule); err != nil {
+			bad(hyperv1.ConditionValidConfiguration, ReasonInvalidSchedule, "spec.etcd.managed.backup.schedule: %q is not a cron schedule (%v); use e.g. %q or @every 1h",
+				m.Backup.Schedule, err, DefaultBackupSchedule)
 		}
 	}
 
