@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hcp-dev/hcp/internal/hub"
 )
@@ -43,8 +45,8 @@ type Gone struct {
 }
 
 // Reclaim removes the lab networks of hcp up runs that are gone: their data
-// directory no longer exists, or no live process holds its lock. It returns
-// what it removed.
+// directory no longer exists, or no live process holds its lock, and the
+// process that made the network has ended. It returns what it removed.
 func Reclaim() []Gone {
 	entries, _ := os.ReadDir(RegistryDir)
 	var removed []Gone
@@ -53,8 +55,10 @@ func Reclaim() []Gone {
 		if err != nil {
 			continue
 		}
-		dataDir := strings.TrimSpace(string(b))
-		if hub.Running(dataDir) {
+		dataDir, pid := parseRecord(string(b))
+		if hub.Running(dataDir) || (pid > 0 && syscall.Kill(pid, 0) == nil) {
+			// Its hcp up runs: it may not hold its data directory's lock
+			// yet (the network comes first).
 			continue
 		}
 		n := New(dataDir)
@@ -172,11 +176,23 @@ func (n *Net) Up() error {
 	)
 }
 
-// record notes which data directory the network belongs to.
+// record notes which data directory the network belongs to, and the
+// process (hcp up) that made it.
 func (n *Net) record() {
 	if err := os.MkdirAll(RegistryDir, 0o755); err == nil {
-		_ = os.WriteFile(filepath.Join(RegistryDir, n.id), []byte(n.dataDir+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(RegistryDir, n.id), []byte(fmt.Sprintf("%s\n%d\n", n.dataDir, os.Getpid())), 0o644)
 	}
+}
+
+// parseRecord reads a registry file: the data directory, then the pid of
+// the process that made the network (0 when the file has none).
+func parseRecord(s string) (string, int) {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	pid := 0
+	if len(lines) > 1 {
+		pid, _ = strconv.Atoi(strings.TrimSpace(lines[1]))
+	}
+	return strings.TrimSpace(lines[0]), pid
 }
 
 // existingSubnet is the subnet of this network's bridge, if it exists.
