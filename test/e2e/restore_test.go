@@ -242,4 +242,3 @@ func TestRestoreHighlyAvailable(t *testing.T) {
 		t.Errorf("%d of 20 ConfigMaps after the restore:\n%s", n, got)
 	}
 }
-
