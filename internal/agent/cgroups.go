@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path"
 	"path/filepath"
@@ -71,11 +72,20 @@ func detectCgroups(fs, self string) (*cgroups, error) {
 
 // nodeRoot is a node's kubelet cgroupRoot: beside this process on v2 (a
 // cgroup with processes cannot also hold controlled children), below it on
-// v1, so the node's pods count against what hcp itself is allowed.
-func (c *cgroups) nodeRoot(node string) string {
+// v1, so the node's pods count against what hcp itself is allowed. A node
+// whose files are under a directory (root, not "/") is told apart by it:
+// two hcp ups started from one shell share a cgroup and both have a
+// management-0, and one kubelet would remove the other's pods as its own
+// strays.
+func (c *cgroups) nodeRoot(node, root string) string {
 	base := c.own
 	if c.v2 {
 		base = path.Dir(c.own)
+	}
+	if root != "" && filepath.Clean(root) != "/" {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(filepath.Clean(root)))
+		node = fmt.Sprintf("%s-%08x", node, h.Sum32())
 	}
 	return path.Join(base, "hcp-nodes", node)
 }

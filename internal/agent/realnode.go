@@ -82,7 +82,7 @@ func RunRealNode(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	n := &realNode{o: o, name: strings.ToLower(o.Name), ip: nodeIP(o.Inventory), cg: cg, restart: make(chan struct{}, 1)}
-	n.cgRoot = cg.nodeRoot(n.name)
+	n.cgRoot = cg.nodeRoot(n.name, o.Root)
 	if err := n.prepare(ctx); err != nil {
 		return err
 	}
@@ -839,7 +839,7 @@ func StopNode(root, name string) error {
 	if err != nil {
 		return err
 	}
-	return cg.remove(cg.nodeRoot(strings.ToLower(name)))
+	return cg.remove(cg.nodeRoot(strings.ToLower(name), root))
 }
 
 // machineCgroups is this machine's cgroup layout as this process sees it.

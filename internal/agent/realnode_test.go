@@ -112,6 +112,23 @@ func TestSharedDiskDoesNotEvictOnTheMachinesDisk(t *testing.T) {
 	}
 }
 
+// Two nodes of one name under different roots (management-0 of two hcp
+// ups started from one shell) get cgroup roots of their own; a node on its
+// own root keeps its name.
+func TestNodeRootsOfNodesUnderDirectoriesDiffer(t *testing.T) {
+	c := &cgroups{own: "/user/session"}
+	a, b := c.nodeRoot("management-0", "/tmp/a/management/management-0/root"), c.nodeRoot("management-0", "/tmp/b/management/management-0/root")
+	if a == b || !strings.HasPrefix(a, "/user/session/hcp-nodes/management-0-") {
+		t.Errorf("cgroup roots %s and %s", a, b)
+	}
+	if again := c.nodeRoot("management-0", "/tmp/a/management/management-0/root/"); again != a {
+		t.Errorf("the same root gives %s, then %s", a, again)
+	}
+	if r := c.nodeRoot("host-1", "/"); r != "/user/session/hcp-nodes/host-1" {
+		t.Errorf("a node on its own root: %s", r)
+	}
+}
+
 func TestCgroupLayouts(t *testing.T) {
 	v1 := t.TempDir()
 	for _, h := range []string{"cpu", "cpuset", "memory", "systemd", "unified"} {
@@ -128,7 +145,7 @@ func TestCgroupLayouts(t *testing.T) {
 	if c.v2 || c.own != "/hcp/run" || len(c.hierarchies) != 4 {
 		t.Fatalf("v1 layout %+v", c)
 	}
-	root := c.nodeRoot("lab-host-0")
+	root := c.nodeRoot("lab-host-0", "/")
 	if root != "/hcp/run/hcp-nodes/lab-host-0" {
 		t.Errorf("v1 node root %s", root)
 	}
@@ -157,12 +174,12 @@ func TestCgroupLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.v2 || c.nodeRoot("n") != "/user.slice/hcp-nodes/n" {
-		t.Errorf("v2 layout %+v, root %s", c, c.nodeRoot("n"))
+	if !c.v2 || c.nodeRoot("n", "/") != "/user.slice/hcp-nodes/n" {
+		t.Errorf("v2 layout %+v, root %s", c, c.nodeRoot("n", "/"))
 	}
 	// Without the kernel, the node's cgroup lists no controllers: prepare
 	// says which is missing.
-	if err := c.prepare(c.nodeRoot("n")); err == nil || !strings.Contains(err.Error(), "lacks the cpu controller") {
+	if err := c.prepare(c.nodeRoot("n", "/")); err == nil || !strings.Contains(err.Error(), "lacks the cpu controller") {
 		t.Errorf("v2 without controllers: %v", err)
 	}
 }
