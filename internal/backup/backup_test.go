@@ -329,3 +329,14 @@ func TestRunRestore(t *testing.T) {
 		t.Errorf("no data directory: %v", err)
 	}
 }
+
+func TestCheckPodURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://s3.example.com/b/a.tar.gz?X-Amz-Signature=0": true, "http://192.0.2.1:8333/b/a.tar.gz": true,
+		"file:///var/lib/hcp/backups/a.tar.gz": false, "s3://b/a.tar.gz": false, "": false,
+	} {
+		if err := CheckPodURL(u); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "use an http(s) URL") {
+			t.Errorf("CheckPodURL(%q) = %v", u, err)
+		}
+	}
+}

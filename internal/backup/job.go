@@ -2,13 +2,12 @@ package backup
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,6 +64,15 @@ type JobS3 struct {
 	Prefix   string `json:"prefix,omitempty"`
 }
 
+// CheckPodURL says why pods (the Kubernetes runtime's etcd members) cannot
+// fetch the archive at u themselves; nil for an http(s) URL.
+func CheckPodURL(u string) error {
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return nil
+	}
+	return fmt.Errorf("%q: control planes here run as pods, which fetch the archive themselves; use an http(s) URL (a presigned S3 URL)", u)
+}
+
 // Paths in a backup Job's pod.
 const (
 	JobInputDir      = "/etc/hcp/backup"
@@ -99,18 +107,15 @@ func RunJob(ctx context.Context, inputDir, etcdClientDir, etcdutl, workDir strin
 	if err != nil {
 		return nil, err
 	}
-	pair, err := tls.X509KeyPair(cert, key)
+	tlsConfig, err := ClientTLS(cert, key, ca)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client certificate: %w", err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca)
 	target, err := NewS3(in.S3.Endpoint, in.S3.Region, in.S3.Bucket, in.S3.Prefix, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"))
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
-	src := &Source{Endpoints: in.Endpoints, Etcdutl: etcdutl, Secrets: in.Secrets, Manifest: in.Manifest,
-		TLS: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}}
+	src := &Source{Endpoints: in.Endpoints, Etcdutl: etcdutl, Secrets: in.Secrets, Manifest: in.Manifest, TLS: tlsConfig}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	return Take(ctx, src, target, in.Name, workDir)

@@ -30,6 +30,18 @@ var ArchivedSecrets = []string{
 	controlplane.SecretEncryptionKey, controlplane.SecretEncryptionConfig,
 }
 
+// ClientTLS is the TLS configuration of an etcd client with the etcd client
+// certificate (PEM) and the CA that signed etcd's serving certificates.
+func ClientTLS(cert, key, ca []byte) (*tls.Config, error) {
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // Source is a control plane to back up.
 type Source struct {
 	Endpoints []string
@@ -78,15 +90,13 @@ func SourceFor(ctx context.Context, c client.Client, releases release.Store, net
 	if err != nil {
 		return nil, err
 	}
-	pair, err := tls.X509KeyPair(etcdClient.Data[controlplane.KeyCert], etcdClient.Data[controlplane.KeyKey])
+	tlsConfig, err := ClientTLS(etcdClient.Data[controlplane.KeyCert], etcdClient.Data[controlplane.KeyKey], etcdClient.Data[controlplane.KeyCA])
 	if err != nil {
 		return nil, fmt.Errorf("secret %s/%s: %w", cpns, controlplane.SecretEtcdClient, err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(etcdClient.Data[controlplane.KeyCA])
 	src := &Source{
 		Endpoints: n.EtcdClientURLs(quorum),
-		TLS:       &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		TLS:       tlsConfig,
 		Etcdutl:   rel.Binary(release.Etcdutl),
 		Manifest:  Manifest{Cluster: hc.Namespace + "/" + hc.Name, InfraID: hc.Spec.InfraID, Release: rel.Name},
 	}

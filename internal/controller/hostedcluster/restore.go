@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,8 +40,10 @@ func (r *Reconciler) fetchRestore(ctx context.Context, hc *hyperv1.HostedCluster
 	if r.DataDir == "" {
 		return nil, bad("this operator has no data directory to restore into")
 	}
-	if r.RemoteRestore && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		return nil, bad("%q: control planes here run as pods, which fetch the archive themselves; use an http(s) URL (a presigned S3 URL); nothing was created", u)
+	if r.RemoteRestore {
+		if err := backup.CheckPodURL(u); err != nil {
+			return nil, bad("%v; nothing was created", err)
+		}
 	}
 	dir := backup.RestoreDir(r.DataDir, cpns)
 	refuse := func(format string, args ...any) *problem {

@@ -305,8 +305,8 @@ func (r *Reconciler) restoreSnapshot(hcp *hyperv1.HostedControlPlane) (string, e
 		// restores a member that has no data; it stays while the spec names
 		// the archive, so that the restore's end does not roll etcd.
 		u := m.Storage.RestoreSnapshotURL[0]
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: %q: on the Kubernetes runtime etcd's pods fetch the archive themselves; use an http(s) URL (a presigned S3 URL)", u)
+		if err := backup.CheckPodURL(u); err != nil {
+			return "", fmt.Errorf("spec.etcd.managed.storage.restoreSnapshotURL: %w", err)
 		}
 		if hcp.Status.Initialized && r.DataDir != "" {
 			_ = os.RemoveAll(backup.RestoreDir(r.DataDir, hcp.Namespace))
