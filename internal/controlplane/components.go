@@ -135,13 +135,15 @@ func etcd(in Input, replicas int) Component {
 		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Network.etcdPeer(i), EtcdPeerPort)))
 	}
 	c := Component{
-		Name:          Etcd,
-		Binary:        release.Etcd,
-		Volumes:       []Volume{{Name: "server", Secret: SecretEtcdServer}},
-		Persistent:    true,
-		StorageClass:  in.StorageClass,
-		StorageSize:   defaultEtcdSize,
-		Probe:         Probe{Port: EtcdClientPort, Path: "/health", Secret: SecretEtcdClient},
+		Name:         Etcd,
+		Binary:       release.Etcd,
+		Volumes:      []Volume{{Name: "server", Secret: SecretEtcdServer}},
+		Persistent:   true,
+		StorageClass: in.StorageClass,
+		StorageSize:  defaultEtcdSize,
+		// A member whose NOSPACE alarm is raised still serves reads: it is
+		// ready, and must not be restarted for it.
+		Probe:         Probe{Port: EtcdClientPort, Path: "/health?exclude=NOSPACE", Secret: SecretEtcdClient},
 		PriorityClass: PriorityEtcd,
 		Resources:     Resources{CPU: "100m", Memory: "64Mi"},
 		Env:           []string{"GOMEMLIMIT=64MiB"},

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -41,10 +42,16 @@ func (c *Client) Check(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	if strings.HasSuffix(url, "/health") && !strings.Contains(string(body), `"health":"true"`) {
+	if isEtcdHealth(url) && !strings.Contains(string(body), `"health":"true"`) {
 		return fmt.Errorf("%s is unhealthy: %s", url, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// isEtcdHealth reports whether url is etcd's /health, with or without a query.
+func isEtcdHealth(url string) bool {
+	path, _, _ := strings.Cut(url, "?")
+	return strings.HasSuffix(path, "/health")
 }
 
 // Get GETs url and returns the start of the body (64 KiB at most) of a 200
@@ -60,20 +67,62 @@ func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
 // EtcdLeads reports whether the etcd member serving clients at base (its
 // https://host:port) leads its cluster, from its maintenance status.
 func (c *Client) EtcdLeads(ctx context.Context, base string) (bool, error) {
+	m, err := c.EtcdStatus(ctx, base)
+	return m.Leads, err
+}
+
+// EtcdMember is what an etcd member says of itself in its maintenance status.
+type EtcdMember struct {
+	// ID is the member's ID as etcd's JSON gateway writes it (a decimal string).
+	ID    string
+	Leads bool
+	// NoSpace is whether the member's NOSPACE alarm is raised: the cluster
+	// refuses writes while it is.
+	NoSpace bool
+}
+
+// alarmOf matches one alarm in the errors of etcd's maintenance status
+// ("memberID:<id> alarm:NOSPACE").
+var alarmOf = regexp.MustCompile(`memberID:\s*(\d+)\s+alarm:\s*NOSPACE`)
+
+// EtcdStatus asks the etcd member serving clients at base (its
+// https://host:port) for its maintenance status. It is answered by the
+// member alone, without a consensus round.
+func (c *Client) EtcdStatus(ctx context.Context, base string) (EtcdMember, error) {
 	body, err := c.PostJSON(ctx, base+"/v3/maintenance/status", "{}")
 	if err != nil {
-		return false, err
+		return EtcdMember{}, err
 	}
 	var st struct {
 		Header struct {
 			MemberID string `json:"member_id"`
 		} `json:"header"`
-		Leader string `json:"leader"`
+		Leader string   `json:"leader"`
+		Errors []string `json:"errors"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil || st.Header.MemberID == "" {
-		return false, fmt.Errorf("%s/v3/maintenance/status: unexpected answer %q", base, lastLines(string(body), 1))
+		return EtcdMember{}, fmt.Errorf("%s/v3/maintenance/status: unexpected answer %q", base, lastLines(string(body), 1))
 	}
-	return st.Leader == st.Header.MemberID, nil
+	m := EtcdMember{ID: st.Header.MemberID, Leads: st.Leader == st.Header.MemberID}
+	for _, e := range st.Errors {
+		if a := alarmOf.FindStringSubmatch(e); a != nil && a[1] == m.ID {
+			m.NoSpace = true
+		}
+	}
+	return m, nil
+}
+
+// EtcdNoSpace raises (or, with raise false, disarms) the NOSPACE alarm of
+// the etcd member id through the member serving clients at base. While it is
+// raised, etcd refuses every write with "database space exceeded" and still
+// serves reads.
+func (c *Client) EtcdNoSpace(ctx context.Context, base, id string, raise bool) error {
+	action := "DEACTIVATE"
+	if raise {
+		action = "ACTIVATE"
+	}
+	_, err := c.PostJSON(ctx, base+"/v3/maintenance/alarm", fmt.Sprintf(`{"action":%q,"memberID":%q,"alarm":"NOSPACE"}`, action, id))
+	return err
 }
 
 // PostJSON POSTs a JSON body to url and returns the start of the body of a

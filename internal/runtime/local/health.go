@@ -48,6 +48,9 @@ type healthLoop struct {
 	last    []hyperv1.ComponentStatus
 	// replicas is each replica's latest probe, by <component>-<replica>.
 	replicas map[string]replicaProbe
+	// noSpace is whether an etcd member's NOSPACE alarm is raised, by
+	// etcd-<replica>, once known.
+	noSpace map[string]bool
 }
 
 // replicaProbe is a replica's latest probe: whether it passed, and when it
@@ -61,7 +64,7 @@ func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots
 	wake <-chan struct{}, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthLoop{notify: notify, wake: wake, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
-		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}, replicas: map[string]replicaProbe{}}
+		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}, replicas: map[string]replicaProbe{}, noSpace: map[string]bool{}}
 	go h.run(ctx)
 	return h
 }
@@ -184,11 +187,24 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 			}
 		}
 		// A ready replica whose volume is full still cannot take a write.
-		for i := range c.Replicas {
+		for i, rep := range c.Replicas {
 			if st.Message != "" {
 				break
 			}
-			if full := volumeFull(volumes[fmt.Sprintf("%s-%d", c.Name, i)]); full != "" {
+			key := fmt.Sprintf("%s-%d", c.Name, i)
+			full := volumeFull(volumes[key])
+			if c.Name == controlplane.Etcd {
+				base := "https://" + net.JoinHostPort(rep.Host, strconv.Itoa(c.Probe.Port))
+				refusing, err := h.guardSpace(ctx, client, key, base, full != "")
+				switch {
+				case full == "":
+				case refusing:
+					full += ": etcd refuses writes (its NOSPACE alarm is raised) until space is freed or the volume grows"
+				default:
+					full += fmt.Sprintf(": writes fail with no space left on device until space is freed or the volume grows (raising etcd's NOSPACE alarm failed: %v)", err)
+				}
+			}
+			if full != "" {
 				st.Message = fmt.Sprintf("replica %d: %s", i, full)
 			}
 		}
@@ -212,8 +228,46 @@ func volumeFull(dir string) string {
 	if free >= max(16<<20, size/50) {
 		return ""
 	}
-	return fmt.Sprintf("its data volume is full (%.1f MiB of %.0f MiB free): writes fail with no space left on device until space is freed or the volume grows",
-		float64(free)/(1<<20), float64(size)/(1<<20))
+	return fmt.Sprintf("its data volume is full (%.1f MiB of %.0f MiB free)", float64(free)/(1<<20), float64(size)/(1<<20))
+}
+
+// guardSpace keeps an etcd member's NOSPACE alarm raised while its volume is
+// full and disarms it once space returns, and reports whether it is raised.
+// etcd refuses writes while the alarm is raised; without it, etcd takes
+// writes until one cannot be written, then stops, and the API server holds
+// every write until its client gives up. A volume that fills faster than a
+// probe still stops etcd.
+//
+// A member is asked for its alarms once, and again only when its volume's
+// state changes. An alarm etcd raised itself (its database over its quota)
+// is disarmed too when the volume has space: etcd raises it again at the next
+// write if the database is still over its quota.
+func (h *healthLoop) guardSpace(ctx context.Context, client *probe.Client, key, base string, full bool) (bool, error) {
+	h.mu.Lock()
+	raised, known := h.noSpace[key]
+	h.mu.Unlock()
+	if known && raised == full {
+		return raised, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	m, err := client.EtcdStatus(ctx, base)
+	if err != nil {
+		return false, err
+	}
+	if m.NoSpace != full {
+		if err := client.EtcdNoSpace(ctx, base, m.ID, full); err != nil {
+			h.mu.Lock()
+			delete(h.noSpace, key)
+			h.mu.Unlock()
+			return m.NoSpace, err
+		}
+		m.NoSpace = full
+	}
+	h.mu.Lock()
+	h.noSpace[key] = m.NoSpace
+	h.mu.Unlock()
+	return m.NoSpace, nil
 }
 
 // problems are what a component's log says when it cannot run, most telling first.
