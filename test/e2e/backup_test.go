@@ -261,46 +261,7 @@ func TestEtcdBackup(t *testing.T) {
 	up.mustHCP("create", "etcd-backup", "--name", "bk", "--backup-name", "bk-by-hand", "--to", "s3://hcp-backups/scheduled",
 		"--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
 	byHand := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "bk-by-hand", "-o", "jsonpath={.status.url}"), "s3://hcp-backups/")
-	up.mustKubectl("", "-n", "clusters", "patch", "hc", "bk", "--type", "merge", "-p", `{"spec":{"etcd":{"managed":{"backup":{"schedule":"@every 20s","retention":2,`+
-		`"storage":{"type":"S3","s3":{"endpoint":"`+s3.endpoint+`","bucket":"hcp-backups","prefix":"scheduled","credentials":{"name":"s3-creds"}}}}}}}}`)
-	seen := map[string]bool{}
-	inBucket := func() []string {
-		var keys []string
-		for o := range s3.client(t, s3.accessKey, s3.secret).ListObjects(context.Background(), "hcp-backups", minio.ListObjectsOptions{Prefix: "scheduled/clusters-bk-scheduled-"}) {
-			if o.Err == nil {
-				keys = append(keys, o.Key)
-			}
-		}
-		return keys
-	}
-	eventually(t, 6*time.Minute, "three scheduled backups, the newest two kept", func() error {
-		if u := up.mustKubectl("", "-n", "clusters", "get", "hc", "bk", "-o", "jsonpath={.status.lastSuccessfulEtcdBackupURL}"); u != "" {
-			seen[u] = true
-		}
-		keys := inBucket()
-		if c := up.condition("hc", "clusters", "bk", "EtcdBackupSucceeded"); !strings.HasPrefix(c, "True/") || len(seen) < 3 || len(keys) != 2 {
-			return fmt.Errorf("EtcdBackupSucceeded=%q, backups seen %d, in the bucket %v", c, len(seen), keys)
-		}
-		return nil
-	})
-	if _, err := s3.client(t, s3.accessKey, s3.secret).StatObject(context.Background(), "hcp-backups", byHand, minio.StatObjectOptions{}); err != nil {
-		t.Errorf("the backup taken by hand (%s) was pruned with the scheduled ones: %v", byHand, err)
-	}
-	s3.stop()
-	eventually(t, 3*time.Minute, "a failed scheduled backup reported", func() error {
-		if c := up.condition("hc", "clusters", "bk", "EtcdBackupSucceeded"); !strings.HasPrefix(c, "False/The backup at") {
-			return fmt.Errorf("EtcdBackupSucceeded=%q", c)
-		}
-		return nil
-	})
-	t.Logf("with the store stopped: %s", up.condition("hc", "clusters", "bk", "EtcdBackupSucceeded"))
-	s3.start(t)
-	eventually(t, 3*time.Minute, "scheduled backups succeeding again", func() error {
-		if c := up.condition("hc", "clusters", "bk", "EtcdBackupSucceeded"); !strings.HasPrefix(c, "True/") {
-			return fmt.Errorf("EtcdBackupSucceeded=%q", c)
-		}
-		return nil
-	})
+	scheduledBackups(t, up, s3, "bk", "hcp-backups", byHand)
 
 	// The backup spec is immutable.
 	if out, err := up.kubectl("", "-n", "clusters", "patch", "hcpetcdbackup", "bk-local", "--type", "merge", "-p", `{"spec":{"hostedCluster":{"name":"other"}}}`); err == nil {
@@ -320,4 +281,55 @@ func readArchive(t *testing.T, path string) *backup.Contents {
 		t.Fatalf("reading %s: %v", path, err)
 	}
 	return c
+}
+
+// scheduledBackups has HostedCluster name (in namespace clusters) back up every
+// 20 seconds to prefix "scheduled" of bucket, keeping the newest two, and
+// checks: three backups made, two kept, byHand (a key under the prefix, when
+// not "") not pruned; a stopped store turns EtcdBackupSucceeded False, and it
+// turns True again once the store is back.
+func scheduledBackups(t *testing.T, up *upProcess, s3 *s3Server, name, bucket, byHand string) {
+	t.Helper()
+	up.mustKubectl("", "-n", "clusters", "patch", "hc", name, "--type", "merge", "-p", `{"spec":{"etcd":{"managed":{"backup":{"schedule":"@every 20s","retention":2,`+
+		`"storage":{"type":"S3","s3":{"endpoint":"`+s3.endpoint+`","bucket":"`+bucket+`","prefix":"scheduled","credentials":{"name":"s3-creds"}}}}}}}}`)
+	seen := map[string]bool{}
+	inBucket := func() []string {
+		var keys []string
+		for o := range s3.client(t, s3.accessKey, s3.secret).ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: "scheduled/clusters-" + name + "-scheduled-"}) {
+			if o.Err == nil {
+				keys = append(keys, o.Key)
+			}
+		}
+		return keys
+	}
+	eventually(t, 6*time.Minute, "three scheduled backups, the newest two kept", func() error {
+		if u := up.mustKubectl("", "-n", "clusters", "get", "hc", name, "-o", "jsonpath={.status.lastSuccessfulEtcdBackupURL}"); u != "" {
+			seen[u] = true
+		}
+		keys := inBucket()
+		if c := up.condition("hc", "clusters", name, "EtcdBackupSucceeded"); !strings.HasPrefix(c, "True/") || len(seen) < 3 || len(keys) != 2 {
+			return fmt.Errorf("EtcdBackupSucceeded=%q, backups seen %d, in the bucket %v", c, len(seen), keys)
+		}
+		return nil
+	})
+	if byHand != "" {
+		if _, err := s3.client(t, s3.accessKey, s3.secret).StatObject(context.Background(), bucket, byHand, minio.StatObjectOptions{}); err != nil {
+			t.Errorf("the backup taken by hand (%s) was pruned with the scheduled ones: %v", byHand, err)
+		}
+	}
+	s3.stop()
+	eventually(t, 3*time.Minute, "a failed scheduled backup reported", func() error {
+		if c := up.condition("hc", "clusters", name, "EtcdBackupSucceeded"); !strings.HasPrefix(c, "False/The backup at") || strings.Contains(c, "failed: Error:") {
+			return fmt.Errorf("EtcdBackupSucceeded=%q", c)
+		}
+		return nil
+	})
+	t.Logf("with the store stopped: %s", up.condition("hc", "clusters", name, "EtcdBackupSucceeded"))
+	s3.start(t)
+	eventually(t, 3*time.Minute, "scheduled backups succeeding again", func() error {
+		if c := up.condition("hc", "clusters", name, "EtcdBackupSucceeded"); !strings.HasPrefix(c, "True/") {
+			return fmt.Errorf("EtcdBackupSucceeded=%q", c)
+		}
+		return nil
+	})
 }

@@ -12,10 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// On the Kubernetes runtime (control planes on management nodes) a backup
-// is a Job in the control plane namespace that writes the archive to S3,
-// and a cluster created from it restores each etcd member in an init
-// container of its pod.
+// On the Kubernetes runtime (control planes on management nodes) a backup,
+// by hand or scheduled, is a Job in the control plane namespace that writes
+// the archive to S3, and a cluster created from it restores each etcd member
+// in an init container of its pod.
 func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	ctx := context.Background()
 	s3 := startS3On(t, machineAddress(t))
@@ -88,6 +88,15 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// Scheduled backups go through the same Jobs.
+	scheduledBackups(t, up, s3, "kb", "mgmt", "")
+	eventually(t, time.Minute, "the scheduled backups' Jobs gone", func() error {
+		if out, _ := up.kubectl("", "-n", "clusters-kb", "get", "jobs,secrets", "-l", "app=etcd-backup", "-o", "name"); strings.TrimSpace(out) != "" {
+			return errorf("left: %s", out)
+		}
+		return nil
+	})
 
 	// The cluster goes and comes back from the archive; a file:// archive
 	// is refused, pods cannot read it.

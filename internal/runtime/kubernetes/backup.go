@@ -81,7 +81,9 @@ func (b Backups) Take(ctx context.Context, hc *hyperv1.HostedCluster, st hyperv1
 		if msg == "" {
 			msg = "the Job failed without saying why: " + jobFailure(job)
 		}
-		return nil, errors.New(strings.TrimSpace(msg))
+		// The pod writes "Error: <why>"; the reason reads as the local
+		// runtime's does.
+		return nil, errors.New(strings.TrimPrefix(strings.TrimSpace(msg), "Error: "))
 	}
 	res := &backup.Result{}
 	if err := json.Unmarshal([]byte(msg), res); err != nil || res.URL == "" {
