@@ -53,9 +53,10 @@ type Options struct {
 	// PayloadDir is a release payload directory on this machine to take a
 	// real node's binaries from; empty: they are downloaded from the service.
 	PayloadDir string
-	// RebootIntoDiscovery makes a host whose node the cluster deleted go
-	// back to discovery by itself, as a machine that reboots into the
-	// discovery image does (lab hosts).
+	// RebootIntoDiscovery makes a host whose node the cluster deleted, or
+	// whose Agent was unbound while its node ran (its cluster deleted), go
+	// back to discovery by itself, as a machine that its management reboots
+	// into the discovery image does (lab hosts).
 	RebootIntoDiscovery bool
 	// MachineShare is how many hosts share this machine (lab hosts): a real
 	// node offers pods its share of the machine's CPU and memory, the rest
@@ -290,7 +291,14 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 	if c.opts.SimulatedNode {
 		run = RunNode
 	}
-	err = run(ctx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
+	nodeCtx := ctx
+	if c.opts.RebootIntoDiscovery {
+		var release context.CancelCauseFunc
+		nodeCtx, release = context.WithCancelCause(ctx)
+		defer release(nil)
+		go c.watchBinding(nodeCtx, release)
+	}
+	err = run(nodeCtx, NodeOptions{Root: root, Name: inv.Hostname, ProviderID: hosted.ProviderID(c.host), Inventory: inv,
 		KubeletPort: c.opts.KubeletPort, Log: log.WithName("node"), Fetch: c.fetch, PayloadDir: c.opts.PayloadDir, MachineShare: c.opts.MachineShare,
 		Progress: func(stage, info string) {
 			select {
@@ -299,6 +307,10 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 			}
 		}})
 	close(stages)
+	if ctx.Err() == nil && errors.Is(context.Cause(nodeCtx), ErrHostReleased) {
+		log.Info("the host was unbound from its cluster; it boots into discovery again")
+		return errReregister
+	}
 	if errors.Is(err, ErrNodeDeleted) {
 		if c.opts.RebootIntoDiscovery {
 			log.Info("the cluster deleted this node; the host boots into discovery again")
@@ -313,6 +325,37 @@ func (c *client) installAndJoin(ctx context.Context, s agentapi.Step) error {
 		return err
 	}
 	return nil
+}
+
+// bindingCheck is how often a host running a node asks the service whether
+// it is still bound.
+const bindingCheck = 10 * time.Second
+
+// watchBinding asks the service every bindingCheck what it knows of this
+// host while its node runs, and ends the node with ErrHostReleased once the
+// host's Agent was unbound and waits for the host to boot into discovery
+// again: what a host whose management reboots it would do. A service that
+// cannot be reached changes nothing.
+func (c *client) watchBinding(ctx context.Context, release context.CancelCauseFunc) {
+	tick := time.NewTicker(bindingCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		status, body, err := c.do(ctx, http.MethodGet, c.path(agentapi.HostPath), nil)
+		if err != nil || status != http.StatusOK {
+			continue
+		}
+		var h agentapi.Host
+		if json.Unmarshal(body, &h) == nil && h.Status == agentapi.StateUnbindingPendingUserAction {
+			c.opts.Log.Info("the service says this host was unbound", "state", h.Status, "info", h.StatusInfo)
+			release(ErrHostReleased)
+			return
+		}
+	}
 }
 
 // inventory is the host's inventory with how it would run a node.

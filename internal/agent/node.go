@@ -50,6 +50,11 @@ const (
 // into discovery again.
 var ErrNodeDeleted = errors.New("the node was deleted from the cluster")
 
+// ErrHostReleased ends a node (as the cause of its context) whose host was
+// unbound from its cluster while the node ran: the host is cleaned as when
+// its node is deleted.
+var ErrHostReleased = errors.New("the host was released from its cluster")
+
 // NodeOptions configure node mode.
 type NodeOptions struct {
 	// Root is where the Ignition was applied.

@@ -69,7 +69,8 @@ func RealNodeProblems() []string {
 
 // RunRealNode joins the cluster as a real node and runs it until ctx ends
 // or the cluster deletes the node (ErrNodeDeleted, after the host is
-// cleaned: its containers, cgroups, rules and node data are gone).
+// cleaned: its containers, cgroups, rules and node data are gone). A ctx
+// ended with the cause ErrHostReleased cleans the host too and returns it.
 func RunRealNode(ctx context.Context, o NodeOptions) error {
 	if o.Progress == nil {
 		o.Progress = func(string, string) {}
@@ -98,9 +99,12 @@ func RunRealNode(ctx context.Context, o NodeOptions) error {
 		<-nsDone
 	}
 	err = n.join(ctx)
-	if errors.Is(err, ErrNodeDeleted) {
+	if errors.Is(context.Cause(ctx), ErrHostReleased) {
+		err = ErrHostReleased
+	}
+	if errors.Is(err, ErrNodeDeleted) || errors.Is(err, ErrHostReleased) {
 		stop()
-		n.o.Log.Info("the cluster deleted this node; removing its containers and data")
+		n.o.Log.Info("removing the node's containers and data", "why", err.Error())
 		if cerr := n.cleanup(); cerr != nil {
 			n.o.Log.Error(cerr, "cleaning up the node")
 		}

@@ -15,6 +15,7 @@ import (
 const (
 	Base             = "/api/assisted-install/v2"
 	RegisterPath     = Base + "/infra-envs/{infra_env_id}/hosts"
+	HostPath         = Base + "/infra-envs/{infra_env_id}/hosts/{host_id}"
 	InstructionsPath = Base + "/infra-envs/{infra_env_id}/hosts/{host_id}/instructions"
 	ProgressPath     = Base + "/infra-envs/{infra_env_id}/hosts/{host_id}/progress"
 	DownloadPath     = Base + "/infra-envs/{infra_env_id}/downloads/files"

@@ -94,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.RegisterPath, s.withInfraEnv(s.register))
+	mux.HandleFunc("GET "+agentapi.HostPath, s.withInfraEnv(s.host))
 	mux.HandleFunc("GET "+agentapi.InstructionsPath, s.withInfraEnv(s.instructions))
 	mux.HandleFunc("POST "+agentapi.InstructionsPath, s.withInfraEnv(s.reply))
 	mux.HandleFunc("PUT "+agentapi.ProgressPath, s.withInfraEnv(s.progress))
@@ -233,6 +234,19 @@ func (s *Server) agentFor(w http.ResponseWriter, r *http.Request, ie *agentv1.In
 		s.Changed(client.ObjectKeyFromObject(agent))
 	}
 	return agent, true
+}
+
+// host answers a host's question what the service knows of it: its state.
+// A host running a node asks it from time to time to learn that it was
+// unbound (its cluster or NodePool let it go).
+func (s *Server) host(w http.ResponseWriter, r *http.Request, ie *agentv1.InfraEnv) {
+	agent, ok := s.agentFor(w, r, ie)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, agentapi.Host{ID: agent.Name, InfraEnvID: string(ie.UID), Kind: "Host",
+		Status: agent.Status.DebugInfo.State, StatusInfo: agent.Status.DebugInfo.StateInfo,
+		Href: strings.Replace(strings.Replace(agentapi.HostPath, "{infra_env_id}", string(ie.UID), 1), "{host_id}", agent.Name, 1)})
 }
 
 func (s *Server) instructions(w http.ResponseWriter, r *http.Request, ie *agentv1.InfraEnv) {

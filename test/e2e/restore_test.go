@@ -242,3 +242,68 @@ func TestRestoreHighlyAvailable(t *testing.T) {
 		t.Errorf("%d of 20 ConfigMaps after the restore:\n%s", n, got)
 	}
 }
+// A cluster with a real node, restored from its backup after the
+// HostedCluster was deleted: the lab host, unbound with its cluster, boots
+// into discovery by itself; the restored cluster's NodePool binds it again,
+// its kubelet joins as the Node the snapshot holds (same name and UID), and
+// the pod the snapshot holds for that node runs there again.
+func TestRestoredClusterGetsItsNodeBack(t *testing.T) {
+	up := startUp(t, t.TempDir(), "--agents", "1", agentFlags)
+	gw := gatewayOf(t, up)
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.waitAgentsKnown(t, 1)
+	create := func(extra ...string) {
+		t.Helper()
+		up.mustHCP(append([]string{"create", "cluster", "agent", "--name", "nr", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+			"--api-server-address", gw, "--control-plane-availability-policy", "SingleReplica", "--release-image", rel.Image,
+			"--node-pool-replicas", "1", "--wait", "--timeout", "5m"}, extra...)...)
+	}
+	create()
+	oldKubeconfig := up.adminKubeconfig(t, "nr")
+	nodeReady := func(kubeconfig, server string) string {
+		t.Helper()
+		var node string
+		eventually(t, 3*time.Minute, "the node Ready", func() error {
+			args := []string{"get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`}
+			if server != "" {
+				args = append([]string{"--server", server}, args...)
+			}
+			out, _ := runKubectl(kubeconfig, "", args...)
+			f := strings.Fields(out)
+			if len(f) != 1 || !strings.HasSuffix(f[0], "=True") {
+				return errorf("nodes %q", out)
+			}
+			node = strings.TrimSuffix(f[0], "=True")
+			return nil
+		})
+		return node
+	}
+	node := nodeReady(oldKubeconfig, "")
+	nodeUID := guestKubectl(t, oldKubeconfig, "get", "node", node, "-o", "jsonpath={.metadata.uid}")
+	agnhost := "registry.hcp.test/e2e-test-images/agnhost:" + rel.Components["agnhost"]
+	guestKubectl(t, oldKubeconfig, "run", "keep", "--image="+agnhost, "--", "pause")
+	guestKubectl(t, oldKubeconfig, "wait", "--for=condition=Ready", "pod/keep", "--timeout=3m")
+
+	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "nr", "-o", "jsonpath={.spec.infraID}")
+	up.mustHCP("create", "etcd-backup", "--name", "nr", "--backup-name", "nr-1", "--wait")
+	archive := up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "nr-1", "-o", "jsonpath={.status.url}")
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "nr", "--wait=true", "--timeout=5m")
+	up.waitAgentsKnown(t, 1)
+
+	create("--infra-id", infraID, "--restore-from", archive)
+	server := guestKubectl(t, up.adminKubeconfig(t, "nr"), "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+	if again := nodeReady(oldKubeconfig, server); again != node {
+		t.Errorf("the restored cluster's node is %s, want %s back", again, node)
+	}
+	if uid := guestKubectl(t, oldKubeconfig, "--server", server, "get", "node", node, "-o", "jsonpath={.metadata.uid}"); uid != nodeUID {
+		t.Errorf("node %s has UID %s, want the snapshot's %s", node, uid, nodeUID)
+	}
+	eventually(t, 3*time.Minute, "pod keep running on "+node+" again", func() error {
+		out, _ := runKubectl(oldKubeconfig, "", "--server", server, "get", "pod", "keep", "-o",
+			`jsonpath={.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status} {.status.containerStatuses[0].restartCount}`)
+		if f := strings.Fields(out); len(f) != 3 || f[0] != node || f[1] != "True" {
+			return errorf("pod keep: %q", out)
+		}
+		return nil
+	})
+}
