@@ -242,6 +242,7 @@ func TestRestoreHighlyAvailable(t *testing.T) {
 		t.Errorf("%d of 20 ConfigMaps after the restore:\n%s", n, got)
 	}
 }
+
 // A cluster with a real node, restored from its backup after the
 // HostedCluster was deleted: the lab host, unbound with its cluster, boots
 // into discovery by itself; the restored cluster's NodePool binds it again,
