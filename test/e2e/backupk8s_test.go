@@ -129,3 +129,66 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 		t.Errorf("secret keep-me holds %q", v)
 	}
 }
+
+// A HighlyAvailable cluster on three management nodes, backed up by a Job and
+// restored from the archive: every etcd member restores the snapshot in its
+// init container, the three form one cluster (every member ready, which
+// needs a leader and a quorum read) and the data is there.
+func TestHighlyAvailableRestoreOnManagementNodes(t *testing.T) {
+	ctx := context.Background()
+	s3 := startS3On(t, machineAddress(t))
+	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(ctx, "mgmt-ha", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up := startUp(t, t.TempDir(), "--management-nodes", "3")
+	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
+	up.mustKubectl("", "create", "namespace", "clusters-example")
+	create := func(extra ...string) {
+		t.Helper()
+		up.mustHCP(append([]string{"create", "cluster", "agent", "--name", "kh", "--pull-secret", pull, "--agent-namespace", "clusters-example",
+			"--control-plane-availability-policy", "HighlyAvailable", "--release-image", rel.Image, "--node-pool-replicas", "0",
+			"--wait", "--timeout", "10m"}, extra...)...)
+	}
+	create()
+	oldKubeconfig := up.adminKubeconfig(t, "kh")
+	const objects = 20
+	for i := 1; i <= objects; i++ {
+		guestKubectl(t, oldKubeconfig, "create", "configmap", fmt.Sprintf("cm-%02d", i), fmt.Sprintf("--from-literal=i=%d", i))
+	}
+	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "kh", "-o", "jsonpath={.spec.infraID}")
+	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
+		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
+	up.mustHCP("create", "etcd-backup", "--name", "kh", "--backup-name", "kh-1", "--to", "s3://mgmt-ha", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
+	key := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "kh-1", "-o", "jsonpath={.status.url}"), "s3://mgmt-ha/")
+	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "mgmt-ha", key, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kh", "--wait=true", "--timeout=5m")
+	up.mustKubectl("", "wait", "--for=delete", "namespace/clusters-kh", "--timeout=3m")
+
+	start := time.Now()
+	create("--infra-id", infraID, "--restore-from", presigned.String())
+	t.Logf("restored HighlyAvailable cluster Available %.1fs after it was created", time.Since(start).Seconds())
+	out := up.mustKubectl("", "-n", "clusters-kh", "get", "pods", "-l", "app=etcd", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.initContainerStatuses[0].state.terminated.message}{"\n"}{end}`)
+	members := strings.Split(strings.TrimSpace(out), "\n")
+	if len(members) != 3 {
+		t.Fatalf("etcd pods:\n%s", out)
+	}
+	for _, m := range members {
+		if f := strings.Fields(m); len(f) < 2 || f[1] != "True" || !strings.Contains(m, "restored from etcd revision") {
+			t.Errorf("etcd member: %s (want Ready and restored from the snapshot)", m)
+		}
+	}
+	if c := up.mustKubectl("", "-n", "clusters-kh", "get", "hcp", "kh", "-o", `jsonpath={.status.components[?(@.name=="etcd")].readyReplicas}`); c != "3" {
+		t.Errorf("etcd ready replicas %q, want 3", c)
+	}
+	server := guestKubectl(t, up.adminKubeconfig(t, "kh"), "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+	got := guestKubectl(t, oldKubeconfig, "--server", server, "get", "configmaps", "-o", "name")
+	if n := strings.Count(got, "configmap/cm-"); n != objects {
+		t.Errorf("%d of %d ConfigMaps after the restore", n, objects)
+	}
+	// The restored cluster takes writes.
+	guestKubectl(t, oldKubeconfig, "--server", server, "create", "configmap", "after-restore", "--from-literal=a=b")
+}
