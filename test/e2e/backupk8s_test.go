@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +14,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hcp-dev/hcp/internal/controlplane"
 )
 
 // On the Kubernetes runtime (control planes on management nodes) a backup,
@@ -49,6 +55,27 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 		}
 	}
 	guestKubectl(t, oldKubeconfig, "create", "secret", "generic", "keep-me", "--from-literal=password=s3cr3t")
+
+	// The secret encryption key is rotated to one of the user's: the API
+	// server Deployment rolls to learn it, then to write with it, and every
+	// Secret is rewritten.
+	encKey := make([]byte, 32)
+	if _, err := rand.Read(encKey); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := writeFile(t, "enc-key", string(encKey))
+	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "kb-key-2", "--from-file=key="+keyFile)
+	second := controlplane.NewEncryptionKey(encKey).Name
+	rotating := time.Now()
+	up.mustKubectl("", "-n", "clusters", "patch", "hc", "kb", "--type", "merge", "-p",
+		`{"spec":{"secretEncryption":{"type":"aescbc","aescbc":{"activeKey":{"name":"kb-key-2"}}}}}`)
+	eventually(t, 5*time.Minute, "every Secret rewritten with the user's key", func() error {
+		if c := up.condition("hc", "clusters", "kb", "SecretsEncrypted"); !strings.HasPrefix(c, "True/") || !strings.Contains(c, second) {
+			return errorf("SecretsEncrypted=%q", c)
+		}
+		return nil
+	})
+	t.Logf("key rotation to %s done in %.1fs", second, time.Since(rotating).Seconds())
 	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "kb", "-o", "jsonpath={.spec.infraID}")
 
 	// A directory on the management plane is no target for a Job.
@@ -77,6 +104,19 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	st, err := s3.client(t, s3.accessKey, s3.secret).StatObject(ctx, "mgmt", key, minio.StatObjectOptions{})
 	if err != nil || st.Size == 0 {
 		t.Fatalf("the archive %s in the bucket: %v %+v", key, err, st)
+	}
+	// The archive's snapshot holds the Secrets as etcd stores them: encrypted
+	// with the new key, never in plain text.
+	archive := filepath.Join(t.TempDir(), "kb-1.tar.gz")
+	if err := s3.client(t, s3.accessKey, s3.secret).FGetObject(ctx, "mgmt", key, archive, minio.GetObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	snapshot, err := os.ReadFile(readArchive(t, archive).SnapshotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(snapshot, []byte("s3cr3t")) || !bytes.Contains(snapshot, []byte("k8s:enc:aescbc:v1:"+second+":")) {
+		t.Errorf("the snapshot holds secret keep-me in plain text, or no Secret encrypted with %s", second)
 	}
 	eventually(t, time.Minute, "the backup Jobs gone", func() error {
 		if out, _ := up.kubectl("", "-n", "clusters-kb", "get", "jobs,secrets", "-l", "app=etcd-backup", "-o", "name"); strings.TrimSpace(out) != "" {
