@@ -95,7 +95,7 @@ func SourceFor(ctx context.Context, c client.Client, releases release.Store, net
 		return nil, fmt.Errorf("secret %s/%s: %w", cpns, controlplane.SecretEtcdClient, err)
 	}
 	src := &Source{
-		Endpoints: n.EtcdClientURLs(quorum),
+		Endpoints: controlplane.EtcdClientURLs(n, quorum),
 		TLS:       tlsConfig,
 		Etcdutl:   rel.Binary(release.Etcdutl),
 		Manifest:  Manifest{Cluster: hc.Namespace + "/" + hc.Name, InfraID: hc.Spec.InfraID, Release: rel.Name},

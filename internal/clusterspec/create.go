@@ -69,9 +69,9 @@ func CheckAgainstCluster(ctx context.Context, c client.Client, s *Spec) error {
 		sc := &metav1.PartialObjectMetadata{}
 		sc.SetGroupVersionKind(storageClassGVK)
 		if err := c.Get(ctx, client.ObjectKey{Name: s.EtcdStorageClass}, sc); apierrors.IsNotFound(err) {
-			example, derr := hosted.ResolveStorageClass(ctx, c, "")
-			if derr != nil || example == "" {
-				example = "local"
+			example := "local"
+			if def, derr := hosted.ResolveStorageClass(ctx, c, ""); derr == nil {
+				example = def.Name
 			}
 			return Invalid("etcd-storage-class", fmt.Sprintf("StorageClass %q does not exist (kubectl get storageclass lists them)", s.EtcdStorageClass), example)
 		} else if err != nil && !apierrors.IsForbidden(err) {

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +65,7 @@ func FirstServiceIP(cidr string) (string, error) { return hosted.ServiceIP(cidr,
 // Build returns the control plane's components in start order.
 func Build(in Input) (*ControlPlane, error) {
 	quorum, others := hosted.Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
-	if err := in.Network.replicas(quorum); err != nil {
+	if err := in.Network.Fits(quorum); err != nil {
 		return nil, err
 	}
 	cp := &ControlPlane{Namespace: in.HCP.Namespace, Placement: Placement{
@@ -125,14 +124,10 @@ func publishedPort(hcp *hyperv1.HostedControlPlane, svc hyperv1.ServiceType) int
 
 func file(volume, key string) string { return MountRoot + "/" + volume + "/" + key }
 
-func url(host string, port int) string {
-	return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
-}
-
 func etcd(in Input, replicas int) Component {
 	var members []string
 	for i := range replicas {
-		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Network.etcdPeer(i), EtcdPeerPort)))
+		members = append(members, fmt.Sprintf("etcd-%d=%s", i, url(in.Network.EtcdPeer(i), EtcdPeerPort)))
 	}
 	c := Component{
 		Name:         Etcd,
@@ -159,27 +154,25 @@ func etcd(in Input, replicas int) Component {
 	if pv := in.HCP.Spec.Etcd.Managed; pv != nil && pv.Storage.PersistentVolume != nil && pv.Storage.PersistentVolume.Size != nil {
 		c.StorageSize = pv.Storage.PersistentVolume.Size.String()
 	}
-	n := in.Network
-	for i := range replicas {
-		h := n.bind(i)
-		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
-			"--name=" + n.member(i),
-			"--data-dir=" + DataRoot + "/" + Etcd,
-			"--listen-client-urls=" + url(h, EtcdClientPort),
-			"--advertise-client-urls=" + url(n.etcdSelf(i), EtcdClientPort),
-			"--listen-peer-urls=" + url(h, EtcdPeerPort),
-			"--initial-advertise-peer-urls=" + url(n.etcdSelf(i), EtcdPeerPort),
-			"--initial-cluster=" + strings.Join(members, ","),
-			"--initial-cluster-state=new",
-			"--initial-cluster-token=" + in.HCP.Namespace,
-			"--cert-file=" + file("server", KeyCert), "--key-file=" + file("server", KeyKey),
-			"--trusted-ca-file=" + file("server", KeyCA), "--client-cert-auth=true",
-			"--peer-cert-file=" + file("server", KeyCert), "--peer-key-file=" + file("server", KeyKey),
-			"--peer-trusted-ca-file=" + file("server", KeyCA), "--peer-client-cert-auth=true",
-			"--quota-backend-bytes=4294967296",
-			"--snapshot-count=10000",
-			"--log-level=warn",
-		}})
+	bind, self := Var(VarBind), Var(VarEtcdSelf)
+	c.Replicas = replicas
+	c.Args = []string{
+		"--name=" + Var(VarName),
+		"--data-dir=" + DataRoot + "/" + Etcd,
+		"--listen-client-urls=" + url(bind, EtcdClientPort),
+		"--advertise-client-urls=" + url(self, EtcdClientPort),
+		"--listen-peer-urls=" + url(bind, EtcdPeerPort),
+		"--initial-advertise-peer-urls=" + url(self, EtcdPeerPort),
+		"--initial-cluster=" + strings.Join(members, ","),
+		"--initial-cluster-state=new",
+		"--initial-cluster-token=" + in.HCP.Namespace,
+		"--cert-file=" + file("server", KeyCert), "--key-file=" + file("server", KeyKey),
+		"--trusted-ca-file=" + file("server", KeyCA), "--client-cert-auth=true",
+		"--peer-cert-file=" + file("server", KeyCert), "--peer-key-file=" + file("server", KeyKey),
+		"--peer-trusted-ca-file=" + file("server", KeyCA), "--peer-client-cert-auth=true",
+		"--quota-backend-bytes=4294967296",
+		"--snapshot-count=10000",
+		"--log-level=warn",
 	}
 	return c
 }
@@ -195,29 +188,28 @@ func konnectivityServer(in Input, replicas int) Component {
 		Env:            []string{"GOMEMLIMIT=24MiB"},
 		Probe:          Probe{Scheme: "http", Port: KonnHealthPort, Path: "/healthz"},
 	}
-	for i := range replicas {
-		h := in.Network.bind(i)
-		c.Replicas = append(c.Replicas, Replica{Host: h, Args: []string{
-			"--mode=http-connect",
-			"--server-bind-address=" + h,
-			"--server-port=" + strconv.Itoa(KonnServerPort),
-			"--server-cert=" + file("server", KeyCert), "--server-key=" + file("server", KeyKey),
-			"--server-ca-cert=" + file("server", KeyCA),
-			"--agent-bind-address=" + h,
-			"--agent-port=" + strconv.Itoa(KonnAgentPort),
-			"--cluster-cert=" + file("cluster", KeyCert), "--cluster-key=" + file("cluster", KeyKey),
-			"--cluster-ca-cert=" + file("cluster", KeyCA),
-			"--admin-bind-address=" + h,
-			"--admin-port=" + strconv.Itoa(KonnAdminPort),
-			"--health-bind-address=" + h,
-			"--health-port=" + strconv.Itoa(KonnHealthPort),
-			"--server-count=" + strconv.Itoa(replicas),
-			// Each node's agent names its address, so traffic to a node goes
-			// through that node's own tunnel.
-			"--proxy-strategies=destHost,default",
-			"--server-id=" + in.Network.replicaName(KonnectivityServer, i),
-			"--v=1",
-		}})
+	h := Var(VarBind)
+	c.Replicas = replicas
+	c.Args = []string{
+		"--mode=http-connect",
+		"--server-bind-address=" + h,
+		"--server-port=" + strconv.Itoa(KonnServerPort),
+		"--server-cert=" + file("server", KeyCert), "--server-key=" + file("server", KeyKey),
+		"--server-ca-cert=" + file("server", KeyCA),
+		"--agent-bind-address=" + h,
+		"--agent-port=" + strconv.Itoa(KonnAgentPort),
+		"--cluster-cert=" + file("cluster", KeyCert), "--cluster-key=" + file("cluster", KeyKey),
+		"--cluster-ca-cert=" + file("cluster", KeyCA),
+		"--admin-bind-address=" + h,
+		"--admin-port=" + strconv.Itoa(KonnAdminPort),
+		"--health-bind-address=" + h,
+		"--health-port=" + strconv.Itoa(KonnHealthPort),
+		"--server-count=" + strconv.Itoa(replicas),
+		// Each node's agent names its address, so traffic to a node goes
+		// through that node's own tunnel.
+		"--proxy-strategies=destHost,default",
+		"--server-id=" + Var(VarName),
+		"--v=1",
 	}
 	return c
 }
@@ -226,7 +218,7 @@ func kubeAPIServer(in Input, replicas int) Component {
 	var etcdServers []string
 	quorum, _ := hosted.Replicas(in.HCP.Spec.ControllerAvailabilityPolicy)
 	for i := range quorum {
-		etcdServers = append(etcdServers, url(in.Network.etcdPeer(i), EtcdClientPort))
+		etcdServers = append(etcdServers, url(in.Network.EtcdPeer(i), EtcdClientPort))
 	}
 	issuer := in.HCP.Spec.IssuerURL
 	if issuer == "" {
@@ -253,76 +245,67 @@ func kubeAPIServer(in Input, replicas int) Component {
 		c.Volumes = append(c.Volumes, Volume{Name: "encryption", Secret: SecretEncryptionConfig})
 		c.ConfigDigest = in.Encryption
 	}
-	n := in.Network
-	if n.pods() {
-		// An API server gives up when etcd does not answer within its
-		// storage deadline; a pod's etcd may wait for its volume first.
+	if in.Network.EtcdFirst() {
 		c.StartAfter = Etcd
 	}
-	for i := range replicas {
-		h := n.bind(i)
-		c.Replicas = append(c.Replicas, Replica{Host: h, Files: map[string]string{egressSelectorFile: EgressSelectorConfig(n.konnectivity(i))}, Args: []string{
-			"--bind-address=" + h,
-			"--secure-port=" + strconv.Itoa(n.APIServerPort()),
-			"--advertise-address=" + n.advertise(i),
-			"--endpoint-reconciler-type=none",
-			"--etcd-servers=" + strings.Join(etcdServers, ","),
-			"--etcd-cafile=" + file("etcd-client", KeyCA),
-			"--etcd-certfile=" + file("etcd-client", KeyCert),
-			"--etcd-keyfile=" + file("etcd-client", KeyKey),
-			"--tls-cert-file=" + file("server", KeyCert),
-			"--tls-private-key-file=" + file("server", KeyKey),
-			"--client-ca-file=" + file("server", KeyCA),
-			"--service-account-issuer=" + issuer,
-			// The keys are published under the issuer (in the cluster,
-			// https://kubernetes.default.svc), not at this replica's own
-			// address, which is not one pods or others reach.
-			"--service-account-jwks-uri=" + strings.TrimSuffix(issuer, "/") + "/openid/v1/jwks",
-			"--service-account-key-file=" + file("sa", KeySAPublic),
-			"--service-account-signing-key-file=" + file("sa", KeySAPrivate),
-			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
-			"--authorization-mode=Node,RBAC",
-			"--enable-bootstrap-token-auth=true",
-			"--requestheader-client-ca-file=" + file("front-proxy", KeyCA),
-			"--requestheader-allowed-names=front-proxy-client",
-			"--requestheader-username-headers=X-Remote-User",
-			"--requestheader-group-headers=X-Remote-Group",
-			"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-			"--proxy-client-cert-file=" + file("front-proxy", KeyCert),
-			"--proxy-client-key-file=" + file("front-proxy", KeyKey),
-			"--allow-privileged=true",
-			"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
-			// Nodes are reached by address through their tunnels, not by name.
-			"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-			"--kubelet-client-certificate=" + file("kubelet-client", KeyCert),
-			"--kubelet-client-key=" + file("kubelet-client", KeyKey),
-			"--profiling=false",
-			"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
-			"--event-ttl=1h",
-		}})
-		if in.Encryption != "" {
-			c.Replicas[i].Args = append(c.Replicas[i].Args, "--encryption-provider-config="+file("encryption", KeyEncryptionConfig))
-		}
-		switch {
-		case n.pods():
-			// A pod being deleted keeps serving while Services and load
-			// balancers stop sending it requests, and then tells clients
-			// to retry elsewhere: a drain or a rollout fails no request.
-			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=10s", "--shutdown-send-retry-after=true")
-		case replicas > 1:
-			// The same for a replica restarted to roll out a change: the
-			// published service's balancer checks /readyz every 5 s.
-			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-delay-duration=7s", "--shutdown-send-retry-after=true")
-		default:
-			// Once the requests in flight are done the server stops in 2 s,
-			// not the 60 s its watches would otherwise hold it for.
-			c.Replicas[i].Args = append(c.Replicas[i].Args, "--shutdown-send-retry-after=true")
-		}
+	h := Var(VarBind)
+	c.Replicas = replicas
+	c.Files = map[string]string{egressSelectorFile: EgressSelectorConfig(Var(VarKonnectivity))}
+	c.Args = []string{
+		"--bind-address=" + h,
+		"--secure-port=" + strconv.Itoa(in.Network.APIServerPort()),
+		"--advertise-address=" + Var(VarIP),
+		"--endpoint-reconciler-type=none",
+		"--etcd-servers=" + strings.Join(etcdServers, ","),
+		"--etcd-cafile=" + file("etcd-client", KeyCA),
+		"--etcd-certfile=" + file("etcd-client", KeyCert),
+		"--etcd-keyfile=" + file("etcd-client", KeyKey),
+		"--tls-cert-file=" + file("server", KeyCert),
+		"--tls-private-key-file=" + file("server", KeyKey),
+		"--client-ca-file=" + file("server", KeyCA),
+		"--service-account-issuer=" + issuer,
+		// The keys are published under the issuer (in the cluster,
+		// https://kubernetes.default.svc), not at this replica's own
+		// address, which is not one pods or others reach.
+		"--service-account-jwks-uri=" + strings.TrimSuffix(issuer, "/") + "/openid/v1/jwks",
+		"--service-account-key-file=" + file("sa", KeySAPublic),
+		"--service-account-signing-key-file=" + file("sa", KeySAPrivate),
+		"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
+		"--authorization-mode=Node,RBAC",
+		"--enable-bootstrap-token-auth=true",
+		"--requestheader-client-ca-file=" + file("front-proxy", KeyCA),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + file("front-proxy", KeyCert),
+		"--proxy-client-key-file=" + file("front-proxy", KeyKey),
+		"--allow-privileged=true",
+		"--egress-selector-config-file=" + file(ReplicaVolume, egressSelectorFile),
+		// Nodes are reached by address through their tunnels, not by name.
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+		"--kubelet-client-certificate=" + file("kubelet-client", KeyCert),
+		"--kubelet-client-key=" + file("kubelet-client", KeyKey),
+		"--profiling=false",
+		"--cert-dir=" + DataRoot + "/" + KubeAPIServer,
+		"--event-ttl=1h",
 	}
+	if in.Encryption != "" {
+		c.Args = append(c.Args, "--encryption-provider-config="+file("encryption", KeyEncryptionConfig))
+	}
+	if d := in.Network.ShutdownDelay(replicas); d > 0 {
+		// A replica asked to stop keeps serving while requests are steered
+		// away from it, then tells clients to retry elsewhere: a drain or a
+		// rollout fails no request.
+		c.Args = append(c.Args, "--shutdown-delay-duration="+d.String())
+	}
+	// Once the requests in flight are done the server stops at once, not
+	// after the 60 s its watches would otherwise hold it for.
+	c.Args = append(c.Args, "--shutdown-send-retry-after=true")
 	return c
 }
 
-func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string, port, replicas int, memLimit string, extra func(host string) []string) Component {
+func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string, port, replicas int, memLimit string, extra []string) Component {
 	c := Component{
 		Name:          name,
 		Binary:        binary,
@@ -334,52 +317,48 @@ func leaderElected(in Input, name, binary, kubeconfigSecret, clientSecret string
 		Env:           []string{"GOMEMLIMIT=" + memLimit},
 	}
 	kc := file(kubeconfigVolume, KeyKubeconfig)
-	for i := range replicas {
-		h := in.Network.bind(i)
-		args := []string{
-			"--kubeconfig=" + kc,
-			"--authentication-kubeconfig=" + kc,
-			"--authorization-kubeconfig=" + kc,
-			// Each replica talks to the API server on its own host (locally).
-			"--master=" + url(in.Network.apiServer(i), in.Network.APIServerPort()),
-			"--bind-address=" + h,
-			"--secure-port=" + strconv.Itoa(port),
-			"--tls-cert-file=" + file("serving", KeyCert),
-			"--tls-private-key-file=" + file("serving", KeyKey),
-			fmt.Sprintf("--leader-elect=%t", replicas > 1),
-			"--profiling=false",
-		}
-		c.Replicas = append(c.Replicas, Replica{Host: h, Args: append(args, extra(h)...)})
-	}
+	c.Replicas = replicas
+	c.Args = append([]string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		// Each replica talks to the API server the network names for it
+		// (locally: the one on its own host).
+		"--master=" + url(Var(VarAPIServer), in.Network.APIServerPort()),
+		"--bind-address=" + Var(VarBind),
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + file("serving", KeyCert),
+		"--tls-private-key-file=" + file("serving", KeyKey),
+		fmt.Sprintf("--leader-elect=%t", replicas > 1),
+		"--profiling=false",
+	}, extra...)
 	return c
 }
 
 func kubeControllerManager(in Input, replicas int) Component {
-	c := leaderElected(in, KubeControllerManager, release.KubeControllerManager, SecretKCMKubeconfig, SecretKCMClient, KCMPort, replicas, "48MiB", func(string) []string {
-		return []string{
-			"--use-service-account-credentials=true",
-			"--service-account-private-key-file=" + file("sa", KeySAPrivate),
-			"--root-ca-file=" + file("ca", KeyCA),
-			"--cluster-signing-cert-file=" + file("ca", KeyCA),
-			"--cluster-signing-key-file=" + file("ca", KeyCAKey),
-			"--cluster-name=" + in.HCP.Spec.InfraID,
-			"--cluster-cidr=" + ClusterCIDR(in.HCP),
-			// Each node gets its pod range from here; the node's CNI bridge uses it.
-			"--allocate-node-cidrs=true",
-			"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
-			"--controllers=*,bootstrapsigner,tokencleaner",
-		}
+	c := leaderElected(in, KubeControllerManager, release.KubeControllerManager, SecretKCMKubeconfig, SecretKCMClient, KCMPort, replicas, "48MiB", []string{
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + file("sa", KeySAPrivate),
+		"--root-ca-file=" + file("ca", KeyCA),
+		"--cluster-signing-cert-file=" + file("ca", KeyCA),
+		"--cluster-signing-key-file=" + file("ca", KeyCAKey),
+		"--cluster-name=" + in.HCP.Spec.InfraID,
+		"--cluster-cidr=" + ClusterCIDR(in.HCP),
+		// Each node gets its pod range from here; the node's CNI bridge uses it.
+		"--allocate-node-cidrs=true",
+		"--service-cluster-ip-range=" + ServiceCIDR(in.HCP),
+		"--controllers=*,bootstrapsigner,tokencleaner",
 	})
 	c.Volumes = append(c.Volumes, Volume{Name: "sa", Secret: SecretServiceAccount}, Volume{Name: "ca", Secret: SecretRootCA})
 	return c
 }
 
 func kubeScheduler(in Input, replicas int) Component {
-	return leaderElected(in, KubeScheduler, release.KubeScheduler, SecretSchedKubeconfig, SecretSchedulerClient, SchedulerPort, replicas, "32MiB", func(string) []string { return nil })
+	return leaderElected(in, KubeScheduler, release.KubeScheduler, SecretSchedKubeconfig, SecretSchedulerClient, SchedulerPort, replicas, "32MiB", nil)
 }
 
 // EgressSelectorConfig routes the API server's traffic to the cluster's nodes
-// through the konnectivity server on host (the reverse tunnel that agents open).
+// through the konnectivity server on host (a placement variable in a template) (the reverse tunnel that agents open).
 func EgressSelectorConfig(host string) string {
 	return `apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration

@@ -1,8 +1,11 @@
 // Package controlplane describes a hosted control plane as data: its PKI and
 // kubeconfigs (as Secrets) and a runtime-neutral list of components, each with
-// replicas, command, arguments, files, ports, probes, resources, priority and
-// placement. Runtimes (internal/runtime/local, internal/runtime/kubernetes)
-// interpret that description; nothing here starts anything.
+// a replica count, command, argument and file templates, ports, probes,
+// resources, priority and placement. Where a replica is (its addresses, the
+// names it reaches others by) is a runtime's Network, which fills in the
+// templates' placement variables. Runtimes (internal/runtime/local,
+// internal/runtime/kubernetes) interpret that description; nothing here starts
+// anything.
 //
 // Arguments name files under MountRoot (one directory per volume) and data under
 // DataRoot; a runtime maps those roots to where it keeps them.
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 	"github.com/hcp-dev/hcp/internal/release"
@@ -58,6 +62,11 @@ type ControlPlane struct {
 	// Image, when set, is the image control plane pods run instead of the
 	// release's (Kubernetes runtime).
 	Image string
+	// Secrets are the control plane namespace's Secrets as the reconciler
+	// wrote them, by name: the runtime does not read them again.
+	Secrets map[string]*corev1.Secret `json:"-"`
+	// Storage is the StorageClass of the persistent components, resolved.
+	Storage *storagev1.StorageClass `json:"-"`
 }
 
 // Placement constrains where a control plane's pods run.
@@ -84,8 +93,14 @@ type Component struct {
 	// one at a time; Release itself is not part of the specification.
 	Release *release.Release `json:"-"`
 	Version string
-	// Replicas are the instances; each has its own arguments and host.
-	Replicas []Replica
+	// Replicas is how many instances run.
+	Replicas int
+	// Args are every replica's command-line arguments: a template in which
+	// the placement variables (see Var) stand for where the replica is.
+	Args []string
+	// Files are configuration files of each replica, mounted as
+	// MountRoot/ReplicaVolume/<name>: templates too.
+	Files map[string]string `json:",omitempty"`
 	// Volumes are Secrets mounted as files under MountRoot/<volume name>.
 	Volumes []Volume
 	// Persistent marks a component whose DataRoot/<name> survives restarts
@@ -125,7 +140,8 @@ type Component struct {
 	StartAfter string
 }
 
-// Replica is one instance of a component.
+// Replica is one instance of a component, placed: its template with the
+// placement variables filled in.
 type Replica struct {
 	// Host is the address the replica listens on.
 	Host string

@@ -1,6 +1,11 @@
 package controlplane
 
-import "fmt"
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Services of a control plane in a Kubernetes management cluster.
 const (
@@ -21,128 +26,113 @@ const (
 	KubeAPIServerPodPort = 6443
 )
 
-// Network says where replicas listen and how components reach one another.
-// The local runtime gives each replica index its own address (Hosts) shared by
-// that replica of every component; in a Kubernetes management cluster
-// (Domain set) replicas listen on all addresses of their pod and are reached
-// through Services.
-type Network struct {
-	// Hosts are the replica addresses of the local runtime.
-	Hosts []string
-	// Domain is the control plane namespace's service domain, <namespace>.svc,
-	// for the Kubernetes runtime.
-	Domain string
+// Placement variables: a component's arguments and files are templates in
+// which $(NAME) stands for where one replica is. A runtime fills them in for
+// each replica (see Network.Vars and Expand); a Kubernetes runtime leaves
+// $(POD_NAME) and $(POD_IP) for the kubelet, which expands them from the pod's
+// environment.
+const (
+	// VarName is a name unique to the replica: its pod's name, or
+	// <component>-<replica>. It is etcd's member name and a konnectivity
+	// server's ID.
+	VarName = "POD_NAME"
+	// VarIP is the address the replica announces to others.
+	VarIP = "POD_IP"
+	// VarBind is the address the replica listens on.
+	VarBind = "HCP_BIND"
+	// VarEtcdSelf is the name an etcd member announces its URLs with.
+	VarEtcdSelf = "HCP_ETCD_SELF"
+	// VarAPIServer is the API server host the replica talks to.
+	VarAPIServer = "HCP_API_SERVER"
+	// VarKonnectivity is the konnectivity server host an API server replica
+	// sends traffic for the nodes to.
+	VarKonnectivity = "HCP_KONNECTIVITY"
+)
+
+// Var is the reference to a placement variable in a template: $(name).
+func Var(name string) string { return "$(" + name + ")" }
+
+// Network places a control plane's replicas: where each listens and how the
+// components reach one another. Each runtime implements it: the local runtime
+// gives each replica index an address of its own, shared by that replica of
+// every component; the Kubernetes runtime runs replicas as pods that listen on
+// all their addresses and reach one another through Services.
+type Network interface {
+	// Vars are the values of the placement variables for replica i of a
+	// component.
+	Vars(component string, i int) map[string]string
+	// EtcdPeer is the host etcd member i is reached at, by other members
+	// and by clients.
+	EtcdPeer(i int) string
+	// APIServerPort is the API server's port on its replicas.
+	APIServerPort() int
+	// SANs are the names the components' serving certificates must cover.
+	SANs() []string
+	// Fits returns an error when the network has no room for replicas
+	// replicas of a component.
+	Fits(replicas int) error
+	// ShutdownDelay is how long an API server replica asked to stop keeps
+	// serving while whatever balances requests over the replicas stops
+	// sending it any (0: it stops once the requests in flight are done).
+	ShutdownDelay(replicas int) time.Duration
+	// EtcdFirst reports whether the API server waits for a ready etcd
+	// replica before it starts: it gives up when etcd does not answer within
+	// its storage deadline, and an etcd that waits for its volume first may
+	// take longer.
+	EtcdFirst() bool
 }
 
-func (n Network) pods() bool { return n.Domain != "" }
-
-func (n Network) service(name string) string { return name + "." + n.Domain }
-
-// bind is the address replica i listens on.
-func (n Network) bind(i int) string {
-	if n.pods() {
-		return "0.0.0.0"
+// Expand fills the placement variables vars into a template.
+func Expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$(") {
+		return s
 	}
-	return n.Hosts[i]
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, Var(k), v)
+	}
+	return s
 }
 
-// advertise is replica i's own IP address, as it announces it.
-func (n Network) advertise(i int) string {
-	if n.pods() {
-		return "$(POD_IP)"
+// Instance is replica i of c with the placement variables vars filled in.
+func (c Component) Instance(vars map[string]string) Replica {
+	r := Replica{Host: vars[VarBind], Args: make([]string, len(c.Args))}
+	for j, a := range c.Args {
+		r.Args[j] = Expand(a, vars)
 	}
-	return n.Hosts[i]
+	if len(c.Files) > 0 {
+		r.Files = make(map[string]string, len(c.Files))
+		for k, v := range c.Files {
+			r.Files[k] = Expand(v, vars)
+		}
+	}
+	return r
 }
 
-// member is etcd replica i's member name.
-func (n Network) member(i int) string {
-	if n.pods() {
-		return "$(POD_NAME)"
+// Instances are c's replicas placed by n.
+func (c Component) Instances(n Network) []Replica {
+	out := make([]Replica, c.Replicas)
+	for i := range out {
+		out[i] = c.Instance(n.Vars(c.Name, i))
 	}
-	return fmt.Sprintf("etcd-%d", i)
-}
-
-// replicaName is a name unique to replica i of a component: its pod's name,
-// or <component>-<i>. Agents of konnectivity tell servers apart by it.
-func (n Network) replicaName(component string, i int) string {
-	if n.pods() {
-		return "$(POD_NAME)"
-	}
-	return fmt.Sprintf("%s-%d", component, i)
-}
-
-// etcdSelf is the name etcd replica i advertises for itself.
-func (n Network) etcdSelf(i int) string {
-	if n.pods() {
-		return "$(POD_NAME)." + n.service(ServiceEtcdDiscovery)
-	}
-	return n.Hosts[i]
-}
-
-// etcdPeer is how others reach etcd member i.
-func (n Network) etcdPeer(i int) string {
-	if n.pods() {
-		return fmt.Sprintf("etcd-%d.%s", i, n.service(ServiceEtcdDiscovery))
-	}
-	return n.Hosts[i]
-}
-
-// apiServer is the API server that replica i of another component talks to.
-func (n Network) apiServer(i int) string {
-	if n.pods() {
-		return n.service(ServiceKubeAPIServer)
-	}
-	return n.Hosts[i]
-}
-
-// konnectivity is the konnectivity server that API server replica i talks to.
-func (n Network) konnectivity(i int) string {
-	if n.pods() {
-		return n.service(ServiceKonnectivityLocal)
-	}
-	return n.Hosts[i]
-}
-
-// APIServerPort is the API server's port on its replicas.
-func (n Network) APIServerPort() int {
-	if n.pods() {
-		return KubeAPIServerPodPort
-	}
-	return KubeAPIServerPort
+	return out
 }
 
 // EtcdClientURLs are where the etcd members of a control plane with
 // replicas members serve clients.
-func (n Network) EtcdClientURLs(replicas int) []string {
+func EtcdClientURLs(n Network, replicas int) []string {
 	var out []string
 	for i := range replicas {
-		out = append(out, url(n.etcdPeer(i), EtcdClientPort))
+		out = append(out, url(n.EtcdPeer(i), EtcdClientPort))
 	}
 	return out
 }
 
-// APIServerURL is the API server as the components and the operator reach it.
-func (n Network) APIServerURL() string { return url(n.apiServer(0), n.APIServerPort()) }
-
-// SANs are the names the components' serving certificates must cover.
-func (n Network) SANs() []string {
-	if !n.pods() {
-		return n.Hosts
-	}
-	out := []string{"*." + n.service(ServiceEtcdDiscovery)}
-	for _, s := range []string{ServiceEtcdClient, ServiceKubeAPIServer, ServiceKonnectivityLocal, ServiceKonnectivity} {
-		out = append(out, s, n.service(s), n.service(s)+".cluster.local")
-	}
-	for i := range 3 {
-		out = append(out, n.etcdPeer(i))
-	}
-	return out
+// APIServerURL is the API server as the components and the operator reach it:
+// the one replica 0 of the other components talks to.
+func APIServerURL(n Network) string {
+	return url(n.Vars(KubeControllerManager, 0)[VarAPIServer], n.APIServerPort())
 }
 
-// replicas checks that the network has room for n replicas.
-func (n Network) replicas(count int) error {
-	if !n.pods() && len(n.Hosts) < count {
-		return fmt.Errorf("%d hosts for %d replicas", len(n.Hosts), count)
-	}
-	return nil
+func url(host string, port int) string {
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 }

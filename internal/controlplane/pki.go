@@ -237,7 +237,7 @@ func CA(secrets map[string]*corev1.Secret) (*pki.KeyPair, error) {
 // operator reaches the API server elsewhere (its published endpoint, from
 // outside the management cluster's network).
 func Kubeconfigs(namespace string, n Network, operatorServer string, secrets map[string]*corev1.Secret) ([]*corev1.Secret, error) {
-	server := n.APIServerURL()
+	server := APIServerURL(n)
 	if operatorServer == "" {
 		operatorServer = server
 	}

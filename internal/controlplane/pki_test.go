@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -19,8 +20,19 @@ func byName(secrets []*corev1.Secret) map[string]*corev1.Secret {
 	return m
 }
 
+// sans is a network of which PKI asks only the names to cover.
+type sans []string
+
+func (s sans) SANs() []string                   { return s }
+func (sans) Vars(string, int) map[string]string { return nil }
+func (sans) EtcdPeer(int) string                { return "" }
+func (sans) APIServerPort() int                 { return KubeAPIServerPort }
+func (sans) Fits(int) error                     { return nil }
+func (sans) ShutdownDelay(int) time.Duration    { return 0 }
+func (sans) EtcdFirst() bool                    { return false }
+
 func TestPKICoversNamesAndIsKeptAcrossRuns(t *testing.T) {
-	in := PKIInput{Namespace: "clusters-example", Network: Network{Hosts: []string{"127.1.0.1", "127.1.0.2", "127.1.0.3"}},
+	in := PKIInput{Namespace: "clusters-example", Network: sans{"127.1.0.1", "127.1.0.2", "127.1.0.3"},
 		APIServerNames: []string{"api.example.krnl.es", "172.31.0.1"}}
 	first, err := PKI(in, nil)
 	if err != nil {

@@ -62,29 +62,29 @@ func StorageClassName(etcd hyperv1.EtcdSpec) string {
 	return ""
 }
 
-// ResolveStorageClass returns name when that StorageClass exists, or the
+// ResolveStorageClass returns the StorageClass name when it exists, or the
 // default StorageClass when name is empty.
-func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (string, error) {
+func ResolveStorageClass(ctx context.Context, c client.Reader, name string) (*storagev1.StorageClass, error) {
 	if name != "" {
 		sc := &storagev1.StorageClass{}
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
 			if apierrors.IsNotFound(err) {
-				return "", fmt.Errorf("StorageClass %q does not exist; set spec.etcd.managed.storage.persistentVolume.storageClassName to an existing one (kubectl get storageclass)", name)
+				return nil, fmt.Errorf("StorageClass %q does not exist; set spec.etcd.managed.storage.persistentVolume.storageClassName to an existing one (kubectl get storageclass)", name)
 			}
-			return "", err
+			return nil, err
 		}
-		return name, nil
+		return sc, nil
 	}
 	list := &storagev1.StorageClassList{}
 	if err := c.List(ctx, list); err != nil {
-		return "", err
+		return nil, err
 	}
-	for _, sc := range list.Items {
-		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
-			return sc.Name, nil
+	for i := range list.Items {
+		if list.Items[i].Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return &list.Items[i], nil
 		}
 	}
-	return "", fmt.Errorf("no StorageClass is named for etcd and there is no default StorageClass; set spec.etcd.managed.storage.persistentVolume.storageClassName")
+	return nil, fmt.Errorf("no StorageClass is named for etcd and there is no default StorageClass; set spec.etcd.managed.storage.persistentVolume.storageClassName")
 }
 
 // Names of a NodePool's Secrets in the control plane namespace.

@@ -259,7 +259,7 @@ func directWorkloads(ctx context.Context, c client.Client, rel *release.Release,
 		hcp.Spec.InfraID = ns
 		hcp.Spec.Services = []hyperv1.ServicePublishingStrategyMapping{{Service: hyperv1.APIServer,
 			ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort, NodePort: &hyperv1.NodePortPublishingStrategy{Address: "192.0.2.10"}}}}
-		cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Network: controlplane.Network{Domain: ns + ".svc"}, StorageClass: "bench"})
+		cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Network: k8sruntime.PodsIn(ns), StorageClass: "bench"})
 		if err != nil {
 			return 0, err
 		}

@@ -47,6 +47,7 @@ func (r *Reconciler) ensureEncryption(ctx context.Context, hcp *hyperv1.HostedCo
 		if current, err = controlplane.ParseEncryption(existing); err != nil {
 			return "", err
 		}
+		secrets[controlplane.SecretEncryptionConfig] = existing
 	}
 	active, backup, err := r.encryptionKeys(ctx, hcp, secrets)
 	if err != nil {
@@ -79,9 +80,11 @@ func (r *Reconciler) ensureEncryption(ctx context.Context, hcp *hyperv1.HostedCo
 			next, _ = controlplane.NextEncryption(&next, active, backup, replicas, serving, rolledOut)
 		}
 	}
-	if err := r.applySecret(ctx, hcp, next.Secret(hcp.Namespace)); err != nil {
+	config := next.Secret(hcp.Namespace)
+	if err := r.applySecret(ctx, hcp, config); err != nil {
 		return "", err
 	}
+	secrets[config.Name] = config
 	switch {
 	case rewriteErr != nil:
 		setCond(metav1.ConditionFalse, ReasonRewriteFailed, fmt.Sprintf("rewriting the hosted cluster's Secrets with key %s: %v; retrying", active.Name, rewriteErr))

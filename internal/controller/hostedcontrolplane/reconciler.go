@@ -177,7 +177,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	storageClass, err := hosted.ResolveStorageClass(ctx, r.Client, hosted.StorageClassName(hcp.Spec.Etcd))
+	storage, err := hosted.ResolveStorageClass(ctx, r.Client, hosted.StorageClassName(hcp.Spec.Etcd))
 	if err != nil {
 		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionValidConfiguration,
 			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
@@ -204,11 +204,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 			Status: metav1.ConditionFalse, Reason: ReasonInvalidConfig, Message: err.Error(), ObservedGeneration: gen})
 		return ctrl.Result{}, nil
 	}
-	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storageClass,
+	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: rel, Releases: plan.Releases, Network: network, StorageClass: storage.Name,
 		Encryption: encryption, RestoreSnapshot: restore})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	cp.Secrets, cp.Storage = secrets, storage
 	endpoints, err := r.Runtime.Apply(ctx, cp, rel)
 	if err != nil {
 		meta.SetStatusCondition(&hcp.Status.Conditions, metav1.Condition{Type: hyperv1.ConditionInfrastructureReady,

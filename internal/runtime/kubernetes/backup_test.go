@@ -69,7 +69,7 @@ func TestRestoreInitContainer(t *testing.T) {
 	hcp.Spec.ControllerAvailabilityPolicy = hyperv1.HighlyAvailable
 	url := "http://192.0.2.1:8333/mgmt/a.tar.gz?X-Amz-Signature=00"
 	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: &release.Release{Name: "1.37.2"},
-		Network: controlplane.Network{Domain: "clusters-example.svc"}, StorageClass: "standard", RestoreSnapshot: url})
+		Network: PodsIn("clusters-example"), StorageClass: "standard", RestoreSnapshot: url})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,11 +135,12 @@ func podLabels(in Input, c controlplane.Component) map[string]string {
 }
 
 func renderComponent(in Input, c controlplane.Component) ([]client.Object, error) {
-	if len(c.Replicas) == 0 {
+	if c.Replicas == 0 {
 		return nil, fmt.Errorf("no replicas")
 	}
 	var out []client.Object
-	replicas := int32(len(c.Replicas))
+	replicas := int32(c.Replicas)
+	tmpl := podReplica(in, c)
 	workload := meta(in, c.Name, c.Name)
 	if c.Version != "" {
 		workload.Annotations = map[string]string{VersionAnnotation: c.Version}
@@ -149,7 +149,7 @@ func renderComponent(in Input, c controlplane.Component) ([]client.Object, error
 	if err != nil {
 		return nil, err
 	}
-	if files := c.Replicas[0].Files; len(files) > 0 {
+	if files := tmpl.Files; len(files) > 0 {
 		cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 			ObjectMeta: meta(in, c.Name+"-config", c.Name), Data: maps.Clone(files)}
 		out = append(out, cm)
@@ -219,8 +219,15 @@ func disruptionBudget(in Input, c controlplane.Component) *policyv1.PodDisruptio
 	return pdb
 }
 
+// podReplica is what every pod of c runs: the kubelet fills in what tells
+// replicas apart ($(POD_NAME), $(POD_IP)).
+func podReplica(in Input, c controlplane.Component) controlplane.Replica {
+	return c.Instance(PodsIn(in.ControlPlane.Namespace).Vars(c.Name, 0))
+}
+
 func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, error) {
-	args := slices.Clone(c.Replicas[0].Args)
+	tmpl := podReplica(in, c)
+	args := tmpl.Args
 	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
 	for _, v := range c.Volumes {
@@ -228,7 +235,7 @@ func podTemplate(in Input, c controlplane.Component) (corev1.PodTemplateSpec, er
 			SecretName: v.Secret, DefaultMode: ptr.To(int32(0o440))}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: v.Name, MountPath: controlplane.MountRoot + "/" + v.Name, ReadOnly: true})
 	}
-	if len(c.Replicas[0].Files) > 0 {
+	if len(tmpl.Files) > 0 {
 		volumes = append(volumes, corev1.Volume{Name: controlplane.ReplicaVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: c.Name + "-config"}}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: controlplane.ReplicaVolume, MountPath: controlplane.MountRoot + "/" + controlplane.ReplicaVolume, ReadOnly: true})

@@ -31,7 +31,7 @@ func renderExample(t *testing.T, policy hyperv1.AvailabilityPolicy) []runtime.Ob
 	hcp.Spec.Services = []hyperv1.ServicePublishingStrategyMapping{{Service: hyperv1.APIServer,
 		ServicePublishingStrategy: hyperv1.ServicePublishingStrategy{Type: hyperv1.NodePort, NodePort: &hyperv1.NodePortPublishingStrategy{Address: "192.0.2.10"}}}}
 	cp, err := controlplane.Build(controlplane.Input{HCP: hcp, Release: &release.Release{Name: "1.37.2"},
-		Network: controlplane.Network{Domain: "clusters-example.svc"}, StorageClass: "standard"})
+		Network: PodsIn("clusters-example"), StorageClass: "standard"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func New(opts Options) *Runtime {
 // Network: replicas listen on their pods' addresses and find one another
 // through the namespace's Services.
 func (r *Runtime) Network(namespace string, _ int) (controlplane.Network, error) {
-	return controlplane.Network{Domain: namespace + ".svc"}, nil
+	return PodsIn(namespace), nil
 }
 
 // Apply makes the control plane's objects match cp with server-side apply and
@@ -175,7 +175,7 @@ func (r *Runtime) startable(ctx context.Context, cp *controlplane.ControlPlane) 
 	held := map[string]heldComponent{}
 	for _, c := range cp.Components {
 		if c.StartAfter != "" && !r.exists(ctx, cp.Namespace, c) && !r.ready(ctx, cp.Namespace, c.StartAfter) {
-			held[c.Name] = heldComponent{replicas: int32(len(c.Replicas)), after: c.StartAfter}
+			held[c.Name] = heldComponent{replicas: int32(c.Replicas), after: c.StartAfter}
 			continue
 		}
 		out.Components = append(out.Components, c)

@@ -39,8 +39,9 @@ type healthLoop struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	mu sync.Mutex
-	cp *controlplane.ControlPlane
+	mu    sync.Mutex
+	cp    *controlplane.ControlPlane
+	hosts hosts
 	// volumes are the replicas' persistent data directories, by
 	// <component>-<replica>.
 	volumes map[string]string
@@ -60,18 +61,18 @@ type replicaProbe struct {
 	at    time.Time
 }
 
-func startHealth(cp *controlplane.ControlPlane, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string,
+func startHealth(cp *controlplane.ControlPlane, hosts hosts, volumes map[string]string, roots *x509.CertPool, secrets map[string]*corev1.Secret, logDir string,
 	wake <-chan struct{}, notify func()) *healthLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthLoop{notify: notify, wake: wake, roots: roots, secrets: secrets, logDir: logDir, cancel: cancel, done: make(chan struct{}),
-		cp: cp, volumes: volumes, clients: map[string]*probe.Client{}, replicas: map[string]replicaProbe{}, noSpace: map[string]bool{}}
+		cp: cp, hosts: hosts, volumes: volumes, clients: map[string]*probe.Client{}, replicas: map[string]replicaProbe{}, noSpace: map[string]bool{}}
 	go h.run(ctx)
 	return h
 }
 
-func (h *healthLoop) update(cp *controlplane.ControlPlane, volumes map[string]string) {
+func (h *healthLoop) update(cp *controlplane.ControlPlane, hosts hosts, volumes map[string]string) {
 	h.mu.Lock()
-	h.cp = cp
+	h.cp, h.hosts = cp, hosts
 	h.volumes = volumes
 	h.mu.Unlock()
 }
@@ -146,17 +147,18 @@ func (h *healthLoop) run(ctx context.Context) {
 
 func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 	h.mu.Lock()
-	cp, volumes := h.cp, h.volumes
+	cp, hosts, volumes := h.cp, h.hosts, h.volumes
 	h.mu.Unlock()
 	out := make([]hyperv1.ComponentStatus, len(cp.Components))
 	var wg sync.WaitGroup
 	for ci, c := range cp.Components {
-		errs := make([]error, len(c.Replicas))
+		reps := c.Instances(hosts)
+		errs := make([]error, len(reps))
 		began := time.Now()
 		h.mu.Lock()
 		client := h.client(c.Probe.Secret)
 		h.mu.Unlock()
-		for i, rep := range c.Replicas {
+		for i, rep := range reps {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -175,7 +177,7 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 			h.replicas[fmt.Sprintf("%s-%d", c.Name, i)] = replicaProbe{ready: err == nil, at: began}
 		}
 		h.mu.Unlock()
-		st := hyperv1.ComponentStatus{Name: c.Name, Replicas: int32(len(c.Replicas)), Version: c.Version}
+		st := hyperv1.ComponentStatus{Name: c.Name, Replicas: int32(len(reps)), Version: c.Version}
 		for i, err := range errs {
 			if err == nil {
 				st.ReadyReplicas++
@@ -187,7 +189,7 @@ func (h *healthLoop) probeAll(ctx context.Context) []hyperv1.ComponentStatus {
 			}
 		}
 		// A ready replica whose volume is full still cannot take a write.
-		for i, rep := range c.Replicas {
+		for i, rep := range reps {
 			if st.Message != "" {
 				break
 			}

@@ -28,7 +28,7 @@ func (r *Runtime) publish(p *plane, cp *controlplane.ControlPlane) error {
 		var backends []string
 		for _, c := range cp.Components {
 			if c.Name == svc.Component {
-				for _, rep := range c.Replicas {
+				for _, rep := range c.Instances(p.hosts) {
 					backends = append(backends, rep.Host+":"+strconv.Itoa(svc.TargetPort))
 				}
 			}

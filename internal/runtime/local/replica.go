@@ -164,7 +164,7 @@ func (p *plane) mayReplace(c controlplane.Component, key string) bool {
 // (etcd times it out as "possibly due to previous leader failure", and the
 // kube-apiserver does not retry writes), so a rollout makes as few as it can.
 func (p *plane) leaderWaits(ctx context.Context, c controlplane.Component, rep controlplane.Replica, key, path string) bool {
-	if c.Name != controlplane.Etcd || len(c.Replicas) < 2 || p.health == nil {
+	if c.Name != controlplane.Etcd || c.Replicas < 2 || p.health == nil {
 		return false
 	}
 	behind := false

@@ -113,6 +113,8 @@ type plane struct {
 	desired map[string]string
 	// cp is the control plane as last applied.
 	cp *controlplane.ControlPlane
+	// hosts place its replicas.
+	hosts hosts
 }
 
 // followerWait is how long replicas after the first of a stateless component
@@ -177,8 +179,8 @@ func New(opts Options) (*Runtime, error) {
 func (r *Runtime) Network(namespace string, n int) (controlplane.Network, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	hosts, err := r.blocks.hosts(namespace, n)
-	return controlplane.Network{Hosts: hosts}, err
+	h, err := r.blocks.hosts(namespace, n)
+	return hosts(h), err
 }
 
 // Apply makes the control plane's processes and published services match cp,
@@ -204,7 +206,16 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		}
 		r.planes[cp.Namespace] = p
 	}
-	secrets, err := r.secrets(ctx, cp)
+	most := 0
+	for _, c := range cp.Components {
+		most = max(most, c.Replicas)
+	}
+	h, err := r.blocks.hosts(cp.Namespace, most)
+	if err != nil {
+		return nil, err
+	}
+	p.hosts = h
+	secrets, err := r.secrets(cp)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +227,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 	for _, c := range cp.Components {
 		dataDir := ""
 		if c.Persistent {
-			if dataDir, err = r.storagePath(ctx, c.StorageClass); err != nil {
+			if dataDir, err = storagePath(cp, c.StorageClass); err != nil {
 				return nil, err
 			}
 			for i := range c.Replicas {
@@ -225,7 +236,7 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		}
 		waiting := c.StartAfter != "" && !p.ready(c.StartAfter)
 		held := holdFollowers(c, p.ready(c.Name), time.Since(p.firstStart(c.Name)))
-		for i, rep := range c.Replicas {
+		for i, rep := range c.Instances(p.hosts) {
 			key := fmt.Sprintf("%s-%d", c.Name, i)
 			want[key] = true
 			if (waiting || i > 0 && held) && p.procs[key] == nil && !exists(filepath.Join(p.dir, key, "process.json")) {
@@ -251,9 +262,9 @@ func (r *Runtime) Apply(ctx context.Context, cp *controlplane.ControlPlane, rel 
 		if err != nil {
 			return nil, err
 		}
-		p.health = startHealth(cp, volumes, roots, secrets, filepath.Join(p.dir, "logs"), p.exited, func() { r.opts.Notify(cp.Namespace) })
+		p.health = startHealth(cp, p.hosts, volumes, roots, secrets, filepath.Join(p.dir, "logs"), p.exited, func() { r.opts.Notify(cp.Namespace) })
 	} else {
-		p.health.update(cp, volumes)
+		p.health.update(cp, p.hosts, volumes)
 	}
 	out := controlplane.Endpoints{}
 	for k, v := range p.ports {
@@ -412,7 +423,7 @@ func (r *Runtime) Pids(namespace string) map[string]int {
 	return out
 }
 
-func (r *Runtime) secrets(ctx context.Context, cp *controlplane.ControlPlane) (map[string]*corev1.Secret, error) {
+func (r *Runtime) secrets(cp *controlplane.ControlPlane) (map[string]*corev1.Secret, error) {
 	out := map[string]*corev1.Secret{}
 	names := []string{controlplane.SecretRootCA}
 	for _, c := range cp.Components {
@@ -424,12 +435,9 @@ func (r *Runtime) secrets(ctx context.Context, cp *controlplane.ControlPlane) (m
 		}
 	}
 	for _, name := range names {
-		if out[name] != nil {
-			continue
-		}
-		s := &corev1.Secret{}
-		if err := r.opts.Client.Get(ctx, client.ObjectKey{Namespace: cp.Namespace, Name: name}, s); err != nil {
-			return nil, fmt.Errorf("reading secret %s/%s: %w", cp.Namespace, name, err)
+		s := cp.Secrets[name]
+		if s == nil {
+			return nil, fmt.Errorf("secret %s/%s is not among the control plane's Secrets", cp.Namespace, name)
 		}
 		out[name] = s
 	}
@@ -448,10 +456,11 @@ func StoragePath(sc *storagev1.StorageClass) (string, error) {
 	return path, nil
 }
 
-func (r *Runtime) storagePath(ctx context.Context, name string) (string, error) {
-	sc := &storagev1.StorageClass{}
-	if err := r.opts.Client.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
-		return "", fmt.Errorf("StorageClass %s: %w", name, err)
+// storagePath is the directory of the persistent components' StorageClass,
+// which the reconciler resolved.
+func storagePath(cp *controlplane.ControlPlane, name string) (string, error) {
+	if cp.Storage == nil || cp.Storage.Name != name {
+		return "", fmt.Errorf("StorageClass %s was not resolved for %s", name, cp.Namespace)
 	}
-	return StoragePath(sc)
+	return StoragePath(cp.Storage)
 }
