@@ -26,6 +26,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
@@ -355,15 +356,8 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
 		switch err := r.opts.Client.Get(ctx, key, d); {
 		case err == nil:
-			st.Replicas, st.ReadyReplicas, st.Version = ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas, d.Annotations[VersionAnnotation]
-			// Rolled out: the controller saw this spec, and no pod of an
-			// older one is left.
-			if d.Status.ObservedGeneration >= d.Generation {
-				st.UpdatedReplicas = min(d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
-				if d.Status.Replicas > st.Replicas {
-					st.UpdatedReplicas = min(st.UpdatedReplicas, st.Replicas-1)
-				}
-			}
+			st.Replicas, st.ReadyReplicas, st.UpdatedReplicas = deploymentReplicas(d)
+			st.Version = d.Annotations[VersionAnnotation]
 		case apierrors.IsNotFound(err):
 			if err := r.opts.Client.Get(ctx, key, s); err != nil {
 				st.Message = err.Error()
@@ -385,6 +379,27 @@ func (r *Runtime) Status(namespace string) []hyperv1.ComponentStatus {
 		out = append(out, st)
 	}
 	return out
+}
+
+// deploymentReplicas are a Deployment's desired, ready and updated replicas.
+// Updated counts only once the rollout is over: the controller saw this spec,
+// and no pod of an older one is left, running or stopping. A stopping pod
+// still serves (an API server through its shutdown delay, to the clients
+// whose connections it holds), so an API server that has not learnt an
+// encryption key yet could still take the requests that rewrite Secrets with
+// it. Without the terminating count (a management cluster whose controller
+// manager lacks the DeploymentReplicaSetTerminatingReplicas feature) stopping
+// pods are not seen.
+func deploymentReplicas(d *appsv1.Deployment) (replicas, ready, updated int32) {
+	replicas, ready = ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas
+	if d.Status.ObservedGeneration < d.Generation {
+		return replicas, ready, 0
+	}
+	updated = min(d.Status.UpdatedReplicas, ready)
+	if d.Status.Replicas > replicas || ptr.Deref(d.Status.TerminatingReplicas, 0) > 0 {
+		updated = min(updated, replicas-1)
+	}
+	return replicas, ready, updated
 }
 
 // whyNotReady is the first reason a component's pods give for not being

@@ -3,8 +3,10 @@ package kubernetes
 import (
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestPodProblem(t *testing.T) {
@@ -39,5 +41,29 @@ func TestPodProblem(t *testing.T) {
 				t.Errorf("podProblem = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestDeploymentReplicas(t *testing.T) {
+	dep := func(gen, observed int64, status appsv1.DeploymentStatus) *appsv1.Deployment {
+		d := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2))}, Status: status}
+		d.Generation, d.Status.ObservedGeneration = gen, observed
+		return d
+	}
+	for _, tc := range []struct {
+		name                     string
+		d                        *appsv1.Deployment
+		replicas, ready, updated int32
+	}{
+		{"rolled out", dep(2, 2, appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2}), 2, 2, 2},
+		{"spec not seen yet", dep(3, 2, appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2}), 2, 2, 0},
+		{"a surge pod of the old spec left", dep(2, 2, appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 3, UpdatedReplicas: 2}), 2, 3, 1},
+		{"an old pod still stopping", dep(2, 2, appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2, TerminatingReplicas: ptr.To(int32(1))}), 2, 2, 1},
+		{"new pods not ready", dep(2, 2, appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 1, UpdatedReplicas: 2}), 2, 1, 1},
+	} {
+		r, ready, updated := deploymentReplicas(tc.d)
+		if r != tc.replicas || ready != tc.ready || updated != tc.updated {
+			t.Errorf("%s: %d/%d/%d, want %d/%d/%d", tc.name, r, ready, updated, tc.replicas, tc.ready, tc.updated)
+		}
 	}
 }
