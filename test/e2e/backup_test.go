@@ -333,3 +333,21 @@ func scheduledBackups(t *testing.T, up *upProcess, s3 *s3Server, name, bucket, b
 		return nil
 	})
 }
+
+// backupToS3 has HostedCluster name (namespace clusters) back up to bucket
+// with the credentials Secret s3-creds, and returns the archive's key and a
+// presigned URL of it.
+func backupToS3(t *testing.T, up *upProcess, s3 *s3Server, name, backupName, bucket string) (key, presigned string) {
+	t.Helper()
+	up.mustHCP("create", "etcd-backup", "--name", name, "--backup-name", backupName, "--to", "s3://"+bucket, "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
+	u := up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", backupName, "-o", "jsonpath={.status.url}")
+	key, ok := strings.CutPrefix(u, "s3://"+bucket+"/")
+	if !ok {
+		t.Fatalf("status.url %q, want s3://%s/...", u, bucket)
+	}
+	url, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(context.Background(), bucket, key, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, url.String()
+}

@@ -96,12 +96,7 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	// archive is in the bucket.
 	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
 		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
-	up.mustHCP("create", "etcd-backup", "--name", "kb", "--backup-name", "kb-1", "--to", "s3://mgmt", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
-	u := up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "kb-1", "-o", "jsonpath={.status.url}")
-	key, ok := strings.CutPrefix(u, "s3://mgmt/")
-	if !ok {
-		t.Fatalf("status.url %q, want s3://mgmt/...", u)
-	}
+	key, presigned := backupToS3(t, up, s3, "kb", "kb-1", "mgmt")
 	st, err := s3.client(t, s3.accessKey, s3.secret).StatObject(ctx, "mgmt", key, minio.StatObjectOptions{})
 	if err != nil || st.Size == 0 {
 		t.Fatalf("the archive %s in the bucket: %v %+v", key, err, st)
@@ -132,10 +127,6 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 		}
 		return nil
 	})
-	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "mgmt", key, time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Scheduled backups go through the same Jobs.
 	scheduledBackups(t, up, s3, "kb", "mgmt", "")
@@ -162,7 +153,7 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	}
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kb", "--wait=true", "--timeout=2m")
 	start := time.Now()
-	create("--infra-id", infraID, "--restore-from", presigned.String(), "--wait", "--timeout", "5m")
+	create("--infra-id", infraID, "--restore-from", presigned, "--wait", "--timeout", "5m")
 	t.Logf("restored cluster Available %.1fs after it was created", time.Since(start).Seconds())
 	if msg := up.mustKubectl("", "-n", "clusters-kb", "get", "pods", "-l", "app=etcd", "-o",
 		"jsonpath={.items[0].status.initContainerStatuses[0].state.terminated.message}"); !strings.Contains(msg, "restored from etcd revision") {
@@ -206,17 +197,12 @@ func TestHighlyAvailableRestoreOnManagementNodes(t *testing.T) {
 	infraID := up.mustKubectl("", "-n", "clusters", "get", "hc", "kh", "-o", "jsonpath={.spec.infraID}")
 	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
 		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
-	up.mustHCP("create", "etcd-backup", "--name", "kh", "--backup-name", "kh-1", "--to", "s3://mgmt-ha", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
-	key := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "kh-1", "-o", "jsonpath={.status.url}"), "s3://mgmt-ha/")
-	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "mgmt-ha", key, time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, presigned := backupToS3(t, up, s3, "kh", "kh-1", "mgmt-ha")
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "kh", "--wait=true", "--timeout=5m")
 	up.mustKubectl("", "wait", "--for=delete", "namespace/clusters-kh", "--timeout=3m")
 
 	start := time.Now()
-	create("--infra-id", infraID, "--restore-from", presigned.String())
+	create("--infra-id", infraID, "--restore-from", presigned)
 	t.Logf("restored HighlyAvailable cluster Available %.1fs after it was created", time.Since(start).Seconds())
 	out := up.mustKubectl("", "-n", "clusters-kh", "get", "pods", "-l", "app=etcd", "-o",
 		`jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.initContainerStatuses[0].state.terminated.message}{"\n"}{end}`)

@@ -98,12 +98,7 @@ func TestRestoreFromBackup(t *testing.T) {
 	}
 	up.mustKubectl("", "-n", "clusters", "create", "secret", "generic", "s3-creds",
 		"--from-literal=aws_access_key_id="+s3.accessKey, "--from-literal=aws_secret_access_key="+s3.secret)
-	up.mustHCP("create", "etcd-backup", "--name", "rs", "--backup-name", "rs-s3", "--to", "s3://restore", "--s3-endpoint", s3.endpoint, "--s3-credentials", "s3-creds", "--wait")
-	key := strings.TrimPrefix(up.mustKubectl("", "-n", "clusters", "get", "hcpetcdbackup", "rs-s3", "-o", "jsonpath={.status.url}"), "s3://restore/")
-	presigned, err := s3.client(t, s3.accessKey, s3.secret).PresignedGetObject(ctx, "restore", key, time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, presigned := backupToS3(t, up, s3, "rs", "rs-s3", "restore")
 
 	// Bad archives are refused before anything is created.
 	raw, err := os.ReadFile(archive)
@@ -139,7 +134,7 @@ func TestRestoreFromBackup(t *testing.T) {
 	// The cluster goes, and comes back from the archive.
 	up.mustKubectl("", "-n", "clusters", "delete", "hc", "rs", "--wait=true", "--timeout=5m")
 	start := time.Now()
-	up.mustKubectl(restoredCluster("rs", infraID, presigned.String()), "apply", "-f", "-")
+	up.mustKubectl(restoredCluster("rs", infraID, presigned), "apply", "-f", "-")
 	eventually(t, 5*time.Minute, "the restored cluster Available", func() error {
 		if c := up.condition("hc", "clusters", "rs", "Available"); !strings.HasPrefix(c, "True/") {
 			return fmt.Errorf("Available=%q", c)
