@@ -204,20 +204,25 @@ func TestHighlyAvailableRestoreOnManagementNodes(t *testing.T) {
 	start := time.Now()
 	create("--infra-id", infraID, "--restore-from", presigned)
 	t.Logf("restored HighlyAvailable cluster Available %.1fs after it was created", time.Since(start).Seconds())
-	out := up.mustKubectl("", "-n", "clusters-kh", "get", "pods", "-l", "app=etcd", "-o",
-		`jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.initContainerStatuses[0].state.terminated.message}{"\n"}{end}`)
-	members := strings.Split(strings.TrimSpace(out), "\n")
-	if len(members) != 3 {
-		t.Fatalf("etcd pods:\n%s", out)
-	}
-	for _, m := range members {
-		if f := strings.Fields(m); len(f) < 2 || f[1] != "True" || !strings.Contains(m, "restored from etcd revision") {
-			t.Errorf("etcd member: %s (want Ready and restored from the snapshot)", m)
+	// Available needs a quorum; every member is ready soon after.
+	eventually(t, 3*time.Minute, "three restored etcd members ready", func() error {
+		out := up.mustKubectl("", "-n", "clusters-kh", "get", "pods", "-l", "app=etcd", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.initContainerStatuses[0].state.terminated.message}{"\n"}{end}`)
+		members := strings.Split(strings.TrimSpace(out), "\n")
+		if len(members) != 3 {
+			return errorf("etcd pods:\n%s", out)
 		}
-	}
-	if c := up.mustKubectl("", "-n", "clusters-kh", "get", "hcp", "kh", "-o", `jsonpath={.status.components[?(@.name=="etcd")].readyReplicas}`); c != "3" {
-		t.Errorf("etcd ready replicas %q, want 3", c)
-	}
+		for _, m := range members {
+			if f := strings.Fields(m); len(f) < 2 || f[1] != "True" || !strings.Contains(m, "restored from etcd revision") {
+				return errorf("etcd member: %s (want Ready and restored from the snapshot)", m)
+			}
+		}
+		if c := up.mustKubectl("", "-n", "clusters-kh", "get", "hcp", "kh", "-o", `jsonpath={.status.components[?(@.name=="etcd")].readyReplicas}`); c != "3" {
+			return errorf("etcd ready replicas %q, want 3", c)
+		}
+		return nil
+	})
+	t.Logf("three etcd members ready %.1fs after the restored cluster was created", time.Since(start).Seconds())
 	server := guestKubectl(t, up.adminKubeconfig(t, "kh"), "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
 	got := guestKubectl(t, oldKubeconfig, "--server", server, "get", "configmaps", "-o", "name")
 	if n := strings.Count(got, "configmap/cm-"); n != objects {
