@@ -25,19 +25,9 @@ import (
 // in an init container of its pod.
 func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 	ctx := context.Background()
-	s3 := startS3On(t, machineAddress(t))
-	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(ctx, "mgmt", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	s3 := s3WithBucket(t, "mgmt")
 	up := startUp(t, t.TempDir(), "--management-nodes", "1")
-	t.Cleanup(func() {
-		if t.Failed() {
-			pods, _ := up.kubectl("", "-n", "clusters-kb", "get", "pods", "-o",
-				`jsonpath={range .items[*]}{.metadata.name}: {.status.phase} init={.status.initContainerStatuses} containers={.status.containerStatuses}{"\n"}{end}`)
-			events, _ := up.kubectl("", "-n", "clusters-kb", "get", "events", "--sort-by", ".lastTimestamp")
-			t.Logf("pods of clusters-kb:\n%s\nevents:\n%s", pods, tail(events, 4000))
-		}
-	})
+	dumpPodsOnFailure(t, up, "clusters-kb")
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
 	up.mustKubectl("", "create", "namespace", "clusters-example")
 	create := func(extra ...string) {
@@ -174,12 +164,9 @@ func TestBackupAndRestoreOnManagementNodes(t *testing.T) {
 // init container, the three form one cluster (every member ready, which
 // needs a leader and a quorum read) and the data is there.
 func TestHighlyAvailableRestoreOnManagementNodes(t *testing.T) {
-	ctx := context.Background()
-	s3 := startS3On(t, machineAddress(t))
-	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(ctx, "mgmt-ha", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	s3 := s3WithBucket(t, "mgmt-ha")
 	up := startUp(t, t.TempDir(), "--management-nodes", "3")
+	dumpPodsOnFailure(t, up, "clusters-kh")
 	pull := writeFile(t, "pull-secret.json", `{"auths":{}}`)
 	up.mustKubectl("", "create", "namespace", "clusters-example")
 	create := func(extra ...string) {
@@ -230,4 +217,28 @@ func TestHighlyAvailableRestoreOnManagementNodes(t *testing.T) {
 	}
 	// The restored cluster takes writes.
 	guestKubectl(t, oldKubeconfig, "--server", server, "create", "configmap", "after-restore", "--from-literal=a=b")
+}
+
+// s3WithBucket starts an S3 server on this machine's address, which pods on
+// management nodes reach, with one bucket.
+func s3WithBucket(t *testing.T, bucket string) *s3Server {
+	t.Helper()
+	s3 := startS3On(t, machineAddress(t))
+	if err := s3.client(t, s3.accessKey, s3.secret).MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return s3
+}
+
+// dumpPodsOnFailure prints the pods and events of a control plane namespace
+// when the test fails.
+func dumpPodsOnFailure(t *testing.T, up *upProcess, namespace string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			pods, _ := up.kubectl("", "-n", namespace, "get", "pods", "-o",
+				`jsonpath={range .items[*]}{.metadata.name}: {.status.phase} init={.status.initContainerStatuses} containers={.status.containerStatuses}{"\n"}{end}`)
+			events, _ := up.kubectl("", "-n", namespace, "get", "events", "--sort-by", ".lastTimestamp")
+			t.Logf("pods of %s:\n%s\nevents:\n%s", namespace, pods, tail(events, 4000))
+		}
+	})
 }
