@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -73,18 +74,23 @@ func bootstrap(ctx context.Context, cfg *rest.Config, check *probe.Client, volum
 	return served(ctx, check, cfg.Host)
 }
 
-// served waits until every CRD serves its objects and discovery lists it: it
-// asks for each, all at once, every 20ms until each answers. That is later than Established: the
-// API server sets up a custom resource's storage on its first request and
-// answers 429 with Retry-After: 1 while it does, which client-go obeys, a
-// second per resource type for the operator's informers. The storage is ready
-// in milliseconds; asking without that wait has every type ready at once.
+// served waits until every CRD serves its objects and discovery lists it:
+// every 20ms it asks, one request after another on one connection, for what
+// is not served yet. That is later than Established: the API server sets up a
+// custom resource's storage on its first request and answers 429 with
+// Retry-After: 1 while it does, which client-go obeys, a second per resource
+// type for the operator's informers. The storage is ready in milliseconds;
+// asking without that wait has every type ready at once. (Asking for all at
+// once instead would open a TLS connection per request, whose handshakes the
+// starting API server pays for.)
 func served(ctx context.Context, check *probe.Client, server string) error {
 	crds, err := crd.All()
 	if err != nil {
 		return err
 	}
-	var g errgroup.Group
+	// The resources each group version must list, and those to ask for.
+	pending := map[string][]string{}
+	var order []string
 	for _, o := range crds {
 		version := o.Spec.Versions[0].Name
 		for _, v := range o.Spec.Versions {
@@ -93,23 +99,39 @@ func served(ctx context.Context, check *probe.Client, server string) error {
 			}
 		}
 		groupVersion := server + "/apis/" + o.Spec.Group + "/" + version
-		listed := []byte(`"name":"` + o.Spec.Names.Plural + `"`)
-		g.Go(func() error {
-			return probe.Until(ctx, 20*time.Millisecond, o.Name+" to be served", func(ctx context.Context) error {
-				// Discovery lists it (clients map kinds to resources by
-				// it) and its storage answers.
-				body, err := check.Get(ctx, groupVersion)
-				if err != nil {
-					return err
-				}
-				if !bytes.Contains(body, listed) {
-					return fmt.Errorf("discovery of %s does not list %s yet", groupVersion, o.Spec.Names.Plural)
-				}
-				return check.Check(ctx, groupVersion+"/"+o.Spec.Names.Plural+"?limit=1")
-			})
-		})
+		if _, ok := pending[groupVersion]; !ok {
+			order = append(order, groupVersion)
+		}
+		pending[groupVersion] = append(pending[groupVersion], o.Spec.Names.Plural)
 	}
-	return g.Wait()
+	return probe.Until(ctx, 20*time.Millisecond, "the CRDs to be served", func(ctx context.Context) error {
+		var first error
+		for _, groupVersion := range order {
+			plurals := pending[groupVersion]
+			if len(plurals) == 0 {
+				continue
+			}
+			// Discovery lists it (clients map kinds to resources by it)
+			// and its storage answers.
+			body, err := check.Get(ctx, groupVersion)
+			if err != nil {
+				first = cmp.Or(first, err)
+				continue
+			}
+			var left []string
+			for _, plural := range plurals {
+				if !bytes.Contains(body, []byte(`"name":"`+plural+`"`)) {
+					first = cmp.Or(first, fmt.Errorf("discovery of %s does not list %s yet", groupVersion, plural))
+					left = append(left, plural)
+				} else if err := check.Check(ctx, groupVersion+"/"+plural+"?limit=1"); err != nil {
+					first = cmp.Or(first, err)
+					left = append(left, plural)
+				}
+			}
+			pending[groupVersion] = left
+		}
+		return first
+	})
 }
 
 // LocalStorageClass is the default StorageClass of a management plane whose

@@ -10,6 +10,11 @@
 //	imgs, err := images.FromRelease(rel, dir)   // layers are written to dir
 //	reg := images.NewRegistry(dir)            // an http.Handler: serve it on the lab network
 //	err = reg.Load(ctx, releases)             // build and put in every release's images
+//
+// A management plane defers the build to the first pull (LoadOnFirstUse):
+// hashing every binary of every release costs a CPU second or more, which a
+// management plane that is still starting, and has no node yet, spends better
+// on its API server.
 package images
 
 import (
@@ -32,8 +37,10 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -461,6 +468,9 @@ type Registry struct {
 	err   error
 	// management: Load also builds management nodes' images.
 	management bool
+	// deferred, when set, is the build Warm starts, once.
+	deferred func()
+	warm     sync.Once
 }
 
 // WithManagementImages makes Load also build what management nodes run:
@@ -538,14 +548,47 @@ func (r *Registry) Load(ctx context.Context, rels []*release.Release) error {
 	return nil
 }
 
+// LoadOnFirstUse has the registry build the images of the releases list
+// returns (as Load does) when it is first used: on the first pull, or when
+// Warm is called. It logs how the build went; a failed build is also told to
+// every pull. ctx ends a build under way.
+func (r *Registry) LoadOnFirstUse(ctx context.Context, list func() ([]*release.Release, error), log logr.Logger) {
+	r.deferred = func() {
+		start := time.Now()
+		rels, err := list()
+		if err == nil {
+			err = r.Load(ctx, rels)
+		} else {
+			r.err = err
+			close(r.ready)
+		}
+		if err != nil {
+			log.Error(err, "building the release images")
+			return
+		}
+		log.Info("release images are in the registry", "releases", len(rels), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// Warm starts the build LoadOnFirstUse deferred, if nothing has started it
+// yet; it does not wait for it. A caller that knows pulls are coming (a host
+// registered) calls it so that they find the images built.
+func (r *Registry) Warm() {
+	if r.deferred == nil {
+		return
+	}
+	r.warm.Do(func() { go r.deferred() })
+}
+
 // ServeHTTP answers pulls (GET and HEAD under /v2/); it waits up to half a
-// minute for Load to finish.
+// minute for the images to be built.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, `{"errors":[{"code":"UNSUPPORTED","message":"hcp's registry serves pulls only"}]}`, http.StatusMethodNotAllowed)
 		return
 	}
+	r.Warm()
 	select {
 	case <-r.ready:
 	case <-req.Context().Done():

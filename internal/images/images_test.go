@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +13,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -210,4 +214,54 @@ func defaultRelease(t *testing.T) *release.Release {
 		t.Fatal(err)
 	}
 	return rel
+}
+
+// A registry loaded on first use builds nothing until it is used; the first
+// pull builds the images (once, however many pulls wait) and gets them; Warm
+// after that builds nothing again. A failed build is told to every pull.
+func TestRegistryBuildsOnFirstUse(t *testing.T) {
+	rel := defaultRelease(t)
+	dir := t.TempDir()
+	reg := NewRegistry(dir)
+	var lists atomic.Int32
+	reg.LoadOnFirstUse(context.Background(), func() ([]*release.Release, error) {
+		lists.Add(1)
+		return []*release.Release{rel}, nil
+	}, logr.Discard())
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	if blobs, _ := filepath.Glob(filepath.Join(dir, "sha256", "*")); len(blobs) != 0 || lists.Load() != 0 {
+		t.Fatalf("before any pull: %d blobs built, releases listed %d times; want none", len(blobs), lists.Load())
+	}
+	img := Specs(rel)[0]
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			resp, err := http.Get(srv.URL + "/v2/" + img.Repository + "/manifests/" + img.Tag)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("pull of %s:%s: %s, want 200 OK", img.Repository, img.Tag, resp.Status)
+			}
+		})
+	}
+	wg.Wait()
+	reg.Warm()
+	if n := lists.Load(); n != 1 {
+		t.Errorf("the images were built %d times, want once", n)
+	}
+
+	failing := NewRegistry(t.TempDir())
+	failing.LoadOnFirstUse(context.Background(), func() ([]*release.Release, error) {
+		return nil, errors.New("no release payload")
+	}, logr.Discard())
+	failing.Warm()
+	rec := httptest.NewRecorder()
+	failing.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2/pause/manifests/x", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no release payload") {
+		t.Errorf("pull from a registry whose build failed: %d %s, want 503 naming the error", rec.Code, rec.Body.String())
+	}
 }

@@ -76,6 +76,10 @@ type Server struct {
 	// Registry, when set, serves the release images to nodes at /v2/ (the
 	// OCI distribution API).
 	Registry http.Handler
+	// HostCame, when set, is called on each authenticated request of a
+	// host: its node will pull images soon (the registry starts building
+	// them).
+	HostCame func()
 	// Install returns the Ignition pointer config a bound Agent installs from.
 	Install func(ctx context.Context, a *agentv1.Agent) ([]byte, error)
 	// Changed is told the Agent whose state a request changed.
@@ -132,6 +136,9 @@ func (s *Server) withInfraEnv(h handlerFunc) http.HandlerFunc {
 		if err := s.Signer.Verify(token, id); err != nil {
 			writeError(w, http.StatusUnauthorized, err.Error())
 			return
+		}
+		if s.HostCame != nil {
+			s.HostCame()
 		}
 		list := &agentv1.InfraEnvList{}
 		if err := s.Client.List(r.Context(), list, client.MatchingFields{UIDIndex: id}); err != nil {

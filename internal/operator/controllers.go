@@ -60,7 +60,7 @@ func addControllers(ctx context.Context, mgr manager.Manager, opts Options, clos
 	if err := addClusterAPI(ctx, mgr, opts.Log.WithName("cluster-api")); err != nil {
 		return fmt.Errorf("cluster API: %w", err)
 	}
-	if err := addInfra(mgr, opts); err != nil {
+	if err := addInfra(ctx, mgr, opts); err != nil {
 		return err
 	}
 	if err := addConsole(mgr, opts); err != nil {

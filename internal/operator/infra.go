@@ -24,8 +24,9 @@ import (
 
 // addInfra registers the infrastructure service and the InfraEnv, Agent,
 // AgentMachine and NodePool controllers. Without an address the service is
-// off, and only the NodePool controller runs.
-func addInfra(mgr manager.Manager, opts Options) error {
+// off, and only the NodePool controller runs. ctx bounds the build of the
+// release images.
+func addInfra(ctx context.Context, mgr manager.Manager, opts Options) error {
 	o := opts.Infra
 	if o.Addr == "" {
 		// NodePools still get a status that says why they cannot have nodes.
@@ -79,7 +80,8 @@ func addInfra(mgr manager.Manager, opts Options) error {
 			}
 		}}
 	// Nodes pull the release images (pause, CoreDNS, ...) from here. They
-	// are built after start, off the path to ready.
+	// are built when a host first comes or an image is first pulled, not while
+	// the management plane starts.
 	regDir := ""
 	if opts.DataDir != "" {
 		regDir = filepath.Join(opts.DataDir, "registry")
@@ -88,24 +90,8 @@ func addInfra(mgr manager.Manager, opts Options) error {
 	if o.ManagementImages {
 		reg.WithManagementImages()
 	}
-	server.Registry = reg
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		rels, err := (release.Store{Dir: opts.ReleaseDir}).List()
-		if err == nil {
-			start := time.Now()
-			if err = reg.Load(ctx, rels); err == nil {
-				opts.Log.Info("release images are in the registry", "releases", len(rels), "took", time.Since(start).Round(time.Millisecond))
-			}
-		}
-		if err != nil {
-			// Nodes see the error in their image pulls; the rest runs on.
-			opts.Log.Error(err, "building the release images")
-		}
-		<-ctx.Done()
-		return nil
-	})); err != nil {
-		return err
-	}
+	server.Registry, server.HostCame = reg, reg.Warm
+	reg.LoadOnFirstUse(ctx, release.Store{Dir: opts.ReleaseDir}.List, opts.Log)
 	srv := &http.Server{Addr: o.Addr, Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return infra.Serve(ctx, srv) })); err != nil {

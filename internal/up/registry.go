@@ -32,10 +32,6 @@ func (p *Plane) serveImages(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("image registry credentials: %w", err)
 	}
-	rels, err := release.Store{Dir: p.opts.ReleaseDir}.List()
-	if err != nil {
-		return err
-	}
 	reg := images.NewRegistry(filepath.Join(p.opts.DataDir, "registry")).WithManagementImages()
 	addr := net.JoinHostPort("0.0.0.0", strconv.Itoa(p.infraPort))
 	ln, err := net.Listen("tcp", addr)
@@ -46,16 +42,9 @@ func (p *Plane) serveImages(ctx context.Context) error {
 	mux.Handle("/v2/", reg)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
+	// The management nodes' first pull builds the images.
 	loadCtx, cancel := context.WithCancel(context.Background())
-	go func() {
-		start := time.Now()
-		if err := reg.Load(loadCtx, rels); err != nil {
-			// Nodes see it in their image pulls.
-			p.log.Error(err, "building the release images")
-			return
-		}
-		p.log.Info("release images are in the registry", "releases", len(rels), "took", time.Since(start).Round(time.Millisecond))
-	}()
+	reg.LoadOnFirstUse(loadCtx, release.Store{Dir: p.opts.ReleaseDir}.List, p.log)
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error(err, "image registry stopped")
