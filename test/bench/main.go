@@ -212,6 +212,7 @@ func run(bin string, runs, clusters int, settle time.Duration, hosted bool) erro
 	fmt.Printf("| management plane | ready | resident memory |\n|---|---|---|\n")
 	fmt.Printf("| baseline: bare etcd + kube-apiserver | %.2fs | %d MiB |\n", b.ready.Seconds(), b.rss>>20)
 	fmt.Printf("| hcp up (etcd, kube-apiserver, kube-controller-manager, CRDs, operator) | %.2fs | %d MiB |\n\n", u.ready.Seconds(), u.rss>>20)
+	fmt.Printf("every run, in order (ready): baseline %s; hcp up %s\n\n", readyTimes(bare), readyTimes(up))
 	printSteps(up, u.ready)
 	if !hosted {
 		return nil
@@ -470,6 +471,15 @@ func printSteps(runs []sample, ready time.Duration) {
 		fmt.Printf("| %s | %.1fs | %.1fs |\n", name, med(at[name]).Seconds(), (next - med(at[name])).Seconds())
 	}
 	fmt.Printf("| ready | %.1fs | |\n\n", ready.Seconds())
+}
+
+// readyTimes lists the samples' ready times, in the order they were taken.
+func readyTimes(s []sample) string {
+	var out []string
+	for _, x := range s {
+		out = append(out, fmt.Sprintf("%.2fs", x.ready.Seconds()))
+	}
+	return strings.Join(out, " ")
 }
 
 // median is each figure's median over the samples (each taken on its own).
