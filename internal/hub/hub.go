@@ -99,8 +99,12 @@ type Hub struct {
 	mu    sync.Mutex
 	procs []*supervisor.Process
 
-	// The wait for readiness, which outlives Start.
+	// The wait for readiness, which outlives Start: apiReady closes once the
+	// API server is ready (apiErr says if not), ready once the controllers
+	// run too (readyErr).
 	cancelReady context.CancelFunc
+	apiReady    chan struct{}
+	apiErr      error
 	ready       chan struct{}
 	readyErr    error
 }
@@ -208,10 +212,12 @@ func Start(ctx context.Context, opts Options) (_ *Hub, err error) {
 	// starts, so it does not compete for the CPU with the API server and the
 	// CRDs. Nothing a client of the API does at once needs it.
 	readyCtx, cancelReady := context.WithTimeout(procCtx, startTimeout)
-	h.cancelReady, h.ready = cancelReady, make(chan struct{})
+	h.cancelReady, h.apiReady, h.ready = cancelReady, make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(h.ready)
-		if h.readyErr = h.waitReady(readyCtx, check, api.name, h.readyzURL, api.from); h.readyErr != nil {
+		h.apiErr = h.waitReady(readyCtx, check, api.name, h.readyzURL, api.from)
+		close(h.apiReady)
+		if h.readyErr = h.apiErr; h.readyErr != nil {
 			return
 		}
 		opts.Progress("kube-controller-manager")
@@ -242,6 +248,22 @@ func (h *Hub) WaitReady(ctx context.Context) error {
 		return h.readyErr
 	}
 }
+
+// WaitAPIReady waits for the API server's readiness (/readyz: its post-start
+// hooks have run, the bootstrap RBAC policy is in), not for the controllers
+// WaitReady also waits for.
+func (h *Hub) WaitAPIReady(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.apiReady:
+		return h.apiErr
+	}
+}
+
+// Ready is closed once what Start left starting runs, or failed to start
+// (WaitReady says which).
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
 // errPortInUse is a component failing to listen on a port hcp chose for it.
 var errPortInUse = errors.New("a port it was given is in use by another program")

@@ -105,8 +105,9 @@ func TestStartReportsATakenPortTheUserAskedFor(t *testing.T) {
 }
 
 // Start returns with every CRD in discovery and serving its objects at once
-// (no 429 while its storage is set up), and WaitReady with the API server
-// ready and kube-controller-manager healthy.
+// (no 429 while its storage is set up), WaitAPIReady with the API server
+// ready, and WaitReady with kube-controller-manager healthy too; Ready is
+// closed then.
 func TestStartServesEveryCRD(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -133,10 +134,21 @@ func TestStartServesEveryCRD(t *testing.T) {
 			t.Errorf("first list of %s: %v", o.Name, err)
 		}
 	}
+	if err := h.WaitAPIReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := check.Check(ctx, h.readyzURL()); err != nil {
+		t.Errorf("API server readiness after WaitAPIReady: %v", err)
+	}
 	if err := h.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := check.Check(ctx, h.kcmHealthURL()); err != nil {
 		t.Errorf("kube-controller-manager after WaitReady: %v", err)
+	}
+	select {
+	case <-h.Ready():
+	default:
+		t.Error("Ready is not closed after WaitReady returned")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -141,6 +142,8 @@ type Plane struct {
 	stopOperator context.CancelFunc
 	// stopRegistry ends the image registry served without an operator.
 	stopRegistry func()
+	// ready: the ready line is printed.
+	ready atomic.Bool
 
 	// metricsPicked and healthPicked: hcp up chose those ports (the user
 	// asked for port 0), so it may choose others.
@@ -186,6 +189,7 @@ func Start(ctx context.Context, o Options, out io.Writer) (_ *Plane, err error) 
 		}
 	}
 	p.banner()
+	p.ready.Store(true)
 	if o.Agents > 0 {
 		p.step("lab hosts")
 		scheme, err := operator.Scheme()
@@ -208,6 +212,16 @@ func Start(ctx context.Context, o Options, out io.Writer) (_ *Plane, err error) 
 // step tells the user which step begins, and when.
 func (p *Plane) step(name string) {
 	fmt.Fprintf(p.out, "  %-26s %5.1fs\n", name, time.Since(p.started).Seconds())
+}
+
+// hubStep is step for the hub's components, which may go on starting after
+// the ready line: from then on, the log tells.
+func (p *Plane) hubStep(name string) {
+	if p.ready.Load() {
+		p.log.Info("starting", "component", name, "at", time.Since(p.started).Round(100*time.Millisecond))
+		return
+	}
+	p.step(name)
 }
 
 // check validates the options and finds the release payload.
@@ -311,7 +325,7 @@ func (p *Plane) startHub(ctx context.Context) (err error) {
 		Release:     p.rel,
 		Port:        p.opts.Port,
 		Log:         p.log.WithName("hub"),
-		Progress:    p.step,
+		Progress:    p.hubStep,
 		Notice:      func(msg string) { fmt.Fprintln(p.out, "  "+msg) },
 	})
 	return err
@@ -433,9 +447,20 @@ func (p *Plane) startOperator(ctx context.Context) error {
 			}
 		}
 	}
-	// The API server's post-start hooks and the controller manager have
-	// been starting all along.
-	return p.hub.WaitReady(ctx)
+	return p.waitHub(ctx)
+}
+
+// waitHub waits for what the management plane's first users need of the
+// hub: the API server ready (its post-start hooks have been running all
+// along) and, with management nodes, the controller manager and the
+// scheduler their pods need. Control planes of the local runtime need
+// neither: kube-controller-manager finishes starting after the ready line,
+// and Wait returns if it fails to.
+func (p *Plane) waitHub(ctx context.Context) error {
+	if p.opts.ManagementNodes > 0 {
+		return p.hub.WaitReady(ctx)
+	}
+	return p.hub.WaitAPIReady(ctx)
 }
 
 // runOperator starts the operator in this process and waits until it is ready.
@@ -539,17 +564,26 @@ Press Ctrl-C to stop; state stays in %s and comes back with the next hcp up.
 		p.hub.LogDir(), PathHint(p.rel), p.hub.KubeconfigPath(), p.opts.DataDir)
 }
 
-// Wait runs until ctx ends (nil) or the operator stops (its error).
+// Wait runs until ctx ends (nil), the operator stops (its error), or a
+// component of the hub fails to start (its error).
 func (p *Plane) Wait(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-p.opErr:
-		p.opErr <- err
-		if err != nil {
-			return fmt.Errorf("operator stopped: %w", err)
+	hubReady := p.hub.Ready()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-p.opErr:
+			p.opErr <- err
+			if err != nil {
+				return fmt.Errorf("operator stopped: %w", err)
+			}
+			return errors.New("operator stopped")
+		case <-hubReady:
+			if err := p.hub.WaitReady(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+			hubReady = nil
 		}
-		return errors.New("operator stopped")
 	}
 }
 
