@@ -44,7 +44,11 @@ func kubernetesRuntime(bin string, rel *release.Release, n, agentCount int, sett
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "bench: keeping", dir)
+	}
 	ctx := context.Background()
 	mc, err := sim.Start(ctx, dir, rel, logr.Discard())
 	if err != nil {
@@ -140,6 +144,7 @@ func kubernetesRuntime(bin string, rel *release.Release, n, agentCount int, sett
 	}
 	start := time.Now()
 	created := make([]time.Time, n)
+	took := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 4)
@@ -155,6 +160,7 @@ func kubernetesRuntime(bin string, rel *release.Release, n, agentCount int, sett
 			if out, err := cmd.CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("hcp create cluster: %v: %s", err, out)
 			}
+			took[i] = time.Since(created[i])
 		})
 	}
 	wg.Wait()
@@ -213,12 +219,15 @@ func kubernetesRuntime(bin string, rel *release.Release, n, agentCount int, sett
 	}
 	sort.Slice(each, func(i, j int) bool { return each[i] < each[j] })
 	p := func(q float64) float64 { return each[int(q*float64(len(each)-1))].Seconds() }
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	pt := func(q float64) float64 { return took[int(q*float64(len(took)-1))].Seconds() }
 
 	fmt.Printf("\n## Kubernetes runtime: %d SingleReplica HostedClusters on a management cluster with 10 simulated nodes\n\n", n)
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| baseline: the same %d x 5 workloads applied directly, all ready | %.1fs |\n", n, base.Seconds())
 	fmt.Printf("| hcp: %d HostedClusters created (4 at a time) to all Available | %.1fs |\n", n, total.Seconds())
 	fmt.Printf("| per cluster, create to Available: p50 / p90 / max | %.1fs / %.1fs / %.1fs |\n", p(0.5), p(0.9), p(1))
+	fmt.Printf("| each hcp create cluster command: p50 / p90 / max | %.1fs / %.1fs / %.1fs |\n", pt(0.5), pt(0.9), pt(1))
 	fmt.Printf("| operator CPU while reconciling | %.1f CPU-seconds (%.2f cores) |\n", cpuBusy.Seconds(), cpuBusy.Seconds()/total.Seconds())
 	fmt.Printf("| operator CPU at rest with %d clusters | %.3f cores |\n", n, idleCPU)
 	fmt.Printf("| operator resident memory: empty / with %d clusters | %d MiB / %d MiB (%.2f MiB per cluster) |\n",
