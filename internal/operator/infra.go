@@ -92,6 +92,11 @@ func addInfra(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}
 	server.Registry, server.HostCame = reg, reg.Warm
 	reg.LoadOnFirstUse(ctx, release.Store{Dir: opts.ReleaseDir}.List, opts.Log)
+	if o.ManagementImages {
+		// Management nodes pull control plane images as soon as a cluster
+		// is created: start now.
+		reg.Warm()
+	}
 	srv := &http.Server{Addr: o.Addr, Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return infra.Serve(ctx, srv) })); err != nil {

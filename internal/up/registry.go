@@ -42,9 +42,10 @@ func (p *Plane) serveImages(ctx context.Context) error {
 	mux.Handle("/v2/", reg)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{creds.Certificate}, MinVersion: tls.VersionTLS12}}
-	// The management nodes' first pull builds the images.
+	// The management nodes pull from it as soon as they start.
 	loadCtx, cancel := context.WithCancel(context.Background())
 	reg.LoadOnFirstUse(loadCtx, release.Store{Dir: p.opts.ReleaseDir}.List, p.log)
+	reg.Warm()
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error(err, "image registry stopped")
