@@ -287,7 +287,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, hcp *hyperv1.HostedCon
 	}
 	hcp.Status.Initialization = &hyperv1.ControlPlaneInitialization{ControlPlaneInitialized: ptr.To(hcp.Status.Initialized)}
 	if guestErr != nil {
-		return ctrl.Result{RequeueAfter: guestRetry(hcp)}, nil
+		return ctrl.Result{RequeueAfter: guestRetry(hcp, guestErr)}, nil
 	}
 	return ctrl.Result{RequeueAfter: time.Minute}, nil
 }
@@ -459,11 +459,19 @@ func (r *Reconciler) applySecret(ctx context.Context, hcp *hyperv1.HostedControl
 // and ClusterOperators.
 const guestSyncTimeout = 5 * time.Second
 
-// guestRetry is how soon an unreachable hosted cluster is tried again: often
-// while it has just become available, then every half minute, so that clusters
-// whose API the operator cannot reach do not keep it busy.
-func guestRetry(hcp *hyperv1.HostedControlPlane) time.Duration {
-	if !hcp.Status.Initialized {
+// guestRetry is how soon a hosted cluster whose ClusterVersion and
+// ClusterOperators could not be written (err) is tried again. Before it is
+// first available, one that answered (its CRDs are being established) is
+// tried again soon, since it holds Available back; one that did not answer
+// does not hold Available back, and every reconcile that tries it costs a
+// worker, so it waits as long as a cluster that has just become available:
+// with many control planes starting at once on the Kubernetes runtime, whose
+// hosted API servers the operator may not reach, retries four times a second
+// kept the workers from the control planes' own progress. A cluster whose
+// Available condition last changed over a minute ago is tried every half
+// minute.
+func guestRetry(hcp *hyperv1.HostedControlPlane, err error) time.Duration {
+	if !hcp.Status.Initialized && guestAnswered(err) {
 		return 250 * time.Millisecond
 	}
 	if c := meta.FindStatusCondition(hcp.Status.Conditions, hyperv1.ConditionAvailable); c != nil && time.Since(c.LastTransitionTime.Time) > time.Minute {

@@ -1,10 +1,15 @@
 package hostedcontrolplane
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	hyperv1 "github.com/hcp-dev/hcp/api/hypershift/v1beta1"
 )
@@ -105,6 +110,39 @@ func TestGuestConditions(t *testing.T) {
 			}
 			if strings.Join(got, " ") != tc.want {
 				t.Errorf("conditions %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// A hosted cluster that answered while it is not yet available is tried
+// again soon; one that did not answer waits as long as one just available;
+// one available for over a minute, half a minute.
+func TestGuestRetry(t *testing.T) {
+	answered := fmt.Errorf("ClusterOperator: %w", errNotEstablished)
+	unreachable := errors.New(`dial tcp: lookup kube-apiserver.clusters-a.svc: no such host`)
+	available := func(ago time.Duration) []metav1.Condition {
+		return []metav1.Condition{{Type: hyperv1.ConditionAvailable, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(time.Now().Add(-ago))}}
+	}
+	for _, tc := range []struct {
+		name        string
+		initialized bool
+		conditions  []metav1.Condition
+		err         error
+		want        time.Duration
+	}{
+		{"starting, answered", false, nil, answered, 250 * time.Millisecond},
+		{"starting, an API status", false, nil, apierrors.NewServiceUnavailable("starting"), 250 * time.Millisecond},
+		{"starting, not answered", false, nil, unreachable, 2 * time.Second},
+		{"just available, not answered", true, available(10 * time.Second), unreachable, 2 * time.Second},
+		{"just available, answered", true, available(10 * time.Second), answered, 2 * time.Second},
+		{"available for minutes", true, available(5 * time.Minute), unreachable, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hcp := &hyperv1.HostedControlPlane{}
+			hcp.Status.Initialized, hcp.Status.Conditions = tc.initialized, tc.conditions
+			if got := guestRetry(hcp, tc.err); got != tc.want {
+				t.Errorf("guestRetry = %s, want %s", got, tc.want)
 			}
 		})
 	}
